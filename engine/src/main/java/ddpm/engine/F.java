@@ -1,0 +1,205 @@
+package ddpm.engine;
+
+import java.util.Arrays;
+
+/** Layer-level ops (like torch.nn.functional): each forward validates its shapes, calls one
+ *  backend primitive, and records a backward written in primitives beside it. */
+public final class F {
+    private F() {}
+
+    private static IllegalArgumentException bad(String op, String what) {
+        return new IllegalArgumentException(op + ": " + what);
+    }
+
+    private static void rank(String op, String arg, Tensor t, int rank) {
+        if (t.rank() != rank) throw bad(op, arg + " must have rank " + rank + ", got " + t.describe());
+    }
+
+    // ---------------------------------------------------------------- linear and conv
+    /** y = x·wᵀ + b with x [N, in], w [out, in] (PyTorch layout), b [out] or null. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        rank("linear", "weight", w, 2);
+        if (x.dim(-1) != w.dim(1))
+            throw bad("linear", "input " + x.describe() + " has " + x.dim(-1) + " features, weight " + w.describe() + " expects " + w.dim(1));
+        Tensor y = x.matmul(w, false, true);
+        return b == null ? y : y.add(b);
+    }
+
+    /** 2-D convolution: x [N,C,H,W], w [O,C,k,k], b [O] or null; square kernel, stride, zero padding. */
+    public static Tensor conv2d(Tensor x, Tensor w, Tensor b, int stride, int pad) {
+        rank("conv2d", "input", x, 4);
+        rank("conv2d", "weight", w, 4);
+        Tensor.sameDevice("conv2d", x, w, b);
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
+        if (w.dim(1) != c) throw bad("conv2d", "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
+        if (w.dim(3) != k) throw bad("conv2d", "kernel must be square, weight is " + w.describe());
+        if (b != null && (b.rank() != 1 || b.dim(0) != o)) throw bad("conv2d", "bias " + b.describe() + " must be [" + o + "]");
+        if (stride < 1 || pad < 0) throw bad("conv2d", "stride " + stride + " must be >= 1 and padding " + pad + " >= 0");
+        int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
+        if (ho < 1 || wo < 1) throw bad("conv2d", "input " + x.describe() + " is smaller than kernel " + k + " with padding " + pad);
+        Tensor out = x.emptyLike(n, o, ho, wo);
+        x.backend().conv2d(x, w, b, out, stride, pad);
+        return Tensor.record("conv2d", out, g -> {
+            Tensor gx = null, gw = null, gb = null;
+            if (x.requiresGrad()) {
+                gx = x.emptyLike(x.shape());
+                g.backend().conv2dBackwardInput(g, w, gx, stride, pad);
+            }
+            if (w.requiresGrad()) {
+                gw = w.emptyLike(w.shape());
+                g.backend().conv2dBackwardWeight(x, g, gw, stride, pad);
+            }
+            if (b != null && b.requiresGrad()) gb = g.sum(0, 2, 3);
+            return new Tensor[]{gx, gw, gb};
+        }, x, w, b);
+    }
+
+    // ---------------------------------------------------------------- normalisation
+    /** Group norm over x [N, C, *], γ and β [C]; optionally fused with SiLU. */
+    public static Tensor groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu) {
+        Tensor.sameDevice("groupNorm", x, gamma, beta);
+        if (x.rank() < 2) throw bad("groupNorm", "input must be [N, C, ...], got " + x.describe());
+        int c = x.dim(1);
+        if (groups < 1 || c % groups != 0) throw bad("groupNorm", c + " channels of " + x.describe() + " do not split into " + groups + " groups");
+        if (gamma.rank() != 1 || gamma.dim(0) != c || beta.rank() != 1 || beta.dim(0) != c)
+            throw bad("groupNorm", "gamma " + gamma.describe() + " and beta " + beta.describe() + " must be [" + c + "]");
+        Tensor out = x.emptyLike(x.shape());
+        Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups);
+        x.backend().groupNorm(x, gamma, beta, groups, eps, silu, out, mean, rstd);
+        return Tensor.record(silu ? "groupNormSilu" : "groupNorm", out, g -> {
+            Tensor gx = x.emptyLike(x.shape()), gg = gamma.emptyLike(c), gb = beta.emptyLike(c);
+            g.backend().groupNormBackward(x, gamma, beta, mean, rstd, groups, silu, g, gx, gg, gb);
+            return new Tensor[]{gx, gg, gb};
+        }, x, gamma, beta);
+    }
+
+    // ---------------------------------------------------------------- softmax, attention
+    /** Softmax over the last axis. */
+    public static Tensor softmax(Tensor x) {
+        if (x.rank() < 1) throw bad("softmax", "needs at least one axis, got " + x.describe());
+        Tensor y = x.emptyLike(x.shape());
+        x.backend().softmax(x, y);
+        return Tensor.record("softmax", y, g -> {
+            Tensor gx = g.emptyLike(g.shape());
+            g.backend().softmaxBackward(y, g, gx);
+            return new Tensor[]{gx};
+        }, x);
+    }
+
+    /** Fused attention softmax(q kᵀ·scale) v: q [B, L, D], k [B, S, D], v [B, S, Dv] → [B, L, Dv]. */
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale) {
+        rank("attention", "q", q, 3);
+        rank("attention", "k", k, 3);
+        rank("attention", "v", v, 3);
+        Tensor.sameDevice("attention", q, k, v);
+        if (k.dim(0) != q.dim(0) || v.dim(0) != q.dim(0) || k.dim(2) != q.dim(2) || v.dim(1) != k.dim(1))
+            throw bad("attention", "q " + q.describe() + ", k " + k.describe() + ", v " + v.describe()
+                    + " must be [B, L, D], [B, S, D], [B, S, Dv]");
+        Tensor out = q.emptyLike(q.dim(0), q.dim(1), v.dim(2));
+        Tensor lse = q.emptyLike(q.dim(0), q.dim(1));
+        q.backend().attention(q, k, v, scale, out, lse);
+        return Tensor.record("attention", out, g -> {
+            Tensor gq = q.emptyLike(q.shape()), gk = k.emptyLike(k.shape()), gv = v.emptyLike(v.shape());
+            g.backend().attentionBackward(q, k, v, out, lse, g, scale, gq, gk, gv);
+            return new Tensor[]{gq, gk, gv};
+        }, q, k, v);
+    }
+
+    // ---------------------------------------------------------------- resampling, dropout, indexing
+    /** Nearest-neighbour 2× upsample of [N, C, H, W]. */
+    public static Tensor upsampleNearest2x(Tensor x) {
+        rank("upsample", "input", x, 4);
+        Tensor out = x.emptyLike(x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3));
+        x.backend().upsampleNearest2x(x, out);
+        return Tensor.record("upsample2x", out, g -> {
+            Tensor gx = x.emptyLike(x.shape());
+            g.backend().upsampleNearest2xBackward(g, gx);
+            return new Tensor[]{gx};
+        }, x);
+    }
+
+    /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
+    public static Tensor dropout(Tensor x, double p, Rng rng, boolean training) {
+        if (p < 0 || p >= 1) throw bad("dropout", "probability must be in [0, 1), got " + p);
+        if (!training || p == 0) return x;
+        Tensor mask = x.emptyLike(x.shape());
+        x.backend().dropoutMask(mask, p, rng.seed(), rng.next(x.numel()));
+        return x.mul(mask);
+    }
+
+    /** Rows of {@code table} [T, *] picked by I32 {@code index} [B]: [B, *]. Differentiable in table. */
+    public static Tensor gather(Tensor table, Tensor index) {
+        Tensor.sameDevice("gather", table, index);
+        if (index.dtype() != DType.I32 || index.rank() != 1)
+            throw bad("gather", "index must be an int32 vector, got " + index.describe());
+        int[] s = table.shape();
+        s[0] = index.dim(0);
+        Tensor out = table.emptyLike(s);
+        table.backend().gather(table, index, out);
+        return Tensor.record("gather", out, g -> {
+            Tensor gt = table.zerosLike();
+            g.backend().scatterAdd(g, index, gt);
+            return new Tensor[]{gt, null};
+        }, table, index);
+    }
+
+    /** Mean squared error over all elements. */
+    public static Tensor mseLoss(Tensor prediction, Tensor target) {
+        if (!Arrays.equals(prediction.shape(), target.shape()))
+            throw bad("mseLoss", "prediction " + prediction.describe() + " and target " + target.describe() + " differ in shape");
+        return prediction.sub(target).square().mean();
+    }
+
+    // ---------------------------------------------------------------- diffusion, fused
+    private static void perSample(String op, Tensor x, Tensor t, Tensor... tables) {
+        if (t.dtype() != DType.I32 || t.rank() != 1 || t.dim(0) != x.dim(0))
+            throw bad(op, "timesteps must be an int32 vector of " + x.dim(0) + " (the batch), got " + t.describe());
+        for (Tensor tb : tables)
+            if (tb != null && tb.rank() != 1) throw bad(op, "coefficient tables must be vectors, got " + tb.describe());
+    }
+
+    private static void sameShape(String op, Tensor a, Tensor b) {
+        if (b != null && !Arrays.equals(a.shape(), b.shape()))
+            throw bad(op, a.describe() + " and " + b.describe() + " must have the same shape");
+    }
+
+    /** x_t = a[t]·x0 + s[t]·ε in one pass (a = √ᾱ, s = √(1−ᾱ)); differentiable in x0 and ε. */
+    public static Tensor qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s) {
+        Tensor.sameDevice("qSample", x0, eps, t, a, s);
+        sameShape("qSample", x0, eps);
+        perSample("qSample", x0, t, a, s);
+        Tensor out = x0.emptyLike(x0.shape());
+        x0.backend().qSample(x0, eps, t, a, s, out);
+        return Tensor.record("qSample", out, g -> {
+            int[] bshape = new int[x0.rank()];
+            Arrays.fill(bshape, 1);
+            bshape[0] = x0.dim(0);
+            return new Tensor[]{
+                    x0.requiresGrad() ? g.mul(gather(a, t).reshape(bshape)) : null,
+                    eps.requiresGrad() ? g.mul(gather(s, t).reshape(bshape)) : null, null, null, null};
+        }, x0, eps, t, a, s);
+    }
+
+    /** The DDPM step x_{t−1} = c1[t]·(x_t − c2[t]·ε̂) + σ[t]·z (z null: no noise). Not differentiable. */
+    public static Tensor posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2, Tensor sigma) {
+        Tensor.sameDevice("posteriorStep", xt, epsHat, z, t, c1, c2, sigma);
+        sameShape("posteriorStep", xt, epsHat);
+        sameShape("posteriorStep", xt, z);
+        perSample("posteriorStep", xt, t, c1, c2, sigma);
+        Tensor out = xt.emptyLike(xt.shape());
+        xt.backend().posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
+        return out;
+    }
+
+    /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link Backend#ddimStep}). Not differentiable. */
+    public static Tensor ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip) {
+        Tensor.sameDevice("ddimStep", xt, epsHat, z, idx, coefs);
+        sameShape("ddimStep", xt, epsHat);
+        sameShape("ddimStep", xt, z);
+        perSample("ddimStep", xt, idx);
+        if (coefs.rank() != 2 || coefs.dim(1) != 5) throw bad("ddimStep", "coefs must be [S, 5], got " + coefs.describe());
+        Tensor out = xt.emptyLike(xt.shape());
+        xt.backend().ddimStep(xt, epsHat, z, idx, coefs, clip, out);
+        return out;
+    }
+}

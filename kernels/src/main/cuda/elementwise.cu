@@ -1,0 +1,149 @@
+// Elementwise kernels: unary ops and their backward, broadcast binary ops, affine, pow by a
+// constant, clamp, where, dtype casts. All memory bound; grid-stride loops, 256 threads.
+#include "common.cuh"
+
+// Op codes are the ordinals of ddpm.engine.Ops.Unary / Ops.Binary.
+enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_SQUARE, U_ABS, U_SILU, U_SIGMOID, U_TANH, U_RELU, U_SIN, U_COS };
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN, B_LT, B_LE, B_GT, B_GE, B_EQ };
+
+__device__ __forceinline__ float unary_f(int op, float x) {
+    switch (op) {
+        case U_NEG: return -x;
+        case U_EXP: return expf(x);
+        case U_LOG: return logf(x);
+        case U_SQRT: return sqrtf(x);
+        case U_RSQRT: return 1.f / sqrtf(x);
+        case U_SQUARE: return x * x;
+        case U_ABS: return fabsf(x);
+        case U_SILU: return x * sigmoid_acc(x);
+        case U_SIGMOID: return sigmoid_acc(x);
+        case U_TANH: return tanhf(x);
+        case U_RELU: return x > 0.f ? x : 0.f;
+        case U_SIN: return sinf(x);
+        case U_COS: return cosf(x);
+    }
+    return __int_as_float(0x7fc00000);
+}
+
+// gx = gy * dy/dx; y (the forward output) saves recomputation where the derivative is in terms of y.
+__device__ __forceinline__ float unary_b(int op, float x, float y, float gy) {
+    switch (op) {
+        case U_NEG: return -gy;
+        case U_EXP: return gy * y;
+        case U_LOG: return gy / x;
+        case U_SQRT: return gy * 0.5f / y;
+        case U_RSQRT: return gy * -0.5f * y * y * y;
+        case U_SQUARE: return gy * 2.f * x;
+        case U_ABS: return x > 0.f ? gy : (x < 0.f ? -gy : 0.f);
+        case U_SILU: { float s = sigmoid_acc(x); return gy * s * (1.f + x * (1.f - s)); }
+        case U_SIGMOID: return gy * y * (1.f - y);
+        case U_TANH: return gy * (1.f - y * y);
+        case U_RELU: return x > 0.f ? gy : 0.f;
+        case U_SIN: return gy * cosf(x);
+        case U_COS: return -gy * sinf(x);
+    }
+    return __int_as_float(0x7fc00000);
+}
+
+// Java's Math.max/min propagate NaN; fmaxf would drop it.
+__device__ __forceinline__ float binary_f(int op, float a, float b) {
+    switch (op) {
+        case B_ADD: return a + b;
+        case B_SUB: return a - b;
+        case B_MUL: return a * b;
+        case B_DIV: return a / b;
+        case B_POW: return powf(a, b);
+        case B_MAX: return (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+        case B_MIN: return (a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b);
+        case B_LT: return a < b ? 1.f : 0.f;
+        case B_LE: return a <= b ? 1.f : 0.f;
+        case B_GT: return a > b ? 1.f : 0.f;
+        case B_GE: return a >= b ? 1.f : 0.f;
+        case B_EQ: return a == b ? 1.f : 0.f;
+    }
+    return __int_as_float(0x7fc00000);
+}
+
+extern "C" __global__ void unary_fwd(int op, const float* __restrict__ x, float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = unary_f(op, x[i]);
+}
+
+extern "C" __global__ void unary_bwd(int op, const float* __restrict__ x, const float* __restrict__ y,
+                                     const float* __restrict__ gy, float* __restrict__ gx, int n) {
+    GRID_STRIDE(i, n) gx[i] = unary_b(op, x[i], y[i], gy[i]);
+}
+
+// Same shapes: no index arithmetic.
+extern "C" __global__ void binary_flat(int op, const float* __restrict__ a, const float* __restrict__ b,
+                                       float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], b[i]);
+}
+
+// b (or a, when aScalar) is one element: broadcast from a register.
+extern "C" __global__ void binary_scalar(int op, const float* __restrict__ a, const float* __restrict__ b,
+                                         float* __restrict__ out, int n, int aIsScalar) {
+    if (aIsScalar) { float s = a[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, s, b[i]); }
+    else           { float s = b[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], s); }
+}
+
+// General broadcast: out dims, and a's/b's element strides per out axis (0 on broadcast axes).
+extern "C" __global__ void binary_bcast(int op, const float* __restrict__ a, const float* __restrict__ b,
+                                        float* __restrict__ out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb) {
+    GRID_STRIDE(i, n) {
+        int rem = i, ia = 0, ib = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            int c = rem % dims.d[d];
+            rem /= dims.d[d];
+            ia += c * sa.d[d];
+            ib += c * sb.d[d];
+        }
+        out[i] = binary_f(op, a[ia], b[ib]);
+    }
+}
+
+// out = cond != 0 ? a : b with three broadcast operands; cond is F32 or I32 (condInt).
+extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condInt, const float* __restrict__ a,
+                                       const float* __restrict__ b, float* __restrict__ out, int n, int rank,
+                                       Dims8 dims, Dims8 sc, Dims8 sa, Dims8 sb) {
+    GRID_STRIDE(i, n) {
+        int rem = i, ic = 0, ia = 0, ib = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            int c = rem % dims.d[d];
+            rem /= dims.d[d];
+            ic += c * sc.d[d];
+            ia += c * sa.d[d];
+            ib += c * sb.d[d];
+        }
+        bool t = condInt ? (((const int*)cond)[ic] != 0) : (((const float*)cond)[ic] != 0.f);
+        out[i] = t ? a[ia] : b[ib];
+    }
+}
+
+extern "C" __global__ void affine(const float* __restrict__ x, float scale, float shift, float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = fmaf(x[i], scale, shift);
+}
+
+// Common exponents get exact fast paths; powf otherwise (it handles negative bases with integer p).
+extern "C" __global__ void pow_scalar(const float* __restrict__ x, float p, float* __restrict__ out, int n) {
+    if (p == 2.f)       { GRID_STRIDE(i, n) { float v = x[i]; out[i] = v * v; } }
+    else if (p == 1.f)  { GRID_STRIDE(i, n) out[i] = x[i]; }
+    else if (p == 0.5f) { GRID_STRIDE(i, n) out[i] = sqrtf(x[i]); }
+    else                { GRID_STRIDE(i, n) out[i] = powf(x[i], p); }
+}
+
+// min(max(x, lo), hi) with Java's NaN propagation.
+extern "C" __global__ void clamp_k(const float* __restrict__ x, float lo, float hi, float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) {
+        float v = x[i];
+        out[i] = v != v ? v : fminf(fmaxf(v, lo), hi);
+    }
+}
+
+// Java (int) cast: truncation toward zero, saturating, NaN -> 0 (cvt.rzi.sat semantics).
+extern "C" __global__ void cast_f32_i32(const float* __restrict__ x, int* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) { float v = x[i]; out[i] = v != v ? 0 : __float2int_rz(v); }
+}
+
+extern "C" __global__ void cast_i32_f32(const int* __restrict__ x, float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = (float)x[i];
+}

@@ -1,0 +1,34 @@
+// Layout kernels: permute (rank <= 8) and slice copies along one axis.
+#include "common.cuh"
+
+// out[i] = x[sum_d coord_d(i) * inStride_d], where coord comes from out's dims and inStride_d is
+// x's stride of axis perm[d] (precomputed on the host).
+extern "C" __global__ void permute_k(const float* __restrict__ x, float* __restrict__ out, int n, int rank,
+                                     Dims8 outDims, Dims8 inStrides) {
+    GRID_STRIDE(i, n) {
+        int rem = i, src = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            int c = rem % outDims.d[d];
+            rem /= outDims.d[d];
+            src += c * inStrides.d[d];
+        }
+        out[i] = x[src];
+    }
+}
+
+// Both tensors viewed as [outer, axisLen, inner]; the source's axis has srcLen entries and the
+// destination's dstLen. Thread i walks the smaller (sliced) tensor of `count` elements:
+// dir = 0 (writeSlice): dst[o, start + a, j] = src[o, a, j], src is the small one;
+// dir = 1 (readSlice):  dst[o, a, j] = src[o, start + a, j], dst is the small one.
+extern "C" __global__ void slice_copy(const float* __restrict__ src, float* __restrict__ dst, int count,
+                                      int sliceLen, int bigLen, int inner, int start, int dir) {
+    GRID_STRIDE(i, count) {
+        int j = i % inner;
+        int t = i / inner;
+        int a = t % sliceLen;
+        int o = t / sliceLen;
+        size_t big = ((size_t)o * bigLen + start + a) * inner + j;
+        if (dir == 0) dst[big] = src[i];
+        else dst[i] = src[big];
+    }
+}

@@ -1,0 +1,73 @@
+// Reduction of the middle axis of an [outer, n, inner] view (ddpm.engine.Ops.Reduce ordinals:
+// SUM, MAX, MIN, SUMSQ). float32 accumulation in a tree (pairwise-like), so error grows ~log n.
+#include "common.cuh"
+
+enum { R_SUM, R_MAX, R_MIN, R_SUMSQ };
+
+__device__ __forceinline__ float r_init(int op) {
+    return op == R_MAX ? -INFINITY : (op == R_MIN ? INFINITY : 0.f);
+}
+__device__ __forceinline__ float r_load(int op, float v) { return op == R_SUMSQ ? v * v : v; }
+__device__ __forceinline__ float r_comb(int op, float a, float b) {
+    return op == R_MAX ? fmaxf(a, b) : (op == R_MIN ? fminf(a, b) : a + b);
+}
+__device__ __forceinline__ float r_warp(int op, float v) {
+    return op == R_MAX ? warp_max(v) : (op == R_MIN ? warp_min(v) : warp_sum(v));
+}
+
+// inner == 1, long rows: one block (256 threads) per row, rows grid-strided.
+extern "C" __global__ void reduce_rows(int op, const float* __restrict__ x, float* __restrict__ out, int outer, int n) {
+    __shared__ float sh[32];
+    for (int row = blockIdx.x; row < outer; row += gridDim.x) {
+        const float* p = x + (size_t)row * n;
+        float acc = r_init(op);
+        for (int k = threadIdx.x; k < n; k += blockDim.x) acc = r_comb(op, acc, r_load(op, p[k]));
+        acc = r_warp(op, acc);
+        int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+        if (lane == 0) sh[warp] = acc;
+        __syncthreads();
+        if (warp == 0) {
+            float v = lane < (blockDim.x >> 5) ? sh[lane] : r_init(op);
+            v = r_warp(op, v);
+            if (lane == 0) out[row] = v;
+        }
+        __syncthreads();
+    }
+}
+
+// inner == 1, short rows (n <= 1024): one warp per row.
+extern "C" __global__ void reduce_rows_warp(int op, const float* __restrict__ x, float* __restrict__ out, int outer, int n) {
+    int lane = threadIdx.x & 31;
+    int warps = (gridDim.x * blockDim.x) >> 5;
+    for (int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; row < outer; row += warps) {
+        const float* p = x + (size_t)row * n;
+        float acc = r_init(op);
+        for (int k = lane; k < n; k += 32) acc = r_comb(op, acc, r_load(op, p[k]));
+        acc = r_warp(op, acc);
+        if (lane == 0) out[row] = acc;
+    }
+}
+
+// inner > 1: block (32, 8); threadIdx.x walks inner (coalesced), threadIdx.y strides over n,
+// then the 8 partials are combined in shared memory. grid.x covers inner, grid.y strides outer.
+extern "C" __global__ void reduce_cols(int op, const float* __restrict__ x, float* __restrict__ out,
+                                       int outer, int n, int inner) {
+    __shared__ float sh[8][33];
+    int i = blockIdx.x * 32 + threadIdx.x;
+    for (int o = blockIdx.y; o < outer; o += gridDim.y) {
+        float acc = r_init(op);
+        if (i < inner) {
+            const float* p = x + (size_t)o * n * inner + i;
+            for (int k = threadIdx.y; k < n; k += 8) acc = r_comb(op, acc, r_load(op, p[(size_t)k * inner]));
+        }
+        sh[threadIdx.y][threadIdx.x] = acc;
+        __syncthreads();
+        if (threadIdx.y == 0 && i < inner) {
+            float v = sh[0][threadIdx.x];
+#pragma unroll
+            for (int y = 1; y < 8; y++) v = r_comb(op, v, sh[y][threadIdx.x]);
+            out[(size_t)o * inner + i] = v;
+        }
+        __syncthreads();
+    }
+}
