@@ -1,0 +1,56 @@
+package ddpm.diffusion.cli;
+
+import java.io.PrintStream;
+import java.util.Locale;
+
+/** Runs a main's body and maps errors to exit statuses: 0 success, 1 a {@link UserError} (message
+ *  only) or an unexpected failure (with its stack trace), 2 a {@link UsageException} (message and
+ *  usage), 130 interrupted. */
+public final class Cli {
+    private Cli() {}
+
+    @FunctionalInterface
+    public interface Body { int run() throws Exception; }
+
+    public static int run(Args args, PrintStream err, Body body) {
+        try {
+            return body.run();
+        } catch (UsageException e) {
+            err.println(args.program() + ": error: " + e.getMessage());
+            err.println();
+            args.printUsage(err);
+            return 2;
+        } catch (UserError e) {
+            err.println(args.program() + ": error: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            err.println(args.program() + ": interrupted");
+            return 130;
+        } catch (OutOfMemoryError e) {
+            err.println(args.program() + ": out of memory (" + e.getMessage() + "): try a smaller --batch,"
+                    + " or give the JVM more heap (MAVEN_OPTS=-Xmx8g for mvn exec:java)");
+            return 1;
+        } catch (Exception e) {
+            err.println(args.program() + ": failed: " + e);
+            e.printStackTrace(err);
+            return 1;
+        }
+    }
+
+    /** Exits the JVM with {@code status} unless it is 0 (so `mvn exec:java` ends normally on success). */
+    public static void exit(int status) {
+        System.out.flush();
+        System.err.flush();
+        if (status != 0) System.exit(status);
+    }
+
+    /** "1h02m", "3m04s", "12s", "2d03h". */
+    public static String duration(double seconds) {
+        if (!Double.isFinite(seconds) || seconds < 0) return "?";
+        long s = Math.round(seconds);
+        if (s < 60) return s + "s";
+        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        if (s < 86400) return String.format(Locale.ROOT, "%dh%02dm", s / 3600, (s % 3600) / 60);
+        return String.format(Locale.ROOT, "%dd%02dh", s / 86400, (s % 86400) / 3600);
+    }
+}
