@@ -266,7 +266,7 @@ public class Tensor implements AutoCloseable {
     public boolean isLeaf() { return node == null; }
 
     /** The same storage, cut from the graph. */
-    public Tensor detach() { return new Tensor(storage, offset, shape); }
+    public Tensor detach() { live(); return new Tensor(storage, offset, shape); }
 
     /** Backpropagates from a one-element tensor, accumulating into the leaves' {@link #grad()}. */
     public void backward() {
