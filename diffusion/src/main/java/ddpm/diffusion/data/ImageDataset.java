@@ -88,6 +88,43 @@ public final class ImageDataset {
                 m, channels, height, width, classNames);
     }
 
+    /**
+     * The images resampled to {@code side}×{@code side}: averaging f×f blocks when shrinking by an
+     * integer factor f, repeating pixels when growing by one; other ratios are refused.
+     */
+    public ImageDataset resized(int side) {
+        if (side == height && side == width) return this;
+        if (height != width) throw new DataException(name + " is " + height + "×" + width + "; only square images can be resized");
+        int img = channels * side * side;
+        if ((long) n * img > Integer.MAX_VALUE - 16) throw new DataException(n + " images of " + side + "px do not fit in memory");
+        byte[] out = new byte[n * img];
+        if (height % side == 0) {
+            int f = height / side, area = f * f;
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < channels; c++)
+                    for (int y = 0; y < side; y++)
+                        for (int x = 0; x < side; x++) {
+                            int sum = 0;
+                            for (int dy = 0; dy < f; dy++) {
+                                int row = ((i * channels + c) * height + y * f + dy) * width + x * f;
+                                for (int dx = 0; dx < f; dx++) sum += pixels[row + dx] & 0xFF;
+                            }
+                            out[((i * channels + c) * side + y) * side + x] = (byte) ((sum + area / 2) / area);
+                        }
+        } else if (side % height == 0) {
+            int f = side / height;
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < channels; c++)
+                    for (int y = 0; y < side; y++)
+                        for (int x = 0; x < side; x++)
+                            out[((i * channels + c) * side + y) * side + x] = pixels[((i * channels + c) * height + y / f) * width + x / f];
+        } else {
+            throw new DataException("cannot resize " + name + " from " + height + "px to " + side
+                    + "px: the sizes must divide one another (e.g. 32 -> 16 or 8)");
+        }
+        return new ImageDataset(name + "@" + side + "px", out, labels, n, channels, side, side, classNames);
+    }
+
     @Override public String toString() {
         return name + ": " + n + " images " + channels + "×" + height + "×" + width
                 + (labels == null ? ", unlabelled" : ", " + classNames.size() + " classes");

@@ -85,4 +85,17 @@ class BatchIteratorTest {
             assertTrue(flipped > 16 && flipped < 48, "about half flipped: " + flipped);
         }
     }
+
+    @Test void resizeAveragesBlocksAndRepeatsPixels() {
+        byte[] px = new byte[16];
+        for (int i = 0; i < 16; i++) px[i] = (byte) (i * 10);
+        ImageDataset d = new ImageDataset("g", px, null, 1, 1, 4, 4, List.of());
+        ImageDataset half = d.resized(2);
+        assertEquals(2, half.height());
+        assertEquals((0 + 10 + 40 + 50 + 2) / 4, half.pixels()[0] & 0xFF);
+        ImageDataset twice = half.resized(4);
+        assertEquals(half.pixels()[1], twice.pixels()[2]);
+        assertThrows(DataException.class, () -> d.resized(3));
+        assertSame(d, d.resized(4));
+    }
 }
