@@ -610,9 +610,16 @@ public class Tensor implements AutoCloseable {
     public Tensor sumTo(int[] target) {
         if (Arrays.equals(shape, target)) return this;
         int lead = shape.length - target.length;
+        boolean ok = true;
+        for (int i = 0; ok && i < target.length; i++)   // target axes left of this rank must be 1
+            ok = i + lead < 0 ? target[i] == 1 : target[i] == shape[i + lead] || target[i] == 1;
+        if (!ok)
+            throw new IllegalArgumentException("sumTo: " + describe() + " does not broadcast from " + Shapes.str(target)
+                    + ", so it cannot be summed down to it");
         List<Integer> axes = new ArrayList<>();
         for (int i = 0; i < shape.length; i++)
-            if (i < lead || (target[i - lead] == 1 && shape[i] != 1)) axes.add(i);
+            if (i < lead || (i - lead < target.length && target[i - lead] == 1 && shape[i] != 1)) axes.add(i);
+        if (axes.isEmpty()) return reshape(target);   // only size-1 axes differ; sum() of no axes would sum all
         Tensor s = sum(true, axes.stream().mapToInt(Integer::intValue).toArray());
         return s.reshape(target);
     }
