@@ -138,7 +138,7 @@ public final class F {
 
     /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
     public static Tensor dropout(Tensor x, double p, Rng rng, boolean training) {
-        if (p < 0 || p >= 1) throw bad("dropout", "probability must be in [0, 1), got " + p);
+        if (!(p >= 0 && p < 1)) throw bad("dropout", "probability must be in [0, 1), got " + p);
         if (!training || p == 0) return x;
         Tensor mask = x.emptyLike(x.shape());
         x.backend().dropoutMask(mask, p, rng.seed(), rng.next(x.numel()));
@@ -150,6 +150,7 @@ public final class F {
         Tensor.sameDevice("gather", table, index);
         if (index.dtype() != DType.I32 || index.rank() != 1)
             throw bad("gather", "index must be an int32 vector, got " + index.describe());
+        if (table.rank() < 1) throw bad("gather", "table must have at least one axis (its rows), got " + table.describe());
         int[] s = table.shape();
         s[0] = index.dim(0);
         Tensor out = table.emptyLike(s);
