@@ -48,14 +48,26 @@ final class GaussianDataModel implements EpsModel {
 
     @Override public Tensor predictEps(Tensor x, Tensor t, Tensor labels) {
         calls++;
-        double[][] kc = coefficients();
         int[] s = new int[x.rank()];
         Arrays.fill(s, 1);
         s[0] = x.dim(0);
-        Tensor k = F.gather(Tensor.ofDoubles(x.dtype(), x.device(), kc[0], kc[0].length), t).reshape(s);
-        Tensor c = F.gather(Tensor.ofDoubles(x.dtype(), x.device(), kc[1], kc[1].length), t).reshape(s);
+        Tensor[] tables = tables(x.dtype());
+        Tensor k = F.gather(tables[0], t).reshape(s);
+        Tensor c = F.gather(tables[1], t).reshape(s);
         Tensor mean = meanParam != null ? meanParam : x.scalarLike(m);
         return x.mul(k).add(c.mul(mean));
+    }
+
+    private final java.util.Map<DType, Tensor[]> tables = new java.util.EnumMap<>(DType.class);
+
+    private synchronized Tensor[] tables(DType dt) {
+        return tables.computeIfAbsent(dt, d -> {
+            double[][] kc = coefficients();
+            Tensor[] ts = {Tensor.ofDoubles(d, ddpm.engine.Device.CPU, kc[0], kc[0].length),
+                    Tensor.ofDoubles(d, ddpm.engine.Device.CPU, kc[1], kc[1].length)};
+            for (Tensor t : ts) ddpm.engine.Scope.disown(t);
+            return ts;
+        });
     }
 
     /** Per-t expectation of (ε − E[ε|x_t])² = ᾱv/(ᾱv + 1 − ᾱ). */
