@@ -246,6 +246,16 @@ class EmulatedParityTest {
             }
     }
 
+    /** No spatial elements: gx is empty, but ggamma and gbeta [C] must still be written (zeros, as on the CPU). */
+    @Test void groupNormEmpty() {
+        P x = rand(2, 4, 0), gm = rand(4), bt = rand(4), mean = rand(2, 2), rstd = randPos(2, 2), gy = rand(2, 4, 0), gx = out(2, 4, 0),
+                gg = out(4), gb = out(4);
+        cpu.groupNormBackward(x.c(), gm.c(), bt.c(), mean.c(), rstd.c(), 2, true, gy.c(), gx.c(), gg.c(), gb.c());
+        gpu.groupNormBackward(x.g(), gm.g(), bt.g(), mean.g(), rstd.g(), 2, true, gy.g(), gx.g(), gg.g(), gb.g());
+        close("groupNormBackward empty ggamma", gg, 0);
+        close("groupNormBackward empty gbeta", gb, 0);
+    }
+
     @Test void attention() {
         for (int[] s : new int[][]{{3, 37, 45, 19, 23}, {2, 5, 3, 70, 129}, {1, 16, 32, 64, 64}, {2, 33, 65, 8, 8}, {1, 3, 1, 5, 4}}) {
             int b = s[0], l = s[1], sl = s[2], dd = s[3], dv = s[4];

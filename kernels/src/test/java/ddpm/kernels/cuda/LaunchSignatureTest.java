@@ -315,6 +315,14 @@ class LaunchSignatureTest {
     }
 
     @Test
+    void attentionBatchAboveGridLimitIsRefusedClearly() {
+        Tensor q = f(65536, 1, 4), o = f(65536, 1, 4), lse = f(65536, 1);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> be.attention(q, q, q, 1, o, lse));
+        assertTrue(e.getMessage().contains("65535"), e.getMessage());
+    }
+
+    @Test
     void ptxParsesAsExpected() {
         Ptx.Entry e = ptx.get("rng").get("dropout_mask");
         assertEquals(List.of("u64", "u32", "f64", "f32", "u64", "u64"), e.params().stream().map(Ptx.Param::type).toList());
