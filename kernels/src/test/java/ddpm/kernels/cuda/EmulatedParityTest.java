@@ -148,6 +148,16 @@ class EmulatedParityTest {
                 gpu.reduce(op, x.g(), on[0], on[1], on[2], o.g());
                 close("reduce " + op + " " + Arrays.toString(on), o, 1e-5);
             }
+        for (Ops.Reduce op : Ops.Reduce.values())   // a NaN must reach the result, as Math.max/min propagate it
+            for (int[] on : new int[][]{{3, 33, 1}, {2, 2500, 1}, {2, 9, 37}}) {
+                float[] v = new float[on[0] * on[1] * on[2]];
+                for (int i = 0; i < v.length; i++) v[i] = (float) rnd.nextGaussian();
+                v[v.length / 2] = Float.NaN;
+                P x = of(v, on), o = out(on[0], on[2]);
+                cpu.reduce(op, x.c(), on[0], on[1], on[2], o.c());
+                gpu.reduce(op, x.g(), on[0], on[1], on[2], o.g());
+                close("reduce with NaN " + op + " " + Arrays.toString(on), o, 1e-5);
+            }
         for (int[] s : new int[][]{{5, 7, 33}, {3, 1}, {2, 100}}) {
             P x = rand(s), y = out(s), gy = rand(s), gx = out(s);
             cpu.softmax(x.c(), y.c()); gpu.softmax(x.g(), y.g()); close("softmax", y, 1e-6);

@@ -484,8 +484,21 @@ final class KernelEmulator {
     // ------------------------------------------------------------------ reduce.cu
     static float rInit(int op) { return op == 1 ? Float.NEGATIVE_INFINITY : op == 2 ? Float.POSITIVE_INFINITY : 0f; }
     static float rLoad(int op, float v) { return op == 3 ? v * v : v; }
-    static float rComb(int op, float a, float b) { return op == 1 ? fmaxf(a, b) : op == 2 ? fminf(a, b) : a + b; }
-    static float[] rWarp(int op, float[] v) { return op == 1 ? warpMax(v) : op == 2 ? warpMin(v) : warpSum(v); }
+    static float rComb(int op, float a, float b) {
+        if (op == 1) return (a != a || b != b) ? Float.NaN : fmaxf(a, b);
+        if (op == 2) return (a != a || b != b) ? Float.NaN : fminf(a, b);
+        return a + b;
+    }
+
+    static float[] rWarp(int op, float[] v) {
+        if (op != 1 && op != 2) return warpSum(v);
+        for (int o = 16; o > 0; o >>= 1) {
+            float[] n = new float[32];
+            for (int l = 0; l < 32; l++) n[l] = rComb(op, v[l], v[l ^ o]);
+            v = n;
+        }
+        return v;
+    }
 
     void reduceRows(List<Args.Arg> a) {
         int op = i(a, 0); P x = p(a, 1), out = p(a, 2); int outer = i(a, 3), n = i(a, 4), nt = bx();
