@@ -27,7 +27,8 @@ public final class UNetTiming {
             Rng rng = new Rng(1);
             int r = cfg.resolution, c = cfg.inChannels;
             double fwd = Double.MAX_VALUE, both = Double.MAX_VALUE;
-            for (int i = 0; i < iters + 1; i++) {
+            int warm = iters > 1 ? 1 : 0;   // one untimed warm-up run unless a single run is asked for
+            for (int i = 0; i < iters + warm; i++) {
                 try (Scope s = Scope.open()) {
                     Tensor x = Tensor.randn(rng, batch, c, r, r);
                     Tensor t = Tensor.ofInts(new int[batch], Device.CPU, batch);
@@ -37,7 +38,7 @@ public final class UNetTiming {
                     net.zeroGrad();
                     F.mseLoss(net.forward(x, t), x).backward();
                     long t2 = System.nanoTime();
-                    if (i > 0) { fwd = Math.min(fwd, (t1 - t0) / 1e6); both = Math.min(both, (t2 - t1) / 1e6); }
+                    if (i >= warm) { fwd = Math.min(fwd, (t1 - t0) / 1e6); both = Math.min(both, (t2 - t1) / 1e6); }
                 }
             }
             System.out.printf("%s (%d params) batch %d: forward %.1f ms (%.1f ms/img), fwd+bwd %.1f ms (%.1f ms/img) [best of %d]%n",
