@@ -9,6 +9,7 @@ import ddpm.engine.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -154,5 +155,22 @@ class UNetTest {
         ema.close(); opt.close(); net.close();
         assertEquals(stats0.liveBytes(), ddpm.engine.Backends.cpu().memoryStats().liveBytes());
         assertThrows(IllegalStateException.class, net::flatParams);
+    }
+
+    @Test void stateDictRoundTripAndMismatchReport() {
+        try (UNet a = new UNet(micro(), Device.CPU, 1); UNet b = new UNet(micro(), Device.CPU, 2);
+             UNet other = new UNet(micro().withCh(32).withNumClasses(2), Device.CPU, 3)) {
+            Map<String, Tensor> sd = a.stateDict();
+            assertEquals(a.parameterSlots().size(), sd.size(), "no persistent buffers: the frequencies are not state");
+            assertEquals(List.copyOf(a.parameterShapes().keySet()), List.copyOf(sd.keySet()));
+            assertFalse(Arrays.equals(a.flatParams().toFloats(), b.flatParams().toFloats()));
+            b.loadStateDict(sd, true);
+            assertArrayEquals(a.flatParams().toFloats(), b.flatParams().toFloats());
+            float[] before = other.flatParams().toFloats();
+            String m = assertThrows(IllegalArgumentException.class, () -> other.loadStateDict(sd, true)).getMessage();
+            assertTrue(m.contains("missing 'label_emb.weight'") && m.contains("'conv_in.weight': shape [16, 3, 3, 3] but the model has [32, 3, 3, 3]"), m);
+            assertArrayEquals(before, other.flatParams().toFloats(), "nothing copied");
+            assertTrue(a.namedBuffers().containsKey("temb.freqs"));
+        }
     }
 }
