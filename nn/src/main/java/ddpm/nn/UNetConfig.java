@@ -58,7 +58,15 @@ public final class UNetConfig {
     public static UNetConfig small() { return new UNetConfig(32, 3, 3, 64, new int[]{1, 2, 2}, 2, new int[]{8}, 0.1, 0, 32); }
 
     /** Greyscale digits: 1×28×28 (MNIST), ch 64, mult (1,2,2), 2 blocks, attention at 7. */
-    public static UNetConfig digits28() { return new UNetConfig(28, 1, 1, 64, new int[]{1, 2, 2}, 2, new int[]{7}, 0.1, 0, 32); }
+    public static UNetConfig digits28() { return digits(28); }
+
+    /**
+     * Greyscale digits at {@code resolution} (28 for MNIST, or 32 for padded digits): 1 channel,
+     * ch 64, mult (1,2,2), 2 blocks, attention at resolution/4 (7 or 8), dropout 0.1.
+     */
+    public static UNetConfig digits(int resolution) {
+        return new UNetConfig(resolution, 1, 1, 64, new int[]{1, 2, 2}, 2, new int[]{resolution / 4}, 0.1, 0, 32);
+    }
 
     public int[] chMult() { return chMult.clone(); }
 

@@ -57,6 +57,9 @@ class UNetTest {
             assertArrayEquals(new int[]{1, 1, 28, 28}, y.shape());
         }
         assertEquals(1, UNetConfig.digits28().inChannels);
+        assertEquals(UNet.countParameters(UNetConfig.digits(28)), UNet.countParameters(UNetConfig.digits(32)),
+                "resolution changes no parameter");
+        assertArrayEquals(new int[]{8}, UNetConfig.digits(32).attnResolutions());
         assertTrue(UNet.countParameters(UNetConfig.small()) > UNet.countParameters(UNetConfig.tiny()));
         assertEquals(UNetConfig.small(), UNetConfig.fromJson(UNetConfig.small().toJson()));
         assertEquals(UNetConfig.cifar10(), new UNetConfig());
