@@ -33,6 +33,13 @@ public final class AttentionKernel {
 
     static int dkvShared(int d, int dv) { return 4 * (BR * (2 * d + 2 * dv) + BC * (CH + 1) + 2 * BR * BC); }
 
+    /** grid.y carries the batch: at most 65535 (a larger launch fails with CUDA_ERROR_INVALID_VALUE). */
+    static void checkBatch(int b, Supplier<String> what) {
+        if (b > 65535)
+            throw new IllegalArgumentException("CUDA attention: batch·heads " + b + " exceeds the 65535 grid.y limit ("
+                    + what.get() + "); split the batch");
+    }
+
     private int ensureShared(String kernel, int bytes, int allowed, Supplier<String> what) {
         int max = be.maxSharedOptin();
         if (bytes > max)
@@ -51,6 +58,7 @@ public final class AttentionKernel {
         int b = (int) (q.numel() / Math.max(1, (long) l * d));
         Supplier<String> what = () -> "attention q " + q.describe() + " k " + k.describe() + " v " + v.describe();
         if (b == 0 || l == 0) return;
+        checkBatch(b, what);
         int sh = fwdShared(d, dv);
         allowedFwd = ensureShared("attn_fwd", sh, allowedFwd, what);
         mod.launch("attn_fwd", (l + BR - 1) / BR, b, 1, THREADS, 1, 1, sh,
@@ -65,6 +73,7 @@ public final class AttentionKernel {
         Supplier<String> what = () -> "attentionBackward q " + q.describe() + " k " + k.describe() + " v " + v.describe();
         if (b == 0) return;
         if (l == 0) { be.fill(gk, 0); be.fill(gv, 0); return; }
+        checkBatch(b, what);
         int shq = dqShared(d, dv), shkv = dkvShared(d, dv);
         allowedDq = ensureShared("attn_bwd_dq", shq, allowedDq, what);
         allowedDkv = ensureShared("attn_bwd_dkv", shkv, allowedDkv, what);

@@ -35,8 +35,15 @@ public final class CudaAllocator {
     private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
     private long liveBytes, peakBytes, liveBlocks, cachedBytes, allocations, reuses;
     private final Runnable deviceSync;
+    private final DryRun dry;
 
-    CudaAllocator(Runnable deviceSync) { this.deviceSync = deviceSync; }
+    CudaAllocator(Runnable deviceSync) { this(deviceSync, null); }
+
+    /** With a {@link DryRun}: fake addresses from it, no driver calls. */
+    CudaAllocator(Runnable deviceSync, DryRun dry) {
+        this.deviceSync = deviceSync;
+        this.dry = dry;
+    }
 
     /** The size class a request of {@code bytes} falls into. */
     static long roundUp(long bytes) {
@@ -80,6 +87,7 @@ public final class CudaAllocator {
     }
 
     private DevPtr deviceAlloc(long size, long requested) {
+        if (dry != null) return DevPtr.fake(dry.allocate(size));
         DevPtr p = new DevPtr();
         int r = JCudaDriver.cuMemAlloc(p, size);
         if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
@@ -106,7 +114,7 @@ public final class CudaAllocator {
         if (free.isEmpty()) return;
         deviceSync.run();
         for (ArrayDeque<Block> q : free.values())
-            for (Block b : q) Cuda.check(JCudaDriver.cuMemFree(b.ptr), "cuMemFree");
+            for (Block b : q) if (dry == null) Cuda.check(JCudaDriver.cuMemFree(b.ptr), "cuMemFree");
         free.clear();
         cachedBytes = 0;
     }

@@ -43,6 +43,8 @@ public final class CudaBackend implements Backend {
     private final String name;
     private final int smCount, maxSharedOptin, ccMajor, ccMinor;
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    /** Non-null only in the test-only dry mode (no driver; see {@link DryRun}). */
+    private final DryRun dry;
 
     private final ElementwiseKernel elementwise;
     private final ReduceKernel reduce;
@@ -61,6 +63,7 @@ public final class CudaBackend implements Backend {
     /** Opens CUDA device {@code index}; {@link CudaBackendProvider} maps failures to clear messages. */
     CudaBackend(Device device) {
         this.device = device;
+        this.dry = null;
         cuDevice = new CUdevice();
         Cuda.check(JCudaDriver.cuDeviceGet(cuDevice, device.index), "cuDeviceGet(" + device.index + ")");
         byte[] nm = new byte[256];
@@ -106,6 +109,42 @@ public final class CudaBackend implements Backend {
         conv = new ConvKernel(this);
     }
 
+    /**
+     * Test-only dry mode: no driver, no cuBLAS, no GPU. Launches, GEMMs, memsets and copies are
+     * recorded in {@code dry} instead of issued; allocations get fake addresses. The device is
+     * described by {@code smCount} and {@code maxSharedOptin} (an H100 SXM: 132, 232448).
+     */
+    CudaBackend(Device device, int smCount, int maxSharedOptin, DryRun dry) {
+        this.device = device;
+        this.dry = java.util.Objects.requireNonNull(dry);
+        cuDevice = null;
+        context = null;
+        stream = null;
+        blas = null;
+        name = "dry run";
+        this.smCount = smCount;
+        this.maxSharedOptin = maxSharedOptin;
+        ccMajor = 9;
+        ccMinor = 0;
+        allocator = new CudaAllocator(() -> {}, dry);
+        gemm = new GemmKernel(this, null);
+        gemm.setTf32(false);
+        elementwise = new ElementwiseKernel(this);
+        reduce = new ReduceKernel(this);
+        softmax = new SoftmaxKernel(this);
+        layout = new LayoutKernel(this);
+        upsample = new UpsampleKernel(this);
+        gather = new GatherKernel(this);
+        rng = new RngKernel(this);
+        adam = new AdamKernel(this);
+        diffusion = new DiffusionKernels(this);
+        groupNorm = new GroupNormKernel(this);
+        attention = new AttentionKernel(this);
+        conv = new ConvKernel(this);
+    }
+
+    DryRun dryRun() { return dry; }
+
     private int attribute(int attr) {
         int[] v = {0};
         Cuda.check(JCudaDriver.cuDeviceGetAttribute(v, attr, cuDevice), "cuDeviceGetAttribute(" + attr + ")");
@@ -115,6 +154,7 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- infrastructure
     /** Makes the primary context current on the calling thread (once per thread). */
     private void enter() {
+        if (dry != null) return;
         if (!current.get()) {
             Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
             current.set(true);
@@ -191,20 +231,45 @@ public final class CudaBackend implements Backend {
     @Override public MemoryStats memoryStats() { return allocator.stats(); }
 
     @Override public void synchronize() {
+        if (dry != null) return;
         enter();
         Cuda.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
     }
 
-    private void upload(Tensor dst, Pointer host, long bytes) {
-        if (bytes == 0) return;
-        synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyHtoD(ptr(dst), host, bytes), "cuMemcpyHtoD", dst::describe);
+    private static Pointer hostPointer(Object host) {
+        return host instanceof float[] f ? Pointer.to(f) : Pointer.to((int[]) host);
     }
 
-    private void download(Tensor src, Pointer host, long bytes) {
+    /** Dry mode: host words <-> the block's backing words (when the dry run keeps memory). */
+    private void dryTransfer(Tensor t, Object host, long bytes, boolean toDevice) {
+        if (!dry.memory) return;
+        int[] idx = {0};
+        int[] w = dry.wordsAt(ptr(t).address(), idx);
+        int n = (int) (bytes / 4);
+        for (int i = 0; i < n; i++) {
+            if (host instanceof float[] f) {
+                if (toDevice) w[idx[0] + i] = Float.floatToRawIntBits(f[i]);
+                else f[i] = Float.intBitsToFloat(w[idx[0] + i]);
+            } else {
+                int[] v = (int[]) host;
+                if (toDevice) w[idx[0] + i] = v[i];
+                else v[i] = w[idx[0] + i];
+            }
+        }
+    }
+
+    private void upload(Tensor dst, Object host, long bytes) {
         if (bytes == 0) return;
+        if (dry != null) { dryTransfer(dst, host, bytes, true); return; }
         synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyDtoH(host, ptr(src), bytes), "cuMemcpyDtoH", src::describe);
+        Cuda.check(JCudaDriver.cuMemcpyHtoD(ptr(dst), hostPointer(host), bytes), "cuMemcpyHtoD", dst::describe);
+    }
+
+    private void download(Tensor src, Object host, long bytes) {
+        if (bytes == 0) return;
+        if (dry != null) { dryTransfer(src, host, bytes, false); return; }
+        synchronize();
+        Cuda.check(JCudaDriver.cuMemcpyDtoH(hostPointer(host), ptr(src), bytes), "cuMemcpyDtoH", src::describe);
     }
 
     private static int count(Tensor t, int have, String op) {
@@ -215,11 +280,11 @@ public final class CudaBackend implements Backend {
 
     @Override public void write(Tensor dst, float[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.F32) upload(dst, Pointer.to(src), 4L * n);
+        if (dst.dtype() == DType.F32) upload(dst, src, 4L * n);
         else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
             for (int i = 0; i < n; i++) v[i] = (int) src[i];
-            upload(dst, Pointer.to(v), 4L * n);
+            upload(dst, v, 4L * n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
@@ -228,21 +293,21 @@ public final class CudaBackend implements Backend {
         if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = (float) src[i];
-            upload(dst, Pointer.to(v), 4L * n);
+            upload(dst, v, 4L * n);
         } else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
             for (int i = 0; i < n; i++) v[i] = (int) src[i];
-            upload(dst, Pointer.to(v), 4L * n);
+            upload(dst, v, 4L * n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
     @Override public void write(Tensor dst, int[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.I32) upload(dst, Pointer.to(src), 4L * n);
+        if (dst.dtype() == DType.I32) upload(dst, src, 4L * n);
         else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = src[i];
-            upload(dst, Pointer.to(v), 4L * n);
+            upload(dst, v, 4L * n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
@@ -250,7 +315,7 @@ public final class CudaBackend implements Backend {
         int n = (int) src.numel();
         if (src.dtype() == DType.F32) {
             float[] v = new float[n];
-            download(src, Pointer.to(v), 4L * n);
+            download(src, v, 4L * n);
             return v;
         }
         int[] iv = readInts(src);
@@ -276,7 +341,7 @@ public final class CudaBackend implements Backend {
         int n = (int) src.numel();
         if (src.dtype() == DType.I32) {
             int[] v = new int[n];
-            download(src, Pointer.to(v), 4L * n);
+            download(src, v, 4L * n);
             return v;
         }
         float[] f = readFloats(src);
@@ -291,6 +356,17 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy: " + src.describe() + " into " + dst.describe() + ": sizes differ");
         if (src.numel() == 0) return;
         if (src.dtype() == dst.dtype()) {
+            if (dry != null) {
+                long d = ptr(dst).address(), sa = ptr(src).address(), bytes = src.numel() * src.dtype().bytes;
+                dry.record(new DryRun.Call(DryRun.Kind.MEMCPY, "driver", "cuMemcpyDtoDAsync", null, null, null, 0,
+                        null, new long[]{d, sa}, new long[]{bytes}, null));
+                if (dry.memory) {
+                    int[] di = {0}, si = {0};
+                    int[] dw = dry.wordsAt(d, di), sw = dry.wordsAt(sa, si);
+                    System.arraycopy(sw, si[0], dw, di[0], (int) (bytes / 4));
+                }
+                return;
+            }
             Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(ptr(dst), ptr(src), src.numel() * src.dtype().bytes, stream),
                     "cuMemcpyDtoDAsync", () -> src.describe() + " -> " + dst.describe());
         } else {
@@ -305,6 +381,17 @@ public final class CudaBackend implements Backend {
         if (dst.dtype() == DType.F32) bits = Float.floatToRawIntBits((float) value);
         else if (dst.dtype() == DType.I32) bits = (int) value;
         else throw new IllegalArgumentException("fill: unsupported dtype " + dst.describe());
+        if (dry != null) {
+            long d = ptr(dst).address();
+            dry.record(new DryRun.Call(DryRun.Kind.MEMSET, "driver", "cuMemsetD32Async", null, null, null, 0,
+                    new int[]{bits}, new long[]{d}, new long[]{dst.numel()}, null));
+            if (dry.memory) {
+                int[] di = {0};
+                int[] dw = dry.wordsAt(d, di);
+                java.util.Arrays.fill(dw, di[0], di[0] + (int) dst.numel(), bits);
+            }
+            return;
+        }
         Cuda.check(JCudaDriver.cuMemsetD32Async(ptr(dst), bits, dst.numel(), stream), "cuMemsetD32Async", dst::describe);
     }
 

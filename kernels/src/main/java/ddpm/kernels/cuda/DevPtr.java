@@ -9,7 +9,13 @@ final class DevPtr extends CUdeviceptr {
 
     private DevPtr(DevPtr base, long byteOffset) { super(base, byteOffset); }
 
-    long address() { return getNativePointer(); }
+    /** A pointer that only carries {@code address} (native pointer 0 plus a byte offset): for
+     *  {@link DryRun}, never handed to the driver. */
+    static DevPtr fake(long address) { return new DevPtr(new DevPtr(), address); }
+
+    /** The device address: the native pointer plus the byte offset that {@link #at} views carry
+     *  (JCuda adds the byte offset itself when it passes a pointer object to the driver). */
+    long address() { return getNativePointer() + getByteOffset(); }
 
     /** A pointer object at {@code byteOffset} (for cuBLAS and memcpy calls). */
     DevPtr at(long byteOffset) { return byteOffset == 0 ? this : new DevPtr(this, byteOffset); }

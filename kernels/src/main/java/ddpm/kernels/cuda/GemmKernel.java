@@ -27,6 +27,13 @@ public final class GemmKernel {
     }
 
     void setTf32(boolean on) {
+        DryRun dry = be.dryRun();
+        if (dry != null) {
+            dry.record(new DryRun.Call(DryRun.Kind.MATH_MODE, "cublas", "cublasSetMathMode", null, null, null, 0,
+                    new int[]{on ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH}, null, null, null));
+            tf32 = on;
+            return;
+        }
         Cuda.checkBlas(JCublas2.cublasSetMathMode(handle, on ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH),
                 "cublasSetMathMode(" + (on ? "TF32" : "default") + ")");
         tf32 = on;
@@ -45,6 +52,14 @@ public final class GemmKernel {
         if (m == 0 || n == 0 || batch == 0) return;
         int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
         int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        DryRun dry = be.dryRun();
+        if (dry != null) {   // cuBLAS's column-major call, exactly as issued below
+            dry.record(new DryRun.Call(DryRun.Kind.GEMM, "cublas", batch == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched",
+                    null, null, null, 0, new int[]{opB, opA, n, m, k, ldb, lda, ldc, batch},
+                    new long[]{b.address(), a.address(), c.address()}, new long[]{strideB, strideA, strideC},
+                    new float[]{alpha, beta}));
+            return;
+        }
         Pointer al = Pointer.to(new float[]{alpha}), bt = Pointer.to(new float[]{beta});
         int st;
         if (batch == 1) {

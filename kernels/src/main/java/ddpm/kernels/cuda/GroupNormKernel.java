@@ -40,7 +40,11 @@ public final class GroupNormKernel {
         int hw = (int) (x.numel() / ((long) n * c));
         check(c, groups, x);
         CudaBackend.checkIndexable(x.numel(), "groupNormBackward", x::describe);
-        if (x.numel() == 0) return;
+        if (x.numel() == 0) {   // no elements: the parameter gradients are still defined (zero), as on the CPU
+            if (ggamma.numel() > 0) be.fill(ggamma, 0);
+            if (gbeta.numel() > 0) be.fill(gbeta, 0);
+            return;
+        }
         CudaAllocator.Block partial = be.scratch(2L * n * c);   // P1 [N, C] then P2 [N, C]
         try {
             long p1 = partial.address(), p2 = p1 + 4L * n * c;

@@ -60,6 +60,11 @@ final class KernelModule {
 
     /** Lets {@code name} use up to {@code bytes} of dynamic shared memory (needed above 48 KB). */
     void allowSharedMemory(String name, int bytes) {
+        DryRun dry = backend.dryRun();
+        if (dry != null) {
+            dry.record(new DryRun.Call(DryRun.Kind.ALLOW_SHARED, family, name, null, null, null, bytes, null, null, null, null));
+            return;
+        }
         Cuda.check(JCudaDriver.cuFuncSetAttribute(function(name),
                 CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes),
                 "cuFuncSetAttribute(" + name + ", max dynamic shared = " + bytes + ")");
@@ -80,6 +85,12 @@ final class KernelModule {
 
     void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, Args args,
                 Supplier<String> shapes) {
+        DryRun dry = backend.dryRun();
+        if (dry != null) {
+            dry.record(new DryRun.Call(DryRun.Kind.LAUNCH, family, name, args.recorded(), new int[]{gx, gy, gz},
+                    new int[]{bx, by, bz}, sharedBytes, null, null, null, null));
+            return;
+        }
         CUfunction f = function(name);
         int r = JCudaDriver.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sharedBytes, backend.stream(), args.build(), null);
         if (r != CUresult.CUDA_SUCCESS)

@@ -16,6 +16,19 @@ class ReduceCudaParityTest extends CudaTestBase {
         }
     }
 
+    /** MAX/MIN propagate NaN as Java's Math.max/min do (the CPU spec), in all three launch paths. */
+    @Test void nanPropagates() {
+        for (int[] on : new int[][]{{3, 33, 1}, {2, 2500, 1}, {2, 9, 37}})
+            for (Ops.Reduce op : Ops.Reduce.values()) {
+                float[] v = data((long) on[0] * on[1] * on[2], 1);
+                v[v.length / 2] = Float.NaN;
+                P x = of(v, on), o = out(on[0], on[2]);
+                cpu.reduce(op, x.c(), on[0], on[1], on[2], o.c());
+                gpu.reduce(op, x.g(), on[0], on[1], on[2], o.g());
+                assertClose("reduce with NaN " + op + " " + java.util.Arrays.toString(on), o, 1e-5);
+            }
+    }
+
     @Test void warpRows() { at(9, 37, 1, 1e-6); }
 
     @Test void blockRows() { at(6, 5001, 1, 1e-5); }
