@@ -69,12 +69,16 @@ public abstract class DeviceState {
     @TearDown(Level.Trial)
     public final void close() {
         if (b != null) b.synchronize();
+        release();
         for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).release();
         owned.clear();
     }
 
     /** Creates the inputs and outputs of every set (called once per trial, device present). */
     protected abstract void build();
+
+    /** Releases what {@link #build} made besides tracked tensors (models, optimisers). */
+    protected void release() {}
 
     /** The set to use now: 0, 1, 0, 1, ... */
     protected final int next() {
