@@ -18,9 +18,10 @@ bench/jmh.sh -l >/dev/null   # build once
 run() {
   local cls=$1; shift
   SKIP_BUILD=1 bench/jmh.sh "ddpm.bench.$cls\." -p backend=cpu "$@" $opts -rf json -rff "$tmp/$cls.json" 2>&1 \
-    | grep -E '^(Benchmark|[A-Z][A-Za-z0-9]+Bench\.|skipped)' | tee -a "$out.log"
+    | grep -E '^(Benchmark|[A-Z][A-Za-z0-9]+Bench\.|skipped)' | tee -a "$log"
 }
-: > "$out.log"
+log=bench/target/$name.log
+: > "$log"
 run PeakBench
 run DiffusionBench -p size=train,large
 run GroupNormBench -p shape=128x32,256x8,512x16
@@ -41,5 +42,10 @@ for p in parts:
 with open(out, "w") as f: json.dump(res, f, indent=1)
 PY
 rm -rf "$tmp"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 java -cp "bench/target/classes:$(cat bench/target/cp.txt)" ddpm.bench.Report --jmh "$out.json" --out "$out" \
-  --title "jddpm on the CPU ($(nproc) cores): kernels, fusions, end to end"
+  --title "jddpm on the CPU ($(nproc) cores): kernels, fusions, end to end" \
+  --note "Machine: $(nproc) cores, load average at the end of the run $load; JMH $opts. On a shared machine expect ±30% noise: compare ratios within one run, not absolute figures across runs." \
+  --note "The CPU backend at this commit may still run GEMM, convolution, softmax, upsample, gather and the diffusion steps on the double-precision reference path (see CpuFloatKernels). Then the GEMM limit is not a roofline, and compute-bound kernels can exceed 100% of it." \
+  --note "The copy limit is Backend.copy of 256 MiB (DRAM-bound); kernels whose two input sets stay in the last-level cache (EMA, Adam over 2.2M floats) can exceed it." \
+  --note "Shapes: 1/16 of the GPU batch (8 instead of 128 for the U-Net's activations, 64 instead of 1024 for the large diffusion batch, 2,234,144 instead of 35,746,307 Adam/EMA parameters). Compute-bound kernels run only at their smallest U-Net shape (attention L=64, conv1x1 512->256 at 8x8); end to end uses UNetConfig.tiny()."

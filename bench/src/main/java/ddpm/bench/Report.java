@@ -20,7 +20,8 @@ import java.util.TreeMap;
  * sampling steps.
  *
  * <pre>
- * Report --jmh results.json [--jmh more.json]... [--torch torch_reference.json]... --out bench/results/NAME [--title TEXT]
+ * Report --jmh results.json [--jmh more.json]... [--torch torch_reference.json]... --out bench/results/NAME
+ *        [--title TEXT] [--note TEXT]...
  * </pre>
  * writes NAME.md and NAME.png (the PNG only where java.desktop is present: the GPU machine's
  * trimmed runtime lacks it, and then the Markdown is still written).
@@ -231,6 +232,12 @@ public final class Report {
 
     // ================================================================ Markdown
     public static String markdown(String title, String source, List<Result> results, List<Row> rows, Torch torch, String chartFile) {
+        return markdown(title, source, results, rows, torch, chartFile, List.of());
+    }
+
+    /** The report; {@code notes} become a "Notes" list (what the run's reader must know). */
+    public static String markdown(String title, String source, List<Result> results, List<Row> rows, Torch torch, String chartFile,
+                                  List<String> notes) {
         StringBuilder md = new StringBuilder();
         md.append("# ").append(title).append("\n\n");
         Map<String, Object> first = results.isEmpty() ? Map.of() : results.get(0).raw();
@@ -313,6 +320,11 @@ public final class Report {
             }
         }
 
+        if (!notes.isEmpty()) {
+            md.append("## Notes\n\n");
+            for (String n : notes) md.append("- ").append(n).append('\n');
+            md.append('\n');
+        }
         List<Row> sk = rows.stream().filter(Row::skipped).toList();
         if (!sk.isEmpty()) md.append("Skipped (no CUDA device in that run): ").append(sk.size()).append(" results.\n\n");
         if (chartFile != null) md.append("![achieved vs limit; fused vs unfused](").append(chartFile).append(")\n");
@@ -353,6 +365,11 @@ public final class Report {
 
     /** Writes PREFIX.md (and PREFIX.png when it can); returns the paths written. */
     public static List<Path> write(List<Path> jmhFiles, List<Path> torchFiles, Path outPrefix, String title) throws IOException {
+        return write(jmhFiles, torchFiles, outPrefix, title, List.of());
+    }
+
+    public static List<Path> write(List<Path> jmhFiles, List<Path> torchFiles, Path outPrefix, String title, List<String> notes)
+            throws IOException {
         List<Result> results = new ArrayList<>();
         for (Path p : jmhFiles) results.addAll(parseJmh(Files.readString(p, StandardCharsets.UTF_8)));
         List<String> tj = new ArrayList<>();
@@ -375,7 +392,7 @@ public final class Report {
         } else {
             System.out.println("chart skipped: java.desktop is not in this runtime (the Markdown is complete without it)");
         }
-        Files.writeString(md, markdown(title, String.join("`, `", jmhFiles.stream().map(p -> p.getFileName().toString()).toList()), results, rows, torch, chart), StandardCharsets.UTF_8);
+        Files.writeString(md, markdown(title, String.join("`, `", jmhFiles.stream().map(p -> p.getFileName().toString()).toList()), results, rows, torch, chart, notes), StandardCharsets.UTF_8);
         written.add(0, md);
         return written;
     }
@@ -383,6 +400,7 @@ public final class Report {
     public static void main(String[] args) throws IOException {
         Path out = null;
         List<Path> jmh = new ArrayList<>(), torch = new ArrayList<>();
+        List<String> notes = new ArrayList<>();
         String title = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -393,6 +411,7 @@ public final class Report {
                 case "--torch" -> torch.add(Path.of(args[++i]));
                 case "--out" -> out = Path.of(args[++i]);
                 case "--title" -> title = args[++i];
+                case "--note" -> notes.add(args[++i]);
                 default -> { System.err.println("unknown option " + a); usage(); System.exit(2); }
             }
         }
@@ -400,11 +419,11 @@ public final class Report {
         for (Path t : jmh) if (!Files.isReadable(t)) { System.err.println("cannot read " + t); System.exit(2); }
         for (Path t : torch) if (!Files.isReadable(t)) { System.err.println("cannot read " + t); System.exit(2); }
         if (title == null) title = "jddpm benchmarks: " + out.getFileName();
-        for (Path p : write(jmh, torch, out, title)) System.out.println("wrote " + p);
+        for (Path p : write(jmh, torch, out, title, notes)) System.out.println("wrote " + p);
     }
 
     private static void usage() {
-        System.err.println("usage: Report --jmh results.json [--jmh more.json]... [--torch torch_reference.json]... --out DIR/NAME [--title TEXT]\n"
+        System.err.println("usage: Report --jmh results.json [--jmh more.json]... [--torch torch_reference.json]... --out DIR/NAME [--title TEXT] [--note TEXT]...\n"
                 + "  writes DIR/NAME.md and DIR/NAME.png (the PNG needs java.desktop)");
     }
 }
