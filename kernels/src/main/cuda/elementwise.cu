@@ -91,7 +91,9 @@ extern "C" __global__ void binary_bcast(int op, const float* __restrict__ a, con
                                         float* __restrict__ out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb) {
     GRID_STRIDE(i, n) {
         int rem = i, ia = 0, ib = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+#pragma unroll
+        for (int d = MAX_RANK - 1; d >= 0; d--) {   // constant indices keep the Dims8 params out of local memory
+            if (d >= rank) continue;
             int c = rem % dims.d[d];
             rem /= dims.d[d];
             ia += c * sa.d[d];
@@ -107,7 +109,9 @@ extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condIn
                                        Dims8 dims, Dims8 sc, Dims8 sa, Dims8 sb) {
     GRID_STRIDE(i, n) {
         int rem = i, ic = 0, ia = 0, ib = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+#pragma unroll
+        for (int d = MAX_RANK - 1; d >= 0; d--) {   // constant indices keep the Dims8 params out of local memory
+            if (d >= rank) continue;
             int c = rem % dims.d[d];
             rem /= dims.d[d];
             ic += c * sc.d[d];
