@@ -195,5 +195,9 @@ public class UNet extends Module {
         return ((ResBlock) mid.get(0)).dropout.rng();
     }
 
+    @Override public UNet train(boolean on) { super.train(on); return this; }
+
+    @Override public UNet eval() { super.eval(); return this; }
+
     @Override public String toString() { return "UNet(" + paramCount() + " parameters, " + config.toJson() + ")"; }
 }

@@ -58,7 +58,15 @@ public final class UNetConfig {
     public static UNetConfig small() { return new UNetConfig(32, 3, 3, 64, new int[]{1, 2, 2}, 2, new int[]{8}, 0.1, 0, 32); }
 
     /** Greyscale digits: 1×28×28 (MNIST), ch 64, mult (1,2,2), 2 blocks, attention at 7. */
-    public static UNetConfig digits28() { return new UNetConfig(28, 1, 1, 64, new int[]{1, 2, 2}, 2, new int[]{7}, 0.1, 0, 32); }
+    public static UNetConfig digits28() { return digits(28); }
+
+    /**
+     * Greyscale digits at {@code resolution} (28 for MNIST, or 32 for padded digits): 1 channel,
+     * ch 64, mult (1,2,2), 2 blocks, attention at resolution/4 (7 or 8), dropout 0.1.
+     */
+    public static UNetConfig digits(int resolution) {
+        return new UNetConfig(resolution, 1, 1, 64, new int[]{1, 2, 2}, 2, new int[]{resolution / 4}, 0.1, 0, 32);
+    }
 
     public int[] chMult() { return chMult.clone(); }
 
@@ -84,6 +92,41 @@ public final class UNetConfig {
     public UNetConfig withDropout(double d) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, d, numClasses, groups); }
     public UNetConfig withNumClasses(int n) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, n, groups); }
     public UNetConfig withGroups(int g) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, g); }
+
+    /** A builder starting from this config, for changing several fields at once (validated at build()). */
+    public Builder toBuilder() { return new Builder(this); }
+
+    public static Builder builder() { return new Builder(new UNetConfig()); }
+
+    /** Mutable twin of UNetConfig; {@link #build()} validates. */
+    public static final class Builder {
+        private int resolution, inChannels, outChannels, ch, numResBlocks, numClasses, groups;
+        private int[] chMult, attnResolutions;
+        private double dropout;
+
+        private Builder(UNetConfig c) {
+            resolution = c.resolution; inChannels = c.inChannels; outChannels = c.outChannels; ch = c.ch;
+            numResBlocks = c.numResBlocks; numClasses = c.numClasses; groups = c.groups;
+            chMult = c.chMult.clone(); attnResolutions = c.attnResolutions.clone(); dropout = c.dropout;
+        }
+
+        public Builder resolution(int v) { resolution = v; return this; }
+        /** Sets both in and out channels. */
+        public Builder channels(int v) { inChannels = v; outChannels = v; return this; }
+        public Builder inChannels(int v) { inChannels = v; return this; }
+        public Builder outChannels(int v) { outChannels = v; return this; }
+        public Builder ch(int v) { ch = v; return this; }
+        public Builder chMult(int... v) { chMult = v.clone(); return this; }
+        public Builder numResBlocks(int v) { numResBlocks = v; return this; }
+        public Builder attnResolutions(int... v) { attnResolutions = v.clone(); return this; }
+        public Builder dropout(double v) { dropout = v; return this; }
+        public Builder numClasses(int v) { numClasses = v; return this; }
+        public Builder groups(int v) { groups = v; return this; }
+
+        public UNetConfig build() {
+            return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups);
+        }
+    }
 
     // ---------------------------------------------------------------- validation
     private void validate() {

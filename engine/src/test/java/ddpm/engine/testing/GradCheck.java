@@ -19,8 +19,10 @@ import java.util.Random;
  * checked input is then perturbed by ±h with h = step · max(1, |x|) (step = 1e-6 by default) and
  * the numeric derivative is (L(x+h) − L(x−h)) / 2h, evaluated under {@link Grad#noGrad()}.
  *
- * <p>An element passes when |analytic − numeric| ≤ atol, or ≤ rtol · max(|analytic|, |numeric|)
- * (defaults: rtol = 1e-6, atol = 1e-8). A failure names the input, the worst element's
+ * <p>An element passes when |analytic − numeric| ≤ rtol · max(|analytic|, |numeric|), or when
+ * |analytic − numeric| ≤ atol · max(1, max |analytic gradient of that input|) (defaults: rtol = 1e-6,
+ * atol = 1e-8): the absolute floor is relative to the gradient's scale, because the finite
+ * difference of a loss summed over many outputs carries roundoff of order 1e-16·|terms|/h. A failure names the input, the worst element's
  * multi-index, both values and the errors. Non-F64 inputs (I32 indices) are passed through
  * unchanged and not checked; {@link #skip} leaves an F64 input out (a constant).
  *
@@ -108,6 +110,9 @@ public final class GradCheck {
                 double worstRatio = -1, worstAbs = 0, worstRel = 0;
                 int worst = -1;
                 double worstA = 0, worstN = 0;
+                // the absolute floor scales with the gradient's size: finite differences of a loss
+                // summed over many outputs carry roundoff ~ 1e-16·|terms|/h however small the element
+                double floor = atol * Math.max(1, Reference.maxAbs(analytic));
                 for (int e : which) {
                     double v = base[i][e], h = step * Math.max(1, Math.abs(v));
                     double[] p = base[i].clone();
@@ -119,7 +124,7 @@ public final class GradCheck {
                     double abs = Math.abs(a - numeric), mag = Math.max(Math.abs(a), Math.abs(numeric));
                     double rel = mag == 0 ? 0 : abs / mag;
                     // pass when abs <= atol or rel <= rtol: the ratio below is <= 1 exactly then
-                    double ratio = Double.isNaN(abs) ? Double.POSITIVE_INFINITY : Math.min(abs / atol, rel / rtol);
+                    double ratio = Double.isNaN(abs) ? Double.POSITIVE_INFINITY : Math.min(abs / floor, rel / rtol);
                     if (ratio > worstRatio) {
                         worstRatio = ratio; worst = e; worstAbs = abs; worstRel = rel; worstA = a; worstN = numeric;
                     }
@@ -129,8 +134,8 @@ public final class GradCheck {
                 if (worstRatio > 1)
                     throw new AssertionError(String.format(
                             "%s: gradient of input %d %s at %s: autograd %.12g, finite difference %.12g "
-                                    + "(abs err %.3g > %.1g and rel err %.3g > %.1g; %d elements checked)%s",
-                            name, i, Arrays.toString(shape), Arrays.toString(idx), worstA, worstN, worstAbs, atol,
+                                    + "(abs err %.3g > %.2g and rel err %.3g > %.1g; %d elements checked)%s",
+                            name, i, Arrays.toString(shape), Arrays.toString(idx), worstA, worstN, worstAbs, floor,
                             worstRel, rtol, which.length, g == null ? "; autograd gave no gradient" : ""));
             }
         }

@@ -127,10 +127,11 @@ public final class Reference {
         for (int i = 0; i < expected.length; i++) {
             double tol = atol + rtol * Math.abs(expected[i]);
             double err = Math.abs(actual[i] - expected[i]);
-            double ratio = err / tol;
-            if (!(ratio <= worstRatio) || Double.isNaN(actual[i]) != Double.isNaN(expected[i])) {
-                if (Double.isNaN(actual[i]) && Double.isNaN(expected[i])) continue;
-                worstRatio = Double.isNaN(ratio) ? Double.POSITIVE_INFINITY : ratio;
+            if (Double.isNaN(actual[i]) && Double.isNaN(expected[i])) continue;
+            if (actual[i] == expected[i]) continue;   // also equal infinities
+            double ratio = Double.isNaN(err) ? Double.POSITIVE_INFINITY : err / tol;   // err > 0, tol 0: infinite
+            if (ratio > worstRatio) {
+                worstRatio = ratio;
                 worst = i;
             }
         }

@@ -56,6 +56,7 @@ public final class Checkpoint {
     public static void save(Path path, Module model, Adam opt, Ema ema, long step, Map<String, Rng> rngs,
                             Map<String, String> extra) throws IOException {
         Tensor flat = model.flatParams();
+        checkOwners(model, opt, ema);
         DType dt = flat.dtype();
         if (ema != null && ema.isSwapped())
             throw new IllegalStateException("save: the EMA weights are swapped into the model; swap back first");
@@ -134,6 +135,7 @@ public final class Checkpoint {
     }
 
     private static Loaded load(Path path, Module model, Adam opt, Ema ema, boolean emaIntoModel) throws IOException {
+        checkOwners(model, opt, ema);
         if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "checkpoint not found");
         SafeTensors.Header h = SafeTensors.readHeader(path);
         Map<String, String> meta = h.metadata();
@@ -242,6 +244,11 @@ public final class Checkpoint {
             u.setDropoutRng(new Rng(r.seed(), r.offset()));
         }
         return new Loaded(step, rngs, meta, cfg);
+    }
+
+    private static void checkOwners(Module model, Adam opt, Ema ema) {
+        if (opt != null && !opt.isFor(model)) throw new IllegalArgumentException("the optimizer belongs to another model");
+        if (ema != null && ema.model() != model) throw new IllegalArgumentException("the EMA belongs to another model");
     }
 
     /** The metadata of a checkpoint (validates the file's structure). */

@@ -52,6 +52,9 @@ public class Adam implements AutoCloseable {
 
     public boolean decoupled() { return decoupled; }
 
+    /** Whether this optimizer updates {@code model}'s flat parameter buffer. */
+    public boolean isFor(Module model) { return model.flatParams() == params; }
+
     /** Steps taken so far (Adam's t after the last step; bias corrections use t). */
     public long stepCount() { return step; }
 

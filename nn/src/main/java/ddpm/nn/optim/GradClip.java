@@ -33,7 +33,13 @@ public final class GradClip {
     /** Multiplies the gradients in place by the clip factor (an extra pass; usually unnecessary). */
     public static Result apply(Tensor flatGrads, double maxNorm) {
         Result r = compute(flatGrads, maxNorm);
-        if (r.scale() != 1.0) flatGrads.backend().affine(flatGrads, r.scale(), 0, flatGrads);
+        if (r.scale() != 1.0) {
+            // through a temporary: backend outputs must not alias their inputs
+            Tensor scaled = flatGrads.emptyLike(flatGrads.shape());
+            flatGrads.backend().affine(flatGrads, r.scale(), 0, scaled);
+            flatGrads.copyFrom(scaled);
+            scaled.release();
+        }
         return r;
     }
 }
