@@ -151,6 +151,7 @@ public final class TrainCifar {
             throw new UsageException("--label-dropout and --guidance need --classes (a class-conditional model)");
         if (a.given("sample-every")) c.sampleEvery = a.getLong("sample-every", 0, Long.MAX_VALUE);
         if (a.given("sample-steps")) c.sampleSteps = a.getInt("sample-steps", 0, 100_000);
+        if (!a.given("sample-steps") && c.sampleSteps >= c.timesteps) c.sampleSteps = 0;   // ancestral over all T
         if (c.sampleSteps > c.timesteps) throw new UsageException("--sample-steps: expected at most --timesteps (" + c.timesteps + "), got " + c.sampleSteps);
         if (a.given("samples")) c.sampleCount = a.getInt("samples", 1, 1024);
         if (a.given("ckpt-every")) c.ckptEvery = a.getLong("ckpt-every", 0, Long.MAX_VALUE);

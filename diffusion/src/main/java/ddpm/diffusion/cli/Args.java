@@ -82,9 +82,7 @@ public final class Args {
                     throw new UsageException("--" + name + " needs a value: --" + name + " " + s.metavar);
                 value = argv[++i];
             }
-            if (values.containsKey(name))
-                throw new UsageException("--" + name + " given twice");
-            values.put(name, value);
+            values.put(name, value);   // the last one wins, as in most command lines
         }
         return true;
     }

@@ -90,6 +90,14 @@ public final class TrainConfig {
         if (sampleSteps < 0 || sampleSteps > timesteps) p.append("; sample steps must be in [0, T]");
         if (keepCheckpoints < 1) p.append("; keep at least one checkpoint");
         if (!schedule.equals("linear") && !schedule.equals("cosine")) p.append("; schedule must be linear or cosine");
+        else if (timesteps >= 2) {
+            try {
+                ddpm.diffusion.Schedule.named(schedule, timesteps);
+            } catch (IllegalArgumentException e) {
+                p.append("; the ").append(schedule).append(" schedule does not work with T = ").append(timesteps).append(": ")
+                        .append(e.getMessage()).append(schedule.equals("linear") ? " (the scaled linear schedule needs T >= 21)" : "");
+            }
+        }
         if (p.length() > 0) throw new IllegalArgumentException("invalid training config: " + p.substring(2));
         return this;
     }

@@ -1,0 +1,159 @@
+package ddpm.diffusion.cli;
+
+import ddpm.diffusion.EvalNll;
+import ddpm.diffusion.Sample;
+import ddpm.diffusion.TrainCifar;
+import ddpm.diffusion.data.Npy;
+import ddpm.diffusion.train.RunDir;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The command lines: help, argument errors (exit 2, no stack trace), user errors (exit 1), a tiny full run. */
+class MainsTest {
+    @TempDir Path tmp;
+
+    interface Main { int run(String[] a, PrintStream out, PrintStream err); }
+
+    record Run(int code, String out, String err) {}
+
+    static Run run(Main m, String... args) {
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        int code = m.run(args, new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8));
+        return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    }
+
+    /** Tiny but complete: synthetic 8-px images, a 43k-parameter U-Net, T = 30. */
+    String[] tinyTrain(Path runDir, String... more) {
+        List<String> a = new ArrayList<>(List.of("--dataset", "synthetic", "--image-size", "8", "--ch", "8", "--batch", "2",
+                "--timesteps", "30", "--synthetic-size", "40", "--sample-every", "2", "--sample-steps", "3", "--samples", "4",
+                "--ckpt-every", "2", "--log-every", "1", "--device", "cpu", "--run-dir", runDir.toString()));
+        a.addAll(List.of(more));
+        return a.toArray(new String[0]);
+    }
+
+    @Test void helpPrintsUsageAndExitsZero() {
+        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run}) {
+            Run r = run(m, "--help");
+            assertEquals(0, r.code);
+            assertTrue(r.out.contains("usage: mvn exec:java -Dmain="), r.out);
+            assertTrue(r.out.contains("-Dexec.args="), r.out);
+        }
+        assertTrue(run(TrainCifar::run, "--help").out.contains("--dataset NAME"));
+    }
+
+    @Test void argumentMistakesExitTwoWithMessageAndUsage() {
+        Run r = run(TrainCifar::run, "--stesp", "10");
+        assertEquals(2, r.code);
+        assertTrue(r.err.startsWith("TrainCifar: error: unknown option --stesp (did you mean --steps?)"), r.err);
+        assertTrue(r.err.contains("usage:"), r.err);
+        assertFalse(r.err.contains("\tat "), "no stack trace: " + r.err);
+        r = run(TrainCifar::run, "--batch", "zero");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--batch: expected an integer in [1, 65536], got 'zero'"), r.err);
+        r = run(TrainCifar::run, "--dataset", "imagenet");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--dataset: expected cifar10 | mnist"), r.err);
+        r = run(TrainCifar::run, "--guidance", "2");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("need --classes"), r.err);
+        r = run(TrainCifar::run, "--timesteps", "10");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("T >= 21"), r.err);
+        r = run(TrainCifar::run, "--device", "tpu");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--device: expected auto | cpu | cuda | cuda:N, got 'tpu'"), r.err);
+        r = run(Sample::run);
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--ckpt is required"), r.err);
+        r = run(Sample::run, "--ckpt", "x", "--sampler", "ddpm", "--steps", "10");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--sampler ddim"), r.err);
+        r = run(EvalNll::run, "--ckpt", "x", "--split", "val");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--split: expected one of test, train, got 'val'"), r.err);
+    }
+
+    @Test void missingDataAndCheckpointsAreUserErrorsWithInstructions() {
+        Run r = run(TrainCifar::run, "--data-dir", tmp.toString(), "--no-download", "--device", "cpu", "--run-dir", tmp.resolve("r").toString());
+        assertEquals(1, r.code);
+        assertTrue(r.err.contains("cifar-10-binary.tar.gz"), r.err);
+        assertTrue(r.err.contains("c32a1d4ab5d03f1284b67883e8d87530"), r.err);
+        assertTrue(r.out.contains("no GPU in use"), r.out);
+        assertFalse(r.err.contains("\tat "), r.err);
+        r = run(Sample::run, "--ckpt", tmp.resolve("nothing").toString(), "--device", "cpu");
+        assertEquals(1, r.code);
+        assertTrue(r.err.contains("does not exist"), r.err);
+        r = run(EvalNll::run, "--ckpt", tmp.toString(), "--device", "cpu");
+        assertEquals(1, r.code);
+        assertTrue(r.err.contains("no checkpoints"), r.err);
+    }
+
+    @Test void trainSampleEvaluateAndResumeFromTheCommandLine() throws Exception {
+        Path runDir = tmp.resolve("run");
+        Run t = run(TrainCifar::run, tinyTrain(runDir, "--steps", "4", "--classes"));
+        assertEquals(0, t.code, t.out + t.err);
+        assertTrue(t.out.contains("step 4/4"), t.out);
+        assertTrue(t.out.matches("(?s).*step 1/4 +loss [0-9.]+ +grad [0-9.]+ +lr [0-9.e+-]+ +[0-9.]+ img/s +ETA .*"), t.out);
+        assertTrue(Files.exists(RunDir.samples(runDir, 4)));
+        assertEquals(4, RunDir.step(RunDir.latest(runDir)));
+        t = run(TrainCifar::run, tinyTrain(runDir, "--steps", "6", "--classes"));
+        assertEquals(0, t.code, t.out + t.err);
+        assertTrue(t.out.contains("resumed from") && t.out.contains("step 6/6"), t.out);
+
+        Path npy = tmp.resolve("s.npy"), png = tmp.resolve("g.png");
+        Run s = run(Sample::run, "--ckpt", runDir.toString(), "--sampler", "ddim", "--steps", "5", "--n", "3", "--label", "green-yellow",
+                "--guidance", "1.5", "--out", png.toString(), "--npy", npy.toString(), "--npy-dtype", "u8", "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertArrayEquals(new int[]{3, 8, 8, 3}, Npy.read(npy).shape());
+        assertTrue(Files.size(png) > 0);
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--label", "purple", "--device", "cpu");
+        assertEquals(2, s.code);
+        assertTrue(s.err.contains("red-disc, green-yellow, stripes"), s.err);
+
+        Run e = run(EvalNll::run, "--ckpt", runDir.toString(), "--dataset", "synthetic", "--n", "3", "--batch", "3", "--device", "cpu");
+        assertEquals(0, e.code, e.out + e.err);
+        assertTrue(e.out.contains("NLL bound:") && e.out.contains("prior L_T") && e.out.contains("decoder NLL L_0"), e.out);
+        assertTrue(e.out.contains("bits/dim [########################] 100%"), e.out);
+    }
+
+    /** Ctrl-C (here SIGTERM, which runs the same shutdown hooks) saves a checkpoint before the JVM exits. */
+    @Test void terminationSavesACheckpoint() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(System.getProperty("os.name").toLowerCase().contains("win"), "needs kill(1)");
+        Path runDir = tmp.resolve("run");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"), "ddpm.diffusion.TrainCifar"));
+        cmd.addAll(List.of(tinyTrain(runDir, "--steps", "1000000", "--ckpt-every", "0", "--sample-every", "0")));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        StringBuilder out = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            String line;
+            while ((line = r.readLine()) != null) {
+                out.append(line).append('\n');
+                if (line.startsWith("step 3/"))                              // SIGTERM (Process.destroy would close our pipe)
+                    new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).inheritIO().start().waitFor();
+                if (System.nanoTime() > deadline) { p.destroyForcibly(); fail("no progress:\n" + out); }
+            }
+        }
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), out.toString());
+        assertTrue(out.toString().contains("interrupted: finishing step"), out.toString());
+        Path ckpt = RunDir.latest(runDir);
+        assertNotNull(ckpt, out.toString());
+        assertTrue(RunDir.step(ckpt) >= 3, out.toString());
+        assertTrue(out.toString().contains("saved " + ckpt), out.toString());
+        assertFalse(Files.exists(ckpt.resolveSibling(ckpt.getFileName() + ".tmp")));
+    }
+}
