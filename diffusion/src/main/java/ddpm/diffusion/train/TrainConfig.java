@@ -12,8 +12,8 @@ import java.util.Map;
  * Everything a training run needs besides the data. The defaults ({@link #paper()}) are the DDPM
  * paper's CIFAR-10 recipe: the 35.7 M-parameter U-Net with dropout 0.1, T = 1000 linear schedule,
  * L_simple, batch 128, Adam lr 2e-4 with 5 000 warmup steps, gradient clipping at 1.0, EMA 0.9999,
- * random horizontal flips, 800 000 steps. {@link #cpu()} is a small preset that trains in minutes
- * on a CPU. Mutable, fluent setters; {@link #validate()} before use.
+ * random horizontal flips, 800 000 steps. {@link #cpu()} is a small preset for a CPU (0.7 M
+ * parameters, 16-px images). Mutable public fields; {@link #validate()} before use.
  */
 public final class TrainConfig {
     // model and diffusion
