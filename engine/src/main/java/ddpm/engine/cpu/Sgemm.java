@@ -1,0 +1,226 @@
+package ddpm.engine.cpu;
+
+import java.util.Arrays;
+
+/**
+ * Single-precision GEMM, row-major: C = alpha·op(A)·op(B) + beta·C, the BLIS/GotoBLAS way.
+ *
+ * <p>Loops, outside in: jc over NC columns of C; pc over KC of the k dimension, packing the
+ * KC × NC block of op(B) into NR-wide column panels (p-major: panel[p·NR + j]); ic over MC rows,
+ * packing the MC × KC block of alpha·op(A) into MR-high row panels (panel[p·MR + i]); then jr over
+ * B panels and ir over A panels, each pair one call of the register-blocked micro-kernel
+ * (MR × NR accumulators, {@link SgemmVec}), which adds its tile into C. The transposes only
+ * change how the packing reads A and B, so all four cases run the same kernel. Partial tiles at
+ * the edges run the kernel on zero-padded panels into a scratch tile and add the valid part.
+ *
+ * <p>Threads: the M × N output is cut into pm × pn rectangles (pm·pn = threads, pieces as square
+ * as MR/NR granularity allows), each a serial GEMM with its own packing buffers, so threads never
+ * wait on each other. Beta is applied to each thread's rectangle of C before accumulation.
+ *
+ * <p>Without the jdk.incubator.vector module (or with {@code -Dddpm.vector=false}) a scalar
+ * kernel over the same packed layout runs instead.
+ */
+final class Sgemm {
+    private Sgemm() {}
+
+    /** Kernel shapes {MR, NV}: MR rows × NV vectors; index = variant number in {@link SgemmVec}. */
+    static final int[][] VARIANTS = {{6, 2}, {8, 2}, {12, 2}, {4, 3}, {14, 2}};
+
+    static final boolean VECTOR = detectVector();
+    static final int VARIANT = pickVariant();
+    static final int MR = VECTOR ? VARIANTS[VARIANT][0] : 6;
+    static final int NR = VECTOR ? VARIANTS[VARIANT][1] * SgemmVec.VL : 16;
+    /** Cache blocking: KC·NR floats of B stay in L1, MC·KC of A in L2, KC·NC of B in L2/L3. */
+    static final int KC = Integer.getInteger("ddpm.sgemm.kc", 256);
+    static final int MC = roundUp(Integer.getInteger("ddpm.sgemm.mc", 96), MR);
+    static final int NC = roundUp(Integer.getInteger("ddpm.sgemm.nc", 4096), NR);
+
+    /** Below this many multiply-adds a GEMM runs on one thread. */
+    static final long PARALLEL_MIN_FMA = 1L << 17;
+
+    private static boolean detectVector() {
+        if (!Boolean.parseBoolean(System.getProperty("ddpm.vector", "true"))) return false;
+        try {
+            return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && SgemmVec.VL >= 4;
+        } catch (Throwable t) {
+            return false;
+        }
+    }
+
+    private static int pickVariant() {
+        String k = System.getProperty("ddpm.sgemm.kernel", "6x2");
+        for (int i = 0; i < VARIANTS.length; i++)
+            if (k.equals(VARIANTS[i][0] + "x" + VARIANTS[i][1])) return i;
+        throw new IllegalArgumentException("-Dddpm.sgemm.kernel=" + k + ": expected one of 6x2, 8x2, 12x2, 4x3, 14x2");
+    }
+
+    static int roundUp(int x, int m) { return (x + m - 1) / m * m; }
+
+    /** A description of the kernel configuration (for benchmark reports). */
+    static String describe() {
+        return (VECTOR ? "Vector API " + SgemmVec.S + ", " : "scalar, ") + "MR=" + MR + " NR=" + NR
+                + " KC=" + KC + " MC=" + MC + " NC=" + NC;
+    }
+
+    /** Per-thread packing buffers, grown on demand. */
+    private static final class Scratch {
+        float[] a = new float[0], b = new float[0];
+        final float[] tile = new float[MR * NR];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * C[m × n] (leading dimension ldc, from co) = alpha·op(A)·op(B) + beta·C, where op(A) is m × k
+     * (A stored m × k with lda, or k × m when ta) and op(B) is k × n (B stored k × n with ldb, or
+     * n × k when tb). beta = 0 overwrites C (NaNs there do not propagate). Splits over up to
+     * {@code threads} threads.
+     */
+    static void gemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
+                     float[] a, int ao, int lda, float[] b, int bo, int ldb,
+                     float beta, float[] c, int co, int ldc, int threads) {
+        if (m <= 0 || n <= 0) return;
+        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMA) {
+            serial(ta, tb, 0, m, 0, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+            return;
+        }
+        // the split of C into pm × pn rectangles with the least work on the busiest thread
+        int mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR;
+        int bestM = 1;
+        long best = Long.MAX_VALUE;
+        for (int pm = 1; pm <= threads; pm++) {
+            if (threads % pm != 0) continue;
+            int pn = threads / pm;
+            long rows = (long) ((mp + pm - 1) / pm) * MR, cols = (long) ((np + pn - 1) / pn) * NR;
+            long cost = rows * cols * 64 + (rows + cols) * 8;   // compute, then packing
+            if (cost < best) { best = cost; bestM = pm; }
+        }
+        final int pm = bestM, pn = threads / bestM;
+        Parallel.tasks(pm * pn, t -> {
+            int ti = t / pn, tj = t % pn;
+            int m0 = split(mp, pm, ti) * MR, m1 = Math.min(m, split(mp, pm, ti + 1) * MR);
+            int n0 = split(np, pn, tj) * NR, n1 = Math.min(n, split(np, pn, tj + 1) * NR);
+            if (m0 < m1 && n0 < n1) serial(ta, tb, m0, m1, n0, n1, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+        });
+    }
+
+    /** Start (in panels) of part i of {@code panels} split into {@code parts}. */
+    private static int split(int panels, int parts, int i) { return (int) ((long) panels * i / parts); }
+
+    /** The rectangle [m0, m1) × [n0, n1) of C on the calling thread. */
+    static void serial(boolean ta, boolean tb, int m0, int m1, int n0, int n1, int k, float alpha,
+                       float[] a, int ao, int lda, float[] b, int bo, int ldb,
+                       float beta, float[] c, int co, int ldc) {
+        scale(c, co, ldc, m0, m1, n0, n1, beta);
+        if (k <= 0 || alpha == 0) return;
+        Scratch s = SCRATCH.get();
+        int kcMax = Math.min(KC, k);
+        int needA = roundUp(Math.min(MC, m1 - m0), MR) * kcMax, needB = roundUp(Math.min(NC, n1 - n0), NR) * kcMax;
+        if (s.a.length < needA) s.a = new float[needA];
+        if (s.b.length < needB) s.b = new float[needB];
+        float[] pa = s.a, pb = s.b, tile = s.tile;
+        for (int jc = n0; jc < n1; jc += NC) {
+            int nc = Math.min(NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(tb, b, bo, ldb, pc, kc, jc, nc, pb);
+                for (int ic = m0; ic < m1; ic += MC) {
+                    int mc = Math.min(MC, m1 - ic);
+                    packA(ta, a, ao, lda, ic, mc, pc, kc, alpha, pa);
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int mr = Math.min(MR, mc - ir);
+                            int cOff = co + (ic + ir) * ldc + jc + jr;
+                            if (mr == MR && nr == NR) {
+                                kernel(kc, pa, ir * kc, pb, jr * kc, c, cOff, ldc);
+                            } else {
+                                Arrays.fill(tile, 0f);
+                                kernel(kc, pa, ir * kc, pb, jr * kc, tile, 0, NR);
+                                for (int i = 0; i < mr; i++)
+                                    for (int j = 0; j < nr; j++) c[cOff + i * ldc + j] += tile[i * NR + j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void kernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        if (VECTOR) SgemmVec.kernel(VARIANT, kc, a, ao, b, bo, c, co, ldc);
+        else scalarKernel(kc, a, ao, b, bo, c, co, ldc);
+    }
+
+    /** C rectangle ·= beta (beta = 0 writes zeros). */
+    private static void scale(float[] c, int co, int ldc, int m0, int m1, int n0, int n1, float beta) {
+        if (beta == 1) return;
+        for (int i = m0; i < m1; i++) {
+            int r = co + i * ldc;
+            if (beta == 0) Arrays.fill(c, r + n0, r + n1, 0f);
+            else for (int j = n0; j < n1; j++) c[r + j] *= beta;
+        }
+    }
+
+    /** Packs alpha·op(A)[ic : ic+mc, pc : pc+kc] into MR-row panels, zero-padded to a multiple of MR. */
+    static void packA(boolean ta, float[] a, int ao, int lda, int ic, int mc, int pc, int kc, float alpha, float[] pa) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir), base = ir * kc;
+            if (!ta) {
+                // A row-major m × k: row i is contiguous in p
+                for (int i = 0; i < mr; i++) {
+                    int src = ao + (ic + ir + i) * lda + pc, dst = base + i;
+                    if (alpha == 1) for (int p = 0; p < kc; p++) pa[dst + p * MR] = a[src + p];
+                    else for (int p = 0; p < kc; p++) pa[dst + p * MR] = alpha * a[src + p];
+                }
+            } else {
+                // A stored k × m: op(A)[i][p] = a[p·lda + i], MR values contiguous per p
+                for (int p = 0; p < kc; p++) {
+                    int src = ao + (pc + p) * lda + ic + ir, dst = base + p * MR;
+                    if (alpha == 1) for (int i = 0; i < mr; i++) pa[dst + i] = a[src + i];
+                    else for (int i = 0; i < mr; i++) pa[dst + i] = alpha * a[src + i];
+                }
+            }
+            if (mr < MR)
+                for (int p = 0; p < kc; p++) for (int i = mr; i < MR; i++) pa[base + p * MR + i] = 0f;
+        }
+    }
+
+    /** Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels, zero-padded to a multiple of NR. */
+    static void packB(boolean tb, float[] b, int bo, int ldb, int pc, int kc, int jc, int nc, float[] pb) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr), base = jr * kc;
+            if (!tb) {
+                // B row-major k × n: NR values contiguous per p
+                for (int p = 0; p < kc; p++) {
+                    int src = bo + (pc + p) * ldb + jc + jr, dst = base + p * NR;
+                    System.arraycopy(b, src, pb, dst, nr);
+                    if (nr < NR) Arrays.fill(pb, dst + nr, dst + NR, 0f);
+                }
+            } else {
+                // B stored n × k: op(B)[p][j] = b[j·ldb + p], column j contiguous in p
+                for (int j = 0; j < nr; j++) {
+                    int src = bo + (jc + jr + j) * ldb + pc, dst = base + j;
+                    for (int p = 0; p < kc; p++) pb[dst + p * NR] = b[src + p];
+                }
+                if (nr < NR)
+                    for (int p = 0; p < kc; p++) for (int j = nr; j < NR; j++) pb[base + p * NR + j] = 0f;
+            }
+        }
+    }
+
+    /** The portable micro-kernel (MR = 6, NR = 16): same packed layout, plain loops. */
+    private static void scalarKernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        float[] acc = new float[MR * NR];
+        for (int p = 0; p < kc; p++) {
+            int ap = ao + p * MR, bp = bo + p * NR;
+            for (int i = 0; i < MR; i++) {
+                float ai = a[ap + i];
+                int r = i * NR;
+                for (int j = 0; j < NR; j++) acc[r + j] += ai * b[bp + j];
+            }
+        }
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) c[co + i * ldc + j] += acc[i * NR + j];
+    }
+}
