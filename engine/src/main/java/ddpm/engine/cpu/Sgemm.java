@@ -152,6 +152,11 @@ final class Sgemm {
         else scalarKernel(kc, a, ao, b, bo, c, co, ldc);
     }
 
+    /** The selected kernel, for tests. */
+    static void kernelForTest(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        kernel(kc, a, ao, b, bo, c, co, ldc);
+    }
+
     /** C rectangle ·= beta (beta = 0 writes zeros). */
     private static void scale(float[] c, int co, int ldc, int m0, int m1, int n0, int n1, float beta) {
         if (beta == 1) return;
@@ -210,7 +215,7 @@ final class Sgemm {
     }
 
     /** The portable micro-kernel (MR = 6, NR = 16): same packed layout, plain loops. */
-    private static void scalarKernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+    static void scalarKernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
         float[] acc = new float[MR * NR];
         for (int p = 0; p < kc; p++) {
             int ap = ao + p * MR, bp = bo + p * NR;
