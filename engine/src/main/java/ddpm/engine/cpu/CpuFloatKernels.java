@@ -226,9 +226,8 @@ final class CpuFloatKernels {
             if (direct) {
                 Sgemm.gemm(false, false, o, hw, c, 1f, W, wOff, c, X, xo + b * xImg, hw, beta, Y, y0, hw, threads);
             } else {
-                float[] col = scratch(0, ckk * hw);
-                im2col(X, xo + b * xImg, c, h, wd, k, stride, pad, ho, wo, col);
-                Sgemm.gemm(false, false, o, hw, ckk, 1f, W, wOff, ckk, col, 0, hw, beta, Y, y0, hw, threads);
+                ConvPack cp = new ConvPack(X, xo + b * xImg, h, wd, k, stride, pad, ho, wo);
+                Sgemm.gemm(false, o, hw, ckk, 1f, W, wOff, ckk, cp.cols(), beta, Y, y0, hw, threads);
             }
         });
     }
@@ -291,9 +290,8 @@ final class CpuFloatKernels {
         if (direct) {
             Sgemm.gemm(false, true, o, ckk, hw, 1f, g, g0, hw, x, x0, hw, beta, gw, gwo, ckk, threads);
         } else {
-            float[] col = scratch(0, ckk * hw);
-            im2col(x, x0, c, h, wd, k, stride, pad, ho, wo, col);
-            Sgemm.gemm(false, true, o, ckk, hw, 1f, g, g0, hw, col, 0, hw, beta, gw, gwo, ckk, threads);
+            ConvPack cp = new ConvPack(x, x0, h, wd, k, stride, pad, ho, wo);
+            Sgemm.gemm(false, o, ckk, hw, 1f, g, g0, hw, cp.colsT(), beta, gw, gwo, ckk, threads);
         }
     }
 

@@ -79,9 +79,25 @@ final class Sgemm {
     static void gemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
                      float[] a, int ao, int lda, float[] b, int bo, int ldb,
                      float beta, float[] c, int co, int ldc, int threads) {
+        gemm(ta, m, n, k, alpha, a, ao, lda, (pc, kc, jc, nc, pb) -> packB(tb, b, bo, ldb, pc, kc, jc, nc, pb),
+                beta, c, co, ldc, threads);
+    }
+
+    /**
+     * Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels: panel q (columns jc + q·NR …)
+     * at pb[q·NR·kc], element (p, j) at [p·NR + j], zero-padded past nc. Lets a caller feed
+     * B from something that is not a dense matrix (implicit im2col for convolutions).
+     */
+    @FunctionalInterface
+    interface BPacker { void pack(int pc, int kc, int jc, int nc, float[] pb); }
+
+    /** As {@link #gemm(boolean, boolean, int, int, int, float, float[], int, int, float[], int, int, float, float[], int, int, int)}
+     *  with op(B) (k × n) supplied by a packer. */
+    static void gemm(boolean ta, int m, int n, int k, float alpha, float[] a, int ao, int lda, BPacker b,
+                     float beta, float[] c, int co, int ldc, int threads) {
         if (m <= 0 || n <= 0) return;
         if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMA) {
-            serial(ta, tb, 0, m, 0, n, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+            serial(ta, 0, m, 0, n, k, alpha, a, ao, lda, b, beta, c, co, ldc);
             return;
         }
         // the split of C into pm × pn rectangles with the least work on the busiest thread
@@ -100,7 +116,7 @@ final class Sgemm {
             int ti = t / pn, tj = t % pn;
             int m0 = split(mp, pm, ti) * MR, m1 = Math.min(m, split(mp, pm, ti + 1) * MR);
             int n0 = split(np, pn, tj) * NR, n1 = Math.min(n, split(np, pn, tj + 1) * NR);
-            if (m0 < m1 && n0 < n1) serial(ta, tb, m0, m1, n0, n1, k, alpha, a, ao, lda, b, bo, ldb, beta, c, co, ldc);
+            if (m0 < m1 && n0 < n1) serial(ta, m0, m1, n0, n1, k, alpha, a, ao, lda, b, beta, c, co, ldc);
         });
     }
 
@@ -108,9 +124,8 @@ final class Sgemm {
     private static int split(int panels, int parts, int i) { return (int) ((long) panels * i / parts); }
 
     /** The rectangle [m0, m1) × [n0, n1) of C on the calling thread. */
-    static void serial(boolean ta, boolean tb, int m0, int m1, int n0, int n1, int k, float alpha,
-                       float[] a, int ao, int lda, float[] b, int bo, int ldb,
-                       float beta, float[] c, int co, int ldc) {
+    static void serial(boolean ta, int m0, int m1, int n0, int n1, int k, float alpha,
+                       float[] a, int ao, int lda, BPacker b, float beta, float[] c, int co, int ldc) {
         scale(c, co, ldc, m0, m1, n0, n1, beta);
         if (k <= 0 || alpha == 0) return;
         Scratch s = SCRATCH.get();
@@ -123,7 +138,7 @@ final class Sgemm {
             int nc = Math.min(NC, n1 - jc);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(tb, b, bo, ldb, pc, kc, jc, nc, pb);
+                b.pack(pc, kc, jc, nc, pb);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     packA(ta, a, ao, lda, ic, mc, pc, kc, alpha, pa);

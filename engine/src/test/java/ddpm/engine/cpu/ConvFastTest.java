@@ -52,6 +52,40 @@ class ConvFastTest {
                 }
     }
 
+    @org.junit.jupiter.api.Test
+    void implicitIm2colPanelsMatchExplicitColumns() {
+        Random r = new Random(6);
+        int[][] geo = {{3, 7, 9, 3, 1, 1}, {2, 8, 5, 3, 2, 1}, {4, 6, 6, 3, 2, 0}, {2, 5, 7, 1, 2, 0}, {1, 4, 4, 3, 1, 0}};
+        for (int[] gm : geo) {
+            int c = gm[0], h = gm[1], w = gm[2], k = gm[3], s = gm[4], pad = gm[5];
+            int ho = (h + 2 * pad - k) / s + 1, wo = (w + 2 * pad - k) / s + 1, rows = c * k * k, cols = ho * wo;
+            float[] x = new float[5 + c * h * w];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+            float[] col = new float[rows * cols];
+            CpuFloatKernels.im2col(x, 5, c, h, w, k, s, pad, ho, wo, col);
+            ConvPack cp = new ConvPack(x, 5, h, w, k, s, pad, ho, wo);
+            int nr = Sgemm.NR;
+            // B = col: panels of a block starting at (pc, jc) = (1, 1)
+            int pc = 1, kc = rows - 1, jc = 1, nc = cols - 1, panels = (nc + nr - 1) / nr;
+            float[] pb = new float[panels * nr * kc];
+            cp.cols().pack(pc, kc, jc, nc, pb);
+            for (int p = 0; p < kc; p++)
+                for (int j = 0; j < panels * nr; j++) {
+                    float want = j < nc ? col[(pc + p) * cols + jc + j] : 0f;
+                    org.junit.jupiter.api.Assertions.assertEquals(want, pb[(j / nr) * nr * kc + p * nr + j % nr], "cols p=" + p + " j=" + j);
+                }
+            // B = colᵀ
+            kc = cols - 1; nc = rows - 1; panels = (nc + nr - 1) / nr;
+            pb = new float[panels * nr * kc];
+            cp.colsT().pack(pc, kc, jc, nc, pb);
+            for (int p = 0; p < kc; p++)
+                for (int j = 0; j < panels * nr; j++) {
+                    float want = j < nc ? col[(jc + j) * cols + pc + p] : 0f;
+                    org.junit.jupiter.api.Assertions.assertEquals(want, pb[(j / nr) * nr * kc + p * nr + j % nr], "colsT p=" + p + " j=" + j);
+                }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 2})
     void unetLikeShapes(int threads) {
