@@ -21,7 +21,7 @@ final class CpuFloatKernels {
     static void unary(Ops.Unary op, float[] x, int xo, float[] y, int yo, int n) {
         Parallel.range(n, GRAIN, (lo, hi) -> {
             switch (op) {
-                case SILU -> { for (int k = lo; k < hi; k++) { float v = x[xo + k]; y[yo + k] = v / (1f + (float) Math.exp(-v)); } }
+                case SILU -> FastMath.siluAffine(x, xo + lo, y, yo + lo, hi - lo, 1f, 0f);
                 case SQUARE -> { for (int k = lo; k < hi; k++) { float v = x[xo + k]; y[yo + k] = v * v; } }
                 case NEG -> { for (int k = lo; k < hi; k++) y[yo + k] = -x[xo + k]; }
                 default -> { for (int k = lo; k < hi; k++) y[yo + k] = (float) CpuReference.unary(op, x[xo + k]); }
@@ -352,7 +352,7 @@ final class CpuFloatKernels {
                 for (int cc = 0; cc < cg; cc++) {
                     int ch = g * cg + cc, p0 = base + cc * hw;
                     float scale = (float) (rs * G[ch]), shift = (float) (B[ch] - mu * rs * G[ch]);
-                    if (silu) for (int e = 0; e < hw; e++) Y[yo + p0 + e] = silu(X[xo + p0 + e] * scale + shift);
+                    if (silu) FastMath.siluAffine(X, xo + p0, Y, yo + p0, hw, scale, shift);
                     else for (int e = 0; e < hw; e++) Y[yo + p0 + e] = X[xo + p0 + e] * scale + shift;
                 }
             }
@@ -428,8 +428,7 @@ final class CpuFloatKernels {
                 int r = i * s;
                 float m = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < s; j++) m = Math.max(m, p[r + j]);
-                double sum = 0;
-                for (int j = 0; j < s; j++) { float e = (float) Math.exp(p[r + j] - m); p[r + j] = e; sum += e; }
+                double sum = FastMath.expShiftSum(p, r, s, m);
                 float inv = (float) (1.0 / sum);
                 for (int j = 0; j < s; j++) p[r + j] *= inv;
                 LSE[lo + b * l + i] = (float) (m + Math.log(sum));
@@ -453,7 +452,7 @@ final class CpuFloatKernels {
             for (int i = 0; i < l; i++) {
                 int r = i * s;
                 float li = LSE[lo + b * l + i];
-                for (int j = 0; j < s; j++) p[r + j] = (float) Math.exp(p[r + j] - li);
+                FastMath.expShiftSum(p, r, s, li);
             }
             // dV = Pᵀ dO, dP = dO Vᵀ
             Sgemm.gemm(true, false, s, dv, l, 1f, p, 0, s, GO, goo + ob, dv, 0f, GV, gvo + b * s * dv, dv, threads);

@@ -110,6 +110,29 @@ class FloatKernelsTest {
     }
 
     @Test
+    void fastExpAndSilu() {
+        // the vectorised exp (or its scalar fallback) over the range softmax and SiLU use
+        int n = 20001;
+        float[] a = new float[n], x = new float[n], y = new float[n];
+        for (int i = 0; i < n; i++) x[i] = a[i] = -87f + 175f * i / (n - 1);
+        FastMath.expShiftSum(a, 0, n, 0f);
+        for (int i = 0; i < n; i++) {
+            double e = Math.exp(x[i]);
+            assertTrue(Math.abs(a[i] - e) <= 4e-7 * e + 1e-37, "exp(" + x[i] + ") = " + a[i] + ", want " + e);
+        }
+        // as softmax uses it: shifted by the row maximum, all results ≤ 1
+        System.arraycopy(x, 0, a, 0, n);
+        double sum = FastMath.expShiftSum(a, 0, n, 88f), want = 0;
+        for (int i = 0; i < n; i++) want += Math.exp(x[i] - 88f);
+        assertTrue(Math.abs(sum - want) <= 1e-6 * want, "sum " + sum + " vs " + want);
+        FastMath.siluAffine(x, 0, y, 0, n, 0.5f, 0.25f);
+        for (int i = 0; i < n; i++) {
+            double v = x[i] * 0.5f + 0.25f, s = v / (1 + Math.exp(-v));
+            assertTrue(Math.abs(y[i] - s) <= 1e-6 * Math.abs(s) + 1e-30, "silu(" + v + ") = " + y[i] + ", want " + s);
+        }
+    }
+
+    @Test
     void largeBroadcastSplitsOverThreads() {
         Parallel.setThreads(2);
         Random r = new Random(4);
