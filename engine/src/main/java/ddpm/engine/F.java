@@ -15,6 +15,20 @@ public final class F {
         if (t.rank() != rank) throw bad(op, arg + " must have rank " + rank + ", got " + t.describe());
     }
 
+    /** Throws naming the tensors when the (non-null) floating tensors do not share one dtype. */
+    private static void sameDType(String op, Tensor... ts) {
+        Tensor first = null;
+        for (Tensor t : ts) {
+            if (t == null) continue;
+            if (first == null) first = t;
+            else if (t.dtype() != first.dtype()) {
+                StringBuilder sb = new StringBuilder();
+                for (Tensor u : ts) if (u != null) sb.append(' ').append(u.describe()).append(';');
+                throw bad(op, "dtypes differ:" + sb + " convert with .to(DType)");
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- linear and conv
     /** y = x·wᵀ + b with x [N, in], w [out, in] (PyTorch layout), b [out] or null. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
@@ -30,6 +44,7 @@ public final class F {
         rank("conv2d", "input", x, 4);
         rank("conv2d", "weight", w, 4);
         Tensor.sameDevice("conv2d", x, w, b);
+        sameDType("conv2d", x, w, b);
         int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
         if (w.dim(1) != c) throw bad("conv2d", "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
         if (w.dim(3) != k) throw bad("conv2d", "kernel must be square, weight is " + w.describe());
@@ -58,6 +73,8 @@ public final class F {
     /** Group norm over x [N, C, *], γ and β [C]; optionally fused with SiLU. */
     public static Tensor groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu) {
         Tensor.sameDevice("groupNorm", x, gamma, beta);
+        sameDType("groupNorm", x, gamma, beta);
+        if (!(eps >= 0) || Double.isInfinite(eps)) throw bad("groupNorm", "eps must be finite and >= 0, got " + eps);
         if (x.rank() < 2) throw bad("groupNorm", "input must be [N, C, ...], got " + x.describe());
         int c = x.dim(1);
         if (groups < 1 || c % groups != 0) throw bad("groupNorm", c + " channels of " + x.describe() + " do not split into " + groups + " groups");
@@ -92,6 +109,7 @@ public final class F {
         rank("attention", "k", k, 3);
         rank("attention", "v", v, 3);
         Tensor.sameDevice("attention", q, k, v);
+        sameDType("attention", q, k, v);
         if (k.dim(0) != q.dim(0) || v.dim(0) != q.dim(0) || k.dim(2) != q.dim(2) || v.dim(1) != k.dim(1))
             throw bad("attention", "q " + q.describe() + ", k " + k.describe() + ", v " + v.describe()
                     + " must be [B, L, D], [B, S, D], [B, S, Dv]");
@@ -120,7 +138,7 @@ public final class F {
 
     /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
     public static Tensor dropout(Tensor x, double p, Rng rng, boolean training) {
-        if (p < 0 || p >= 1) throw bad("dropout", "probability must be in [0, 1), got " + p);
+        if (!(p >= 0 && p < 1)) throw bad("dropout", "probability must be in [0, 1), got " + p);
         if (!training || p == 0) return x;
         Tensor mask = x.emptyLike(x.shape());
         x.backend().dropoutMask(mask, p, rng.seed(), rng.next(x.numel()));
@@ -132,6 +150,7 @@ public final class F {
         Tensor.sameDevice("gather", table, index);
         if (index.dtype() != DType.I32 || index.rank() != 1)
             throw bad("gather", "index must be an int32 vector, got " + index.describe());
+        if (table.rank() < 1) throw bad("gather", "table must have at least one axis (its rows), got " + table.describe());
         int[] s = table.shape();
         s[0] = index.dim(0);
         Tensor out = table.emptyLike(s);
@@ -166,6 +185,7 @@ public final class F {
     /** x_t = a[t]·x0 + s[t]·ε in one pass (a = √ᾱ, s = √(1−ᾱ)); differentiable in x0 and ε. */
     public static Tensor qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s) {
         Tensor.sameDevice("qSample", x0, eps, t, a, s);
+        sameDType("qSample", x0, eps, a, s);
         sameShape("qSample", x0, eps);
         perSample("qSample", x0, t, a, s);
         Tensor out = x0.emptyLike(x0.shape());
@@ -183,6 +203,7 @@ public final class F {
     /** The DDPM step x_{t−1} = c1[t]·(x_t − c2[t]·ε̂) + σ[t]·z (z null: no noise). Not differentiable. */
     public static Tensor posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2, Tensor sigma) {
         Tensor.sameDevice("posteriorStep", xt, epsHat, z, t, c1, c2, sigma);
+        sameDType("posteriorStep", xt, epsHat, z, c1, c2, sigma);
         sameShape("posteriorStep", xt, epsHat);
         sameShape("posteriorStep", xt, z);
         perSample("posteriorStep", xt, t, c1, c2, sigma);
@@ -194,6 +215,7 @@ public final class F {
     /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link Backend#ddimStep}). Not differentiable. */
     public static Tensor ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip) {
         Tensor.sameDevice("ddimStep", xt, epsHat, z, idx, coefs);
+        sameDType("ddimStep", xt, epsHat, z, coefs);
         sameShape("ddimStep", xt, epsHat);
         sameShape("ddimStep", xt, z);
         perSample("ddimStep", xt, idx);

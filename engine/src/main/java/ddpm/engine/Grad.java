@@ -16,7 +16,16 @@ public final class Grad {
     public static Guard noGrad() {
         int[] depth = NO_GRAD.get();
         depth[0]++;
-        return () -> depth[0]--;
+        return new Guard() {
+            private boolean closed;
+
+            @Override public void close() {
+                // idempotent: a second close must not switch grad mode off for good
+                if (closed) return;
+                closed = true;
+                depth[0]--;
+            }
+        };
     }
 
     public static boolean enabled() { return NO_GRAD.get()[0] == 0; }

@@ -18,8 +18,12 @@ public final class Philox {
 
     /** The four 32-bit words of block {@code counter} under {@code seed}, written into out[0..3]. */
     public static void block(long seed, long counter, int[] out) {
-        int c0 = (int) counter, c1 = (int) (counter >>> 32), c2 = 0, c3 = 0;
-        int k0 = (int) seed, k1 = (int) (seed >>> 32);
+        block((int) counter, (int) (counter >>> 32), 0, 0, (int) seed, (int) (seed >>> 32), out);
+    }
+
+    /** The general Philox4x32-10 bijection of counter (c0, c1, c2, c3) under key (k0, k1), as in
+     *  Random123's philox4x32(ctr, key); {@link #block(long, long, int[])} is the case c2 = c3 = 0. */
+    public static void block(int c0, int c1, int c2, int c3, int k0, int k1, int[] out) {
         for (int round = 0; round < 10; round++) {
             if (round > 0) { k0 += W0; k1 += W1; }
             long p0 = (M0 & 0xFFFFFFFFL) * (c0 & 0xFFFFFFFFL);

@@ -61,10 +61,11 @@ public final class Scope implements AutoCloseable {
 
     @Override public void close() {
         if (closed) return;
-        closed = true;
         ArrayDeque<Scope> stack = STACK.get();
         if (stack.peek() != this)
-            throw new IllegalStateException("scopes must close innermost first");
+            throw new IllegalStateException("scopes must close innermost first: this scope (" + owned.size()
+                    + " tensors) is not the innermost open scope on thread " + Thread.currentThread().getName());
+        closed = true;
         stack.pop();
         for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).release();
         owned.clear();

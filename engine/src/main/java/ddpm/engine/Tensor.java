@@ -266,7 +266,7 @@ public class Tensor implements AutoCloseable {
     public boolean isLeaf() { return node == null; }
 
     /** The same storage, cut from the graph. */
-    public Tensor detach() { return new Tensor(storage, offset, shape); }
+    public Tensor detach() { live(); return new Tensor(storage, offset, shape); }
 
     /** Backpropagates from a one-element tensor, accumulating into the leaves' {@link #grad()}. */
     public void backward() {
@@ -279,8 +279,10 @@ public class Tensor implements AutoCloseable {
     public void backward(Tensor gradOut) {
         if (!requiresGrad) throw new IllegalStateException("backward: " + describe() + " does not require grad"
                 + " (no input required grad, or it was computed under Grad.noGrad())");
-        if (!Arrays.equals(gradOut.shape, shape))
-            throw new IllegalArgumentException("backward: gradient " + gradOut.describe() + " for " + describe());
+        if (!Arrays.equals(gradOut.shape, shape) || gradOut.dtype() != dtype() || !gradOut.device().equals(device()))
+            throw new IllegalArgumentException("backward: gradient " + gradOut.describe() + " for " + describe()
+                    + ": shape, dtype and device must match");
+        gradOut.live();
         List<Tensor> order = topoOrder();
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(this, gradOut);
@@ -304,10 +306,9 @@ public class Tensor implements AutoCloseable {
                     Tensor prev = grads.get(in);
                     grads.put(in, prev == null ? gk : prev.add(gk));
                 }
-                // free this gradient now unless it was passed on as an input's gradient
-                boolean passedOn = g == gradOut;
-                for (Tensor gk : gs) passedOn |= gk == g;
-                if (!passedOn) g.release();
+                // free this gradient now unless it is still pending as some tensor's gradient (an op
+                // like add passes it on unchanged, possibly to several inputs) or is the caller's
+                if (g != gradOut && !grads.containsValue(g)) g.release();
             }
         }
     }
@@ -609,9 +610,16 @@ public class Tensor implements AutoCloseable {
     public Tensor sumTo(int[] target) {
         if (Arrays.equals(shape, target)) return this;
         int lead = shape.length - target.length;
+        boolean ok = true;
+        for (int i = 0; ok && i < target.length; i++)   // target axes left of this rank must be 1
+            ok = i + lead < 0 ? target[i] == 1 : target[i] == shape[i + lead] || target[i] == 1;
+        if (!ok)
+            throw new IllegalArgumentException("sumTo: " + describe() + " does not broadcast from " + Shapes.str(target)
+                    + ", so it cannot be summed down to it");
         List<Integer> axes = new ArrayList<>();
         for (int i = 0; i < shape.length; i++)
-            if (i < lead || (target[i - lead] == 1 && shape[i] != 1)) axes.add(i);
+            if (i < lead || (i - lead < target.length && target[i - lead] == 1 && shape[i] != 1)) axes.add(i);
+        if (axes.isEmpty()) return reshape(target);   // only size-1 axes differ; sum() of no axes would sum all
         Tensor s = sum(true, axes.stream().mapToInt(Integer::intValue).toArray());
         return s.reshape(target);
     }

@@ -1,0 +1,91 @@
+package ddpm.engine;
+
+import ddpm.engine.testing.GradCheck;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static ddpm.engine.testing.Reference.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** 2-D convolution: strides, padding, kernel sizes, with and without bias. */
+class Conv2dTest {
+    private final Random r = new Random(404);
+
+    /** {n, c, h, w, o, k, stride, pad} */
+    private static final int[][] CONFIGS = {
+            {2, 3, 7, 6, 4, 3, 1, 1},
+            {2, 3, 7, 6, 4, 3, 2, 1},
+            {1, 2, 8, 5, 3, 3, 2, 0},
+            {3, 4, 5, 5, 2, 1, 1, 0},
+            {1, 1, 6, 7, 2, 5, 1, 2},
+            {2, 3, 5, 4, 3, 2, 2, 1},   // even kernel
+    };
+
+    private static double[] conv(double[] x, double[] w, double[] b, int[] c, int ho, int wo) {
+        int n = c[0], ch = c[1], h = c[2], wd = c[3], o = c[4], k = c[5], st = c[6], pad = c[7];
+        double[] out = new double[n * o * ho * wo];
+        for (int bi = 0; bi < n; bi++)
+            for (int oc = 0; oc < o; oc++)
+                for (int i = 0; i < ho; i++)
+                    for (int j = 0; j < wo; j++) {
+                        double acc = b == null ? 0 : b[oc];
+                        for (int ic = 0; ic < ch; ic++)
+                            for (int u = 0; u < k; u++)
+                                for (int v = 0; v < k; v++) {
+                                    int y = i * st + u - pad, xx = j * st + v - pad;
+                                    if (y >= 0 && y < h && xx >= 0 && xx < wd)
+                                        acc += x[((bi * ch + ic) * h + y) * wd + xx] * w[((oc * ch + ic) * k + u) * k + v];
+                                }
+                        out[((bi * o + oc) * ho + i) * wo + j] = acc;
+                    }
+        return out;
+    }
+
+    @Test void forwardAndGradients() {
+        for (int[] c : CONFIGS)
+            for (boolean bias : new boolean[]{true, false}) {
+                int n = c[0], ch = c[1], h = c[2], wd = c[3], o = c[4], k = c[5], st = c[6], pad = c[7];
+                int ho = (h + 2 * pad - k) / st + 1, wo = (wd + 2 * pad - k) / st + 1;
+                int[] xs = {n, ch, h, wd}, ws = {o, ch, k, k}, os = {n, o, ho, wo};
+                String name = "conv2d " + java.util.Arrays.toString(c) + (bias ? " bias" : "");
+                double[] x = roundToFloat(normal(r, (int) Shapes.numel(xs))), w = roundToFloat(normal(r, (int) Shapes.numel(ws)));
+                double[] b = bias ? roundToFloat(normal(r, o)) : null;
+                double[] e = conv(x, w, b, c, ho, wo);
+                try (Scope s = Scope.open()) {
+                    Tensor y = F.conv2d(f64(x, xs), f64(w, ws), bias ? f64(b, o) : null, st, pad);
+                    assertTensor(name, e, os, y, 1e-13, 1e-14);
+                    Tensor y32 = F.conv2d(f32(x, xs), f32(w, ws), bias ? f32(b, o) : null, st, pad);
+                    assertF32MatchesF64(name, y, y32, 1e-5);
+                    // the F32 backward kernels against the F64 ones
+                    Tensor x64 = f64(x, xs).requiresGrad(true), w64 = f64(w, ws).requiresGrad(true);
+                    Tensor x32 = f32(x, xs).requiresGrad(true), w32 = f32(w, ws).requiresGrad(true);
+                    double[] g = normal(r, (int) Shapes.numel(os));
+                    F.conv2d(x64, w64, null, st, pad).backward(f64(g, os));
+                    F.conv2d(x32, w32, null, st, pad).backward(f32(g, os));
+                    assertF32MatchesF64(name + " grad x", x64.grad(), x32.grad(), 1e-5);
+                    assertF32MatchesF64(name + " grad w", w64.grad(), w32.grad(), 1e-5);
+                }
+                if (bias)
+                    GradCheck.check(name, in -> F.conv2d(in[0], in[1], in[2], st, pad), f64(x, xs), f64(w, ws), f64(b, o));
+                else
+                    GradCheck.check(name, in -> F.conv2d(in[0], in[1], null, st, pad), f64(x, xs), f64(w, ws));
+            }
+    }
+
+    @Test void largerF32() {
+        // channel and spatial sizes past small blockings, for the fast float kernels
+        int[] c = {2, 17, 13, 11, 19, 3, 1, 1};
+        int[] c2 = {1, 9, 16, 15, 10, 3, 2, 1};
+        for (int[] cf : new int[][]{c, c2}) {
+            int ho = (cf[2] + 2 * cf[7] - cf[5]) / cf[6] + 1, wo = (cf[3] + 2 * cf[7] - cf[5]) / cf[6] + 1;
+            int[] xs = {cf[0], cf[1], cf[2], cf[3]}, ws = {cf[4], cf[1], cf[5], cf[5]};
+            double[] x = roundToFloat(normal(r, (int) Shapes.numel(xs))), w = roundToFloat(normal(r, (int) Shapes.numel(ws))), b = roundToFloat(normal(r, cf[4]));
+            try (Scope s = Scope.open()) {
+                Tensor y = F.conv2d(f64(x, xs), f64(w, ws), f64(b, cf[4]), cf[6], cf[7]);
+                assertTensor("conv2d F64 " + java.util.Arrays.toString(cf), conv(x, w, b, cf, ho, wo), new int[]{cf[0], cf[4], ho, wo}, y, 1e-12, 1e-12);
+                assertF32MatchesF64("conv2d " + java.util.Arrays.toString(cf), y, F.conv2d(f32(x, xs), f32(w, ws), f32(b, cf[4]), cf[6], cf[7]), 1e-5);
+            }
+        }
+    }
+}
