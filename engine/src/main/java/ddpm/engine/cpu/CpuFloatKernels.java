@@ -460,9 +460,10 @@ final class CpuFloatKernels {
             // dS = P ⊙ (dP − rowdot(dO, O)) · scale
             for (int i = 0; i < l; i++) {
                 int r = i * s, oi = ob + i * dv;
-                double dot = 0;
-                for (int e = 0; e < dv; e++) dot += GO[goo + oi + e] * O[oo + oi + e];
-                float di = (float) dot;
+                // a float FMA chain in the order the SGEMM kernel accumulates dP, so that where
+                // dP_ij and D_i are the same sum (one key: P = 1, O = V) they cancel exactly
+                float di = 0;
+                for (int e = 0; e < dv; e++) di = Math.fma(GO[goo + oi + e], O[oo + oi + e], di);
                 for (int j = 0; j < s; j++) dp[r + j] = p[r + j] * (dp[r + j] - di) * scale;
             }
             // dQ = dS K, dK = dSᵀ Q

@@ -237,7 +237,7 @@ final class Sgemm {
             for (int i = 0; i < MR; i++) {
                 float ai = a[ap + i];
                 int r = i * NR;
-                for (int j = 0; j < NR; j++) acc[r + j] += ai * b[bp + j];
+                for (int j = 0; j < NR; j++) acc[r + j] = Math.fma(ai, b[bp + j], acc[r + j]);
             }
         }
         for (int i = 0; i < MR; i++)
