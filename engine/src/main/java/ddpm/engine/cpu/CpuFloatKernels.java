@@ -239,6 +239,20 @@ final class CpuFloatKernels {
         float[] G = st(gy).f, W = st(w).f, GX = st(gx).f;
         int go = off(gy), wOff = off(w), xo = off(gx);
         boolean direct = k == 1 && stride == 1 && pad == 0;
+        if (!direct && stride == 1 && pad <= k - 1) {
+            // stride 1: gx = conv(gy, W flipped and transposed, pad k−1−pad), an implicit-im2col GEMM
+            // with K = O·k² and no col2im scatter
+            int okk = o * k * k, kk = k * k;
+            float[] wt = new float[c * okk];
+            for (int oc = 0; oc < o; oc++)
+                for (int ic = 0; ic < c; ic++)
+                    for (int q = 0; q < kk; q++) wt[ic * okk + oc * kk + (kk - 1 - q)] = W[wOff + (oc * c + ic) * kk + q];
+            overBatch(nb, (b, threads) -> {
+                ConvPack cp = new ConvPack(G, go + b * yImg, ho, wo, k, 1, k - 1 - pad, h, wd);
+                Sgemm.gemm(false, c, h * wd, okk, 1f, wt, 0, okk, cp.cols(), 0f, GX, xo + b * xImg, h * wd, threads);
+            });
+            return;
+        }
         overBatch(nb, (b, threads) -> {
             int x0 = xo + b * xImg;
             if (direct) {
