@@ -23,16 +23,15 @@ import java.util.Arrays;
 final class Sgemm {
     private Sgemm() {}
 
-    /** Kernel shapes {MR, NV}: MR rows × NV vectors; index = variant number in {@link SgemmVec}. */
-    static final int[][] VARIANTS = {{6, 2}, {8, 2}, {12, 2}, {4, 3}, {14, 2}};
-
     static final boolean VECTOR = detectVector();
-    static final int VARIANT = pickVariant();
-    static final int MR = VECTOR ? VARIANTS[VARIANT][0] : 6;
-    static final int NR = VECTOR ? VARIANTS[VARIANT][1] * SgemmVec.VL : 16;
-    /** Cache blocking: KC·NR floats of B stay in L1, MC·KC of A in L2, KC·NC of B in L2/L3. */
-    static final int KC = Integer.getInteger("ddpm.sgemm.kc", 256);
-    static final int MC = roundUp(Integer.getInteger("ddpm.sgemm.mc", 96), MR);
+    /** The main kernel: MR rows × NV vectors of C in registers ({@code -Dddpm.sgemm.kernel=MRxNV}). */
+    static final int NV = VECTOR ? parseKernel()[1] : 1;
+    static final int MR = VECTOR ? parseKernel()[0] : 6;
+    static final int NR = VECTOR ? NV * SgemmVec.VL : 16;
+    /** Cache blocking: an MR × KC sliver of A and a KC × NR sliver of B per kernel call, an MC × KC
+     *  block of A reused across a KC × NC block of B. */
+    static final int KC = Integer.getInteger("ddpm.sgemm.kc", 384);
+    static final int MC = roundUp(Integer.getInteger("ddpm.sgemm.mc", 98), MR);
     static final int NC = roundUp(Integer.getInteger("ddpm.sgemm.nc", 4096), NR);
 
     /** Below this many multiply-adds a GEMM runs on one thread. */
@@ -47,18 +46,21 @@ final class Sgemm {
         }
     }
 
-    private static int pickVariant() {
-        String k = System.getProperty("ddpm.sgemm.kernel", "6x2");
-        for (int i = 0; i < VARIANTS.length; i++)
-            if (k.equals(VARIANTS[i][0] + "x" + VARIANTS[i][1])) return i;
-        throw new IllegalArgumentException("-Dddpm.sgemm.kernel=" + k + ": expected one of 6x2, 8x2, 12x2, 4x3, 14x2");
+    private static int[] parseKernel() {
+        String k = System.getProperty("ddpm.sgemm.kernel", "14x2");
+        try {
+            String[] f = k.split("x");
+            int mr = Integer.parseInt(f[0]), nv = Integer.parseInt(f[1]);
+            if (mr >= 1 && mr <= SgemmVec.maxRows(nv)) return new int[]{mr, nv};
+        } catch (RuntimeException e) { /* fall through */ }
+        throw new IllegalArgumentException("-Dddpm.sgemm.kernel=" + k + ": expected RxV with V = 2 and R <= 14, or V = 3 and R <= 8");
     }
 
     static int roundUp(int x, int m) { return (x + m - 1) / m * m; }
 
     /** A description of the kernel configuration (for benchmark reports). */
     static String describe() {
-        return (VECTOR ? "Vector API " + SgemmVec.S + ", " : "scalar, ") + "MR=" + MR + " NR=" + NR
+        return (VECTOR ? "Vector API " + SgemmVec.S + ", kernel " + MR + "x" + NV + ", " : "scalar, ") + "MR=" + MR + " NR=" + NR
                 + " KC=" + KC + " MC=" + MC + " NC=" + NC;
     }
 
@@ -147,11 +149,11 @@ final class Sgemm {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             int cOff = co + (ic + ir) * ldc + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                kernel(kc, pa, ir * kc, pb, jr * kc, c, cOff, ldc);
+                            if (nr == NR) {
+                                kernel(mr, kc, pa, ir * kc, pb, jr * kc, c, cOff, ldc);
                             } else {
                                 Arrays.fill(tile, 0f);
-                                kernel(kc, pa, ir * kc, pb, jr * kc, tile, 0, NR);
+                                kernel(mr, kc, pa, ir * kc, pb, jr * kc, tile, 0, NR);
                                 for (int i = 0; i < mr; i++)
                                     for (int j = 0; j < nr; j++) c[cOff + i * ldc + j] += tile[i * NR + j];
                             }
@@ -162,14 +164,15 @@ final class Sgemm {
         }
     }
 
-    private static void kernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
-        if (VECTOR) SgemmVec.kernel(VARIANT, kc, a, ao, b, bo, c, co, ldc);
-        else scalarKernel(kc, a, ao, b, bo, c, co, ldc);
+    /** rows (≤ MR) rows of C += A panel (stride MR) · B panel. */
+    private static void kernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        if (VECTOR) SgemmVec.kernel(rows, NV, kc, a, ao, MR, b, bo, c, co, ldc);
+        else scalarKernel(rows, kc, a, ao, b, bo, c, co, ldc);
     }
 
     /** The selected kernel, for tests. */
-    static void kernelForTest(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
-        kernel(kc, a, ao, b, bo, c, co, ldc);
+    static void kernelForTest(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+        kernel(rows, kc, a, ao, b, bo, c, co, ldc);
     }
 
     /** C rectangle ·= beta (beta = 0 writes zeros). */
@@ -229,18 +232,18 @@ final class Sgemm {
         }
     }
 
-    /** The portable micro-kernel (MR = 6, NR = 16): same packed layout, plain loops. */
-    static void scalarKernel(int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+    /** The portable micro-kernel (MR = 6, NR = 16 without the Vector API): same packed layout, plain loops. */
+    static void scalarKernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
         float[] acc = new float[MR * NR];
         for (int p = 0; p < kc; p++) {
             int ap = ao + p * MR, bp = bo + p * NR;
-            for (int i = 0; i < MR; i++) {
+            for (int i = 0; i < rows; i++) {
                 float ai = a[ap + i];
                 int r = i * NR;
                 for (int j = 0; j < NR; j++) acc[r + j] = Math.fma(ai, b[bp + j], acc[r + j]);
             }
         }
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < rows; i++)
             for (int j = 0; j < NR; j++) c[co + i * ldc + j] += acc[i * NR + j];
     }
 }

@@ -128,9 +128,11 @@ class SgemmTest {
         float[] pa = new float[kc * mr], pb = new float[kc * nr];
         for (int i = 0; i < pa.length; i++) pa[i] = r.nextFloat() - 0.5f;
         for (int i = 0; i < pb.length; i++) pb[i] = r.nextFloat() - 0.5f;
-        float[] c1 = new float[mr * nr], c2 = new float[mr * nr];
-        Sgemm.scalarKernel(kc, pa, 0, pb, 0, c1, 0, nr);
-        Sgemm.kernelForTest(kc, pa, 0, pb, 0, c2, 0, nr);
-        for (int i = 0; i < c1.length; i++) assertEquals(c1[i], c2[i], 1e-4, "element " + i);
+        for (int rows = 1; rows <= mr; rows++) {
+            float[] c1 = new float[mr * nr], c2 = new float[mr * nr];
+            Sgemm.scalarKernel(rows, kc, pa, 0, pb, 0, c1, 0, nr);
+            Sgemm.kernelForTest(rows, kc, pa, 0, pb, 0, c2, 0, nr);
+            for (int i = 0; i < c1.length; i++) assertEquals(c1[i], c2[i], 1e-4, rows + " rows, element " + i);
+        }
     }
 }
