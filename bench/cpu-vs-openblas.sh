@@ -34,13 +34,16 @@ cargs=()
 for s in "${shapes[@]}"; do IFS=, read -r m n k ta tb <<<"${s#*=}"; cargs+=("$m" "$n" "$k" "$ta" "$tb"); done
 names="$(printf '%s\n' "${shapes[@]}" | cut -d= -f1 | paste -sd'|')"
 
+# alternate per shape (OpenBLAS, then jddpm) so both sides of a comparison see the same load
 for r in $(seq 1 "$rounds"); do
     for t in $threads; do
-        echo "== round $r, threads $t: OpenBLAS" >&2
-        bench/openblas/run.sh "$t" 5 "${cargs[@]}" | tee -a "$raw/openblas.txt" >&2
-        echo "== round $r, threads $t: jddpm (JMH)" >&2
-        jrun -Dbench.threads="$t" -Dbench.filter="$filter" ddpm.bench.SgemmBench >"$raw/jmh-$t-$r.txt" 2>&1 || true
-        grep -E '^\| sgemm \|' "$raw/jmh-$t-$r.txt" | tee -a "$raw/jddpm.txt" >&2
+        for s in "${shapes[@]}"; do
+            IFS=, read -r m n k ta tb <<<"${s#*=}"
+            echo "== round $r, threads $t, ${s%%=*}" >&2
+            bench/openblas/run.sh "$t" 5 "$m" "$n" "$k" "$ta" "$tb" | tee -a "$raw/openblas.txt" >&2
+            jrun -Dbench.threads="$t" -Dbench.filter="${s%%=*}=" ddpm.bench.SgemmBench >"$raw/jmh-$t-$r-${s%%=*}.txt" 2>&1 || true
+            grep -E '^\| sgemm \|' "$raw/jmh-$t-$r-${s%%=*}.txt" | tee -a "$raw/jddpm.txt" >&2
+        done
     done
 done
 
@@ -74,12 +77,17 @@ with open(out, "w") as w:
     w.write(f"- load at the end: `{up.strip()}` — the machine is shared; best-of numbers are the least disturbed.\n\n")
     w.write("GFLOP/s = 2·M·N·K / time. \"best\" = best 1-s iteration/round over all rounds; \"mean\" = best over rounds of the per-run mean.\n\n")
     w.write("| shape | M×N×K op | threads | jddpm best | OpenBLAS best | jddpm / OpenBLAS | jddpm mean | OpenBLAS mean |\n|---|---|---|---|---|---|---|---|\n")
-    w.write("\n".join(rows) + "\n\n## Raw output\n\n### OpenBLAS (bench/openblas/sgemm_bench.c)\n\n```\n")
+    w.write("\n".join(rows) + "\n\n")
+    notes = os.path.join(os.path.dirname(os.path.abspath(out)), "..", "cpu-perf-notes.md")
+    if os.path.exists(notes):
+        w.write(open(notes).read() + "\n")
+    w.write("## Raw output\n\n### OpenBLAS (bench/openblas/sgemm_bench.c)\n\n```\n")
     w.write(open(os.path.join(raw, "openblas.txt")).read())
-    w.write("```\n\n### jddpm (JMH SgemmBench)\n\n")
+    w.write("```\n\n### jddpm (JMH SgemmBench; JMH table rows and the GFLOP/s summary rows)\n\n```\n")
     for f in sorted(glob.glob(os.path.join(raw, "jmh-*.txt"))):
         txt = open(f).read()
-        keep = [l for l in txt.splitlines() if l.startswith(("Benchmark ", "SgemmBench.", "|", "###", "# VM version", "# JMH version"))]
-        w.write(f"`{os.path.basename(f)}`\n\n```\n" + "\n".join(keep) + "\n```\n\n")
+        keep = [l for l in txt.splitlines() if l.startswith(("SgemmBench.", "| sgemm"))]
+        w.write("\n".join(keep) + "\n")
+    w.write("```\n")
 print(out)
 PY

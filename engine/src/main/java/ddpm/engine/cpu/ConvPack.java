@@ -38,7 +38,10 @@ final class ConvPack {
             int nr = Sgemm.NR;
             for (int jr = 0; jr < nc; jr += nr) {
                 int cols = Math.min(nr, nc - jr), base = jr * kc;
-                for (int t = 0; t < cols; t++) row(jc + jr + t, pc, kc, pb, base + t, nr);
+                for (int p0 = 0; p0 < kc; p0 += 16) {   // chunks of 16 k steps keep the strided writes in L1
+                    int pn = Math.min(16, kc - p0);
+                    for (int t = 0; t < cols; t++) row(jc + jr + t, pc + p0, pn, pb, base + p0 * nr + t, nr);
+                }
                 if (cols < nr)
                     for (int p = 0; p < kc; p++) Arrays.fill(pb, base + p * nr + cols, base + p * nr + nr, 0f);
             }

@@ -32,7 +32,7 @@ final class Sgemm {
      *  block of A reused across a KC × NC block of B. */
     static final int KC = Integer.getInteger("ddpm.sgemm.kc", 384);
     static final int MC = roundUp(Integer.getInteger("ddpm.sgemm.mc", 98), MR);
-    static final int NC = roundUp(Integer.getInteger("ddpm.sgemm.nc", 4096), NR);
+    static final int NC = roundUp(Integer.getInteger("ddpm.sgemm.nc", 2048), NR);
 
     /** Below this many multiply-adds a GEMM runs on one thread. */
     static final long PARALLEL_MIN_FMA = 1L << 17;
@@ -221,10 +221,14 @@ final class Sgemm {
                     if (nr < NR) Arrays.fill(pb, dst + nr, dst + NR, 0f);
                 }
             } else {
-                // B stored n × k: op(B)[p][j] = b[j·ldb + p], column j contiguous in p
-                for (int j = 0; j < nr; j++) {
-                    int src = bo + (jc + jr + j) * ldb + pc, dst = base + j;
-                    for (int p = 0; p < kc; p++) pb[dst + p * NR] = b[src + p];
+                // B stored n × k: op(B)[p][j] = b[j·ldb + p], column j contiguous in p; in chunks of
+                // 16 k steps so the strided writes stay within a few L1 lines
+                for (int p0 = 0; p0 < kc; p0 += 16) {
+                    int pn = Math.min(16, kc - p0);
+                    for (int j = 0; j < nr; j++) {
+                        int src = bo + (jc + jr + j) * ldb + pc + p0, dst = base + p0 * NR + j;
+                        for (int p = 0; p < pn; p++) pb[dst + p * NR] = b[src + p];
+                    }
                 }
                 if (nr < NR)
                     for (int p = 0; p < kc; p++) for (int j = nr; j < NR; j++) pb[base + p * NR + j] = 0f;
