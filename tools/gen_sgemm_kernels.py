@@ -4,15 +4,15 @@ micro-kernels (r rows x nv vectors) written with jdk.incubator.vector. Run from 
 
 Every kernel reads an A panel whose rows are interleaved with stride `as` (the packing's MR), so
 the kernels with fewer rows finish the last, partial row panel of a block directly into C."""
-MAX_ROWS = {2: 14, 3: 8}   # nv -> most rows: nv*rows accumulators + nv B vectors + 1 broadcast <= 32 registers
+MAX_ROWS = {1: 14, 2: 14, 3: 8}   # nv -> most rows: nv*rows accumulators + nv B vectors + 1 broadcast <= 32 registers
 
 def kernel(mr, nv):
     L = []
-    L.append(f"    static void k{mr}x{nv}(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {{")
+    L.append(f"    static void k{mr}x{nv}(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {{")
     acc = [[f"c{r}_{v}" for v in range(nv)] for r in range(mr)]
     for r in range(mr):
         L.append("        FloatVector " + ", ".join(f"{x} = FloatVector.zero(S)" for x in acc[r]) + ";")
-    L.append(f"        for (int p = 0; p < kc; p++, ao += as, bo += {nv} * VL) {{")
+    L.append(f"        for (int p = 0; p < kc; p++, ao += as, bo += bs) {{")
     for v in range(nv):
         off = "" if v == 0 else " + VL" if v == 1 else f" + {v} * VL"
         L.append(f"            FloatVector b{v} = FloatVector.fromArray(S, b, bo{off});")
@@ -41,8 +41,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The SGEMM micro-kernels on the Vector API: a rows × (nv·VL) tile of C held in registers, per k
  * step one broadcast of A per row and nv loads of B, rows·nv FMAs; at the end the tile is added
- * into C. A is a packed panel with rows interleaved at stride {@code as}, B a packed panel of
- * nv·VL columns (see {@link Sgemm}). Only {@link Sgemm} touches this class, and only when the
+ * into C. A is a packed panel with rows interleaved at stride {@code as}, B a packed panel whose
+ * k steps are {@code bs} floats apart, of which the kernel uses the first nv·VL (see {@link Sgemm}). Only {@link Sgemm} touches this class, and only when the
  * jdk.incubator.vector module is present.
  */
 final class SgemmVec {
@@ -71,11 +71,11 @@ out.append("""            default -> 0;
     }
 
     /** C[rows × nv·VL] (at co, leading dimension ldc) += A-panel · B-panel over kc steps. */
-    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         switch (nv * 32 + rows) {""")
 for nv, mx in MAX_ROWS.items():
     for r in range(1, mx + 1):
-        out.append(f"            case {nv * 32 + r} -> k{r}x{nv}(kc, a, ao, as, b, bo, c, co, ldc);")
+        out.append(f"            case {nv * 32 + r} -> k{r}x{nv}(kc, a, ao, as, b, bo, bs, c, co, ldc);")
 out.append("""            default -> throw new IllegalStateException("no SGEMM kernel with " + rows + " rows × " + nv + " vectors");
         }
     }

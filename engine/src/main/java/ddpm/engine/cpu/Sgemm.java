@@ -151,6 +151,9 @@ final class Sgemm {
                             int cOff = co + (ic + ir) * ldc + jc + jr;
                             if (nr == NR) {
                                 kernel(mr, kc, pa, ir * kc, pb, jr * kc, c, cOff, ldc);
+                            } else if (VECTOR && nr % SgemmVec.VL == 0 && mr <= SgemmVec.maxRows(nr / SgemmVec.VL)) {
+                                // a whole number of vectors (e.g. 16 columns of a 4×4 image): a narrower kernel
+                                SgemmVec.kernel(mr, nr / SgemmVec.VL, kc, pa, ir * kc, MR, pb, jr * kc, NR, c, cOff, ldc);
                             } else {
                                 Arrays.fill(tile, 0f);
                                 kernel(mr, kc, pa, ir * kc, pb, jr * kc, tile, 0, NR);
@@ -166,7 +169,7 @@ final class Sgemm {
 
     /** rows (≤ MR) rows of C += A panel (stride MR) · B panel. */
     private static void kernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
-        if (VECTOR) SgemmVec.kernel(rows, NV, kc, a, ao, MR, b, bo, c, co, ldc);
+        if (VECTOR) SgemmVec.kernel(rows, NV, kc, a, ao, MR, b, bo, NR, c, co, ldc);
         else scalarKernel(rows, kc, a, ao, b, bo, c, co, ldc);
     }
 

@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The SGEMM micro-kernels on the Vector API: a rows × (nv·VL) tile of C held in registers, per k
  * step one broadcast of A per row and nv loads of B, rows·nv FMAs; at the end the tile is added
- * into C. A is a packed panel with rows interleaved at stride {@code as}, B a packed panel of
- * nv·VL columns (see {@link Sgemm}). Only {@link Sgemm} touches this class, and only when the
+ * into C. A is a packed panel with rows interleaved at stride {@code as}, B a packed panel whose
+ * k steps are {@code bs} floats apart, of which the kernel uses the first nv·VL (see {@link Sgemm}). Only {@link Sgemm} touches this class, and only when the
  * jdk.incubator.vector module is present.
  */
 final class SgemmVec {
@@ -31,6 +31,7 @@ final class SgemmVec {
     /** The most rows a kernel with nv vectors per row has (0: no such kernels). */
     static int maxRows(int nv) {
         return switch (nv) {
+            case 1 -> 14;
             case 2 -> 14;
             case 3 -> 8;
             default -> 0;
@@ -38,37 +39,660 @@ final class SgemmVec {
     }
 
     /** C[rows × nv·VL] (at co, leading dimension ldc) += A-panel · B-panel over kc steps. */
-    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         switch (nv * 32 + rows) {
-            case 65 -> k1x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 66 -> k2x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 67 -> k3x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 68 -> k4x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 69 -> k5x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 70 -> k6x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 71 -> k7x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 72 -> k8x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 73 -> k9x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 74 -> k10x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 75 -> k11x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 76 -> k12x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 77 -> k13x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 78 -> k14x2(kc, a, ao, as, b, bo, c, co, ldc);
-            case 97 -> k1x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 98 -> k2x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 99 -> k3x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 100 -> k4x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 101 -> k5x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 102 -> k6x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 103 -> k7x3(kc, a, ao, as, b, bo, c, co, ldc);
-            case 104 -> k8x3(kc, a, ao, as, b, bo, c, co, ldc);
+            case 33 -> k1x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 34 -> k2x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 35 -> k3x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 36 -> k4x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 37 -> k5x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 38 -> k6x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 39 -> k7x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 40 -> k8x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 41 -> k9x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 42 -> k10x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 43 -> k11x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 44 -> k12x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 45 -> k13x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 46 -> k14x1(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 65 -> k1x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 66 -> k2x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 67 -> k3x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 68 -> k4x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 69 -> k5x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 70 -> k6x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 71 -> k7x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 72 -> k8x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 73 -> k9x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 74 -> k10x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 75 -> k11x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 76 -> k12x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 77 -> k13x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 78 -> k14x2(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 97 -> k1x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 98 -> k2x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 99 -> k3x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 100 -> k4x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 101 -> k5x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 102 -> k6x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 103 -> k7x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
+            case 104 -> k8x3(kc, a, ao, as, b, bo, bs, c, co, ldc);
             default -> throw new IllegalStateException("no SGEMM kernel with " + rows + " rows × " + nv + " vectors");
         }
     }
 
-    static void k1x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k1x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+    }
+
+    static void k2x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+    }
+
+    static void k3x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+    }
+
+    static void k4x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+    }
+
+    static void k5x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+    }
+
+    static void k6x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+    }
+
+    static void k7x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+    }
+
+    static void k8x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+    }
+
+    static void k9x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+    }
+
+    static void k10x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+            FloatVector a9 = FloatVector.broadcast(S, a[ao + 9]);
+            c9_0 = a9.fma(b0, c9_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+        int r9 = co + 9 * ldc;
+        FloatVector.fromArray(S, c, r9).add(c9_0).intoArray(c, r9);
+    }
+
+    static void k11x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+            FloatVector a9 = FloatVector.broadcast(S, a[ao + 9]);
+            c9_0 = a9.fma(b0, c9_0);
+            FloatVector a10 = FloatVector.broadcast(S, a[ao + 10]);
+            c10_0 = a10.fma(b0, c10_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+        int r9 = co + 9 * ldc;
+        FloatVector.fromArray(S, c, r9).add(c9_0).intoArray(c, r9);
+        int r10 = co + 10 * ldc;
+        FloatVector.fromArray(S, c, r10).add(c10_0).intoArray(c, r10);
+    }
+
+    static void k12x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+            FloatVector a9 = FloatVector.broadcast(S, a[ao + 9]);
+            c9_0 = a9.fma(b0, c9_0);
+            FloatVector a10 = FloatVector.broadcast(S, a[ao + 10]);
+            c10_0 = a10.fma(b0, c10_0);
+            FloatVector a11 = FloatVector.broadcast(S, a[ao + 11]);
+            c11_0 = a11.fma(b0, c11_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+        int r9 = co + 9 * ldc;
+        FloatVector.fromArray(S, c, r9).add(c9_0).intoArray(c, r9);
+        int r10 = co + 10 * ldc;
+        FloatVector.fromArray(S, c, r10).add(c10_0).intoArray(c, r10);
+        int r11 = co + 11 * ldc;
+        FloatVector.fromArray(S, c, r11).add(c11_0).intoArray(c, r11);
+    }
+
+    static void k13x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S);
+        FloatVector c12_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+            FloatVector a9 = FloatVector.broadcast(S, a[ao + 9]);
+            c9_0 = a9.fma(b0, c9_0);
+            FloatVector a10 = FloatVector.broadcast(S, a[ao + 10]);
+            c10_0 = a10.fma(b0, c10_0);
+            FloatVector a11 = FloatVector.broadcast(S, a[ao + 11]);
+            c11_0 = a11.fma(b0, c11_0);
+            FloatVector a12 = FloatVector.broadcast(S, a[ao + 12]);
+            c12_0 = a12.fma(b0, c12_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+        int r9 = co + 9 * ldc;
+        FloatVector.fromArray(S, c, r9).add(c9_0).intoArray(c, r9);
+        int r10 = co + 10 * ldc;
+        FloatVector.fromArray(S, c, r10).add(c10_0).intoArray(c, r10);
+        int r11 = co + 11 * ldc;
+        FloatVector.fromArray(S, c, r11).add(c11_0).intoArray(c, r11);
+        int r12 = co + 12 * ldc;
+        FloatVector.fromArray(S, c, r12).add(c12_0).intoArray(c, r12);
+    }
+
+    static void k14x1(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+        FloatVector c0_0 = FloatVector.zero(S);
+        FloatVector c1_0 = FloatVector.zero(S);
+        FloatVector c2_0 = FloatVector.zero(S);
+        FloatVector c3_0 = FloatVector.zero(S);
+        FloatVector c4_0 = FloatVector.zero(S);
+        FloatVector c5_0 = FloatVector.zero(S);
+        FloatVector c6_0 = FloatVector.zero(S);
+        FloatVector c7_0 = FloatVector.zero(S);
+        FloatVector c8_0 = FloatVector.zero(S);
+        FloatVector c9_0 = FloatVector.zero(S);
+        FloatVector c10_0 = FloatVector.zero(S);
+        FloatVector c11_0 = FloatVector.zero(S);
+        FloatVector c12_0 = FloatVector.zero(S);
+        FloatVector c13_0 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector a0 = FloatVector.broadcast(S, a[ao]);
+            c0_0 = a0.fma(b0, c0_0);
+            FloatVector a1 = FloatVector.broadcast(S, a[ao + 1]);
+            c1_0 = a1.fma(b0, c1_0);
+            FloatVector a2 = FloatVector.broadcast(S, a[ao + 2]);
+            c2_0 = a2.fma(b0, c2_0);
+            FloatVector a3 = FloatVector.broadcast(S, a[ao + 3]);
+            c3_0 = a3.fma(b0, c3_0);
+            FloatVector a4 = FloatVector.broadcast(S, a[ao + 4]);
+            c4_0 = a4.fma(b0, c4_0);
+            FloatVector a5 = FloatVector.broadcast(S, a[ao + 5]);
+            c5_0 = a5.fma(b0, c5_0);
+            FloatVector a6 = FloatVector.broadcast(S, a[ao + 6]);
+            c6_0 = a6.fma(b0, c6_0);
+            FloatVector a7 = FloatVector.broadcast(S, a[ao + 7]);
+            c7_0 = a7.fma(b0, c7_0);
+            FloatVector a8 = FloatVector.broadcast(S, a[ao + 8]);
+            c8_0 = a8.fma(b0, c8_0);
+            FloatVector a9 = FloatVector.broadcast(S, a[ao + 9]);
+            c9_0 = a9.fma(b0, c9_0);
+            FloatVector a10 = FloatVector.broadcast(S, a[ao + 10]);
+            c10_0 = a10.fma(b0, c10_0);
+            FloatVector a11 = FloatVector.broadcast(S, a[ao + 11]);
+            c11_0 = a11.fma(b0, c11_0);
+            FloatVector a12 = FloatVector.broadcast(S, a[ao + 12]);
+            c12_0 = a12.fma(b0, c12_0);
+            FloatVector a13 = FloatVector.broadcast(S, a[ao + 13]);
+            c13_0 = a13.fma(b0, c13_0);
+        }
+        int r0 = co;
+        FloatVector.fromArray(S, c, r0).add(c0_0).intoArray(c, r0);
+        int r1 = co + ldc;
+        FloatVector.fromArray(S, c, r1).add(c1_0).intoArray(c, r1);
+        int r2 = co + 2 * ldc;
+        FloatVector.fromArray(S, c, r2).add(c2_0).intoArray(c, r2);
+        int r3 = co + 3 * ldc;
+        FloatVector.fromArray(S, c, r3).add(c3_0).intoArray(c, r3);
+        int r4 = co + 4 * ldc;
+        FloatVector.fromArray(S, c, r4).add(c4_0).intoArray(c, r4);
+        int r5 = co + 5 * ldc;
+        FloatVector.fromArray(S, c, r5).add(c5_0).intoArray(c, r5);
+        int r6 = co + 6 * ldc;
+        FloatVector.fromArray(S, c, r6).add(c6_0).intoArray(c, r6);
+        int r7 = co + 7 * ldc;
+        FloatVector.fromArray(S, c, r7).add(c7_0).intoArray(c, r7);
+        int r8 = co + 8 * ldc;
+        FloatVector.fromArray(S, c, r8).add(c8_0).intoArray(c, r8);
+        int r9 = co + 9 * ldc;
+        FloatVector.fromArray(S, c, r9).add(c9_0).intoArray(c, r9);
+        int r10 = co + 10 * ldc;
+        FloatVector.fromArray(S, c, r10).add(c10_0).intoArray(c, r10);
+        int r11 = co + 11 * ldc;
+        FloatVector.fromArray(S, c, r11).add(c11_0).intoArray(c, r11);
+        int r12 = co + 12 * ldc;
+        FloatVector.fromArray(S, c, r12).add(c12_0).intoArray(c, r12);
+        int r13 = co + 13 * ldc;
+        FloatVector.fromArray(S, c, r13).add(c13_0).intoArray(c, r13);
+    }
+
+    static void k1x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -80,10 +704,10 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r0 + VL).add(c0_1).intoArray(c, r0 + VL);
     }
 
-    static void k2x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k2x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -101,11 +725,11 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r1 + VL).add(c1_1).intoArray(c, r1 + VL);
     }
 
-    static void k3x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k3x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -129,12 +753,12 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r2 + VL).add(c2_1).intoArray(c, r2 + VL);
     }
 
-    static void k4x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k4x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -164,13 +788,13 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r3 + VL).add(c3_1).intoArray(c, r3 + VL);
     }
 
-    static void k5x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k5x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -206,14 +830,14 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r4 + VL).add(c4_1).intoArray(c, r4 + VL);
     }
 
-    static void k6x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k6x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -255,7 +879,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r5 + VL).add(c5_1).intoArray(c, r5 + VL);
     }
 
-    static void k7x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k7x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -263,7 +887,7 @@ final class SgemmVec {
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
         FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -311,7 +935,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r6 + VL).add(c6_1).intoArray(c, r6 + VL);
     }
 
-    static void k8x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k8x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -320,7 +944,7 @@ final class SgemmVec {
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S);
         FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
         FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -374,7 +998,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r7 + VL).add(c7_1).intoArray(c, r7 + VL);
     }
 
-    static void k9x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k9x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -384,7 +1008,7 @@ final class SgemmVec {
         FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S);
         FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
         FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -444,7 +1068,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r8 + VL).add(c8_1).intoArray(c, r8 + VL);
     }
 
-    static void k10x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k10x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -455,7 +1079,7 @@ final class SgemmVec {
         FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S);
         FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
         FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -521,7 +1145,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r9 + VL).add(c9_1).intoArray(c, r9 + VL);
     }
 
-    static void k11x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k11x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -533,7 +1157,7 @@ final class SgemmVec {
         FloatVector c8_0 = FloatVector.zero(S), c8_1 = FloatVector.zero(S);
         FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
         FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -605,7 +1229,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r10 + VL).add(c10_1).intoArray(c, r10 + VL);
     }
 
-    static void k12x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k12x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -618,7 +1242,7 @@ final class SgemmVec {
         FloatVector c9_0 = FloatVector.zero(S), c9_1 = FloatVector.zero(S);
         FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
         FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -696,7 +1320,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r11 + VL).add(c11_1).intoArray(c, r11 + VL);
     }
 
-    static void k13x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k13x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -710,7 +1334,7 @@ final class SgemmVec {
         FloatVector c10_0 = FloatVector.zero(S), c10_1 = FloatVector.zero(S);
         FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
         FloatVector c12_0 = FloatVector.zero(S), c12_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -794,7 +1418,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r12 + VL).add(c12_1).intoArray(c, r12 + VL);
     }
 
-    static void k14x2(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k14x2(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S);
@@ -809,7 +1433,7 @@ final class SgemmVec {
         FloatVector c11_0 = FloatVector.zero(S), c11_1 = FloatVector.zero(S);
         FloatVector c12_0 = FloatVector.zero(S), c12_1 = FloatVector.zero(S);
         FloatVector c13_0 = FloatVector.zero(S), c13_1 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 2 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector a0 = FloatVector.broadcast(S, a[ao]);
@@ -899,9 +1523,9 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r13 + VL).add(c13_1).intoArray(c, r13 + VL);
     }
 
-    static void k1x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k1x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -916,10 +1540,10 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r0 + 2 * VL).add(c0_2).intoArray(c, r0 + 2 * VL);
     }
 
-    static void k2x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k2x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -942,11 +1566,11 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r1 + 2 * VL).add(c1_2).intoArray(c, r1 + 2 * VL);
     }
 
-    static void k3x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k3x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -977,12 +1601,12 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r2 + 2 * VL).add(c2_2).intoArray(c, r2 + 2 * VL);
     }
 
-    static void k4x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k4x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -1021,13 +1645,13 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r3 + 2 * VL).add(c3_2).intoArray(c, r3 + 2 * VL);
     }
 
-    static void k5x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k5x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -1074,14 +1698,14 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r4 + 2 * VL).add(c4_2).intoArray(c, r4 + 2 * VL);
     }
 
-    static void k6x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k6x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
         FloatVector c3_0 = FloatVector.zero(S), c3_1 = FloatVector.zero(S), c3_2 = FloatVector.zero(S);
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -1136,7 +1760,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r5 + 2 * VL).add(c5_2).intoArray(c, r5 + 2 * VL);
     }
 
-    static void k7x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k7x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
@@ -1144,7 +1768,7 @@ final class SgemmVec {
         FloatVector c4_0 = FloatVector.zero(S), c4_1 = FloatVector.zero(S), c4_2 = FloatVector.zero(S);
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S);
         FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S), c6_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
@@ -1207,7 +1831,7 @@ final class SgemmVec {
         FloatVector.fromArray(S, c, r6 + 2 * VL).add(c6_2).intoArray(c, r6 + 2 * VL);
     }
 
-    static void k8x3(int kc, float[] a, int ao, int as, float[] b, int bo, float[] c, int co, int ldc) {
+    static void k8x3(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
         FloatVector c0_0 = FloatVector.zero(S), c0_1 = FloatVector.zero(S), c0_2 = FloatVector.zero(S);
         FloatVector c1_0 = FloatVector.zero(S), c1_1 = FloatVector.zero(S), c1_2 = FloatVector.zero(S);
         FloatVector c2_0 = FloatVector.zero(S), c2_1 = FloatVector.zero(S), c2_2 = FloatVector.zero(S);
@@ -1216,7 +1840,7 @@ final class SgemmVec {
         FloatVector c5_0 = FloatVector.zero(S), c5_1 = FloatVector.zero(S), c5_2 = FloatVector.zero(S);
         FloatVector c6_0 = FloatVector.zero(S), c6_1 = FloatVector.zero(S), c6_2 = FloatVector.zero(S);
         FloatVector c7_0 = FloatVector.zero(S), c7_1 = FloatVector.zero(S), c7_2 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++, ao += as, bo += 3 * VL) {
+        for (int p = 0; p < kc; p++, ao += as, bo += bs) {
             FloatVector b0 = FloatVector.fromArray(S, b, bo);
             FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
             FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
