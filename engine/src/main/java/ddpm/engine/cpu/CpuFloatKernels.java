@@ -219,16 +219,17 @@ final class CpuFloatKernels {
         float[] X = st(x).f, W = st(w).f, Y = st(out).f, B = floats(bias);
         int xo = off(x), wOff = off(w), yo = off(out);
         boolean direct = k == 1 && stride == 1 && pad == 0;
+        // the weights, packed once for all images
+        float[] wp = nb > 1 ? Sgemm.packA(false, o, direct ? c : ckk, 1f, W, wOff, direct ? c : ckk) : null;
         overBatch(nb, (b, threads) -> {
             int y0 = yo + b * yImg;
             if (B != null) for (int oc = 0; oc < o; oc++) Arrays.fill(Y, y0 + oc * hw, y0 + (oc + 1) * hw, B[oc]);
             float beta = B != null ? 1f : 0f;
-            if (direct) {
-                Sgemm.gemm(false, false, o, hw, c, 1f, W, wOff, c, X, xo + b * xImg, hw, beta, Y, y0, hw, threads);
-            } else {
-                ConvPack cp = new ConvPack(X, xo + b * xImg, h, wd, k, stride, pad, ho, wo);
-                Sgemm.gemm(false, o, hw, ckk, 1f, W, wOff, ckk, cp.cols(), beta, Y, y0, hw, threads);
-            }
+            int xb = xo + b * xImg;
+            Sgemm.BPacker cols = direct ? Sgemm.dense(false, X, xb, hw)
+                    : new ConvPack(X, xb, h, wd, k, stride, pad, ho, wo).cols();
+            if (wp != null) Sgemm.gemmPacked(o, hw, direct ? c : ckk, wp, cols, beta, Y, y0, hw, threads);
+            else Sgemm.gemm(false, o, hw, direct ? c : ckk, 1f, W, wOff, direct ? c : ckk, cols, beta, Y, y0, hw, threads);
         });
     }
 
@@ -247,9 +248,10 @@ final class CpuFloatKernels {
             for (int oc = 0; oc < o; oc++)
                 for (int ic = 0; ic < c; ic++)
                     for (int q = 0; q < kk; q++) wt[ic * okk + oc * kk + (kk - 1 - q)] = W[wOff + (oc * c + ic) * kk + q];
+            float[] wp = Sgemm.packA(false, c, okk, 1f, wt, 0, okk);
             overBatch(nb, (b, threads) -> {
                 ConvPack cp = new ConvPack(G, go + b * yImg, ho, wo, k, 1, k - 1 - pad, h, wd);
-                Sgemm.gemm(false, c, h * wd, okk, 1f, wt, 0, okk, cp.cols(), 0f, GX, xo + b * xImg, h * wd, threads);
+                Sgemm.gemmPacked(c, h * wd, okk, wp, cp.cols(), 0f, GX, xo + b * xImg, h * wd, threads);
             });
             return;
         }

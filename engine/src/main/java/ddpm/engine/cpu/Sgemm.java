@@ -81,8 +81,12 @@ final class Sgemm {
     static void gemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
                      float[] a, int ao, int lda, float[] b, int bo, int ldb,
                      float beta, float[] c, int co, int ldc, int threads) {
-        gemm(ta, m, n, k, alpha, a, ao, lda, (pc, kc, jc, nc, pb) -> packB(tb, b, bo, ldb, pc, kc, jc, nc, pb),
-                beta, c, co, ldc, threads);
+        gemm(ta, m, n, k, alpha, a, ao, lda, dense(tb, b, bo, ldb), beta, c, co, ldc, threads);
+    }
+
+    /** The packer of a dense op(B): B stored k × n (or n × k when tb) with leading dimension ldb. */
+    static BPacker dense(boolean tb, float[] b, int bo, int ldb) {
+        return (pc, kc, jc, nc, pb) -> packB(tb, b, bo, ldb, pc, kc, jc, nc, pb);
     }
 
     /**
@@ -97,9 +101,31 @@ final class Sgemm {
      *  with op(B) (k × n) supplied by a packer. */
     static void gemm(boolean ta, int m, int n, int k, float alpha, float[] a, int ao, int lda, BPacker b,
                      float beta, float[] c, int co, int ldc, int threads) {
+        gemm(ta, m, n, k, alpha, a, ao, lda, null, b, beta, c, co, ldc, threads);
+    }
+
+    /**
+     * alpha·op(A) packed once ({@link #packA(boolean, int, int, float, float[], int, int)}) for
+     * several GEMMs with the same A (a conv's weights over the images of a batch): C = A·op(B) + beta·C.
+     */
+    static void gemmPacked(int m, int n, int k, float[] packedA, BPacker b, float beta, float[] c, int co, int ldc, int threads) {
+        gemm(false, m, n, k, 1f, null, 0, 0, packedA, b, beta, c, co, ldc, threads);
+    }
+
+    /** All of alpha·op(A) (m × k) in the layout the serial loop reads: per KC block of k, the
+     *  MR-row panels of all m rows (zero-padded), block pc at pc · roundUp(m, MR). */
+    static float[] packA(boolean ta, int m, int k, float alpha, float[] a, int ao, int lda) {
+        int mp = roundUp(m, MR);
+        float[] p = new float[mp * k];
+        for (int pc = 0; pc < k; pc += KC) packA(ta, a, ao, lda, 0, m, pc, Math.min(KC, k - pc), alpha, p, pc * mp);
+        return p;
+    }
+
+    private static void gemm(boolean ta, int m, int n, int k, float alpha, float[] a, int ao, int lda, float[] packedA,
+                             BPacker b, float beta, float[] c, int co, int ldc, int threads) {
         if (m <= 0 || n <= 0) return;
         if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMA) {
-            serial(ta, 0, m, 0, n, k, alpha, a, ao, lda, b, beta, c, co, ldc);
+            serial(ta, 0, m, 0, n, k, alpha, a, ao, lda, packedA, b, beta, c, co, ldc);
             return;
         }
         // the split of C into pm × pn rectangles with the least work on the busiest thread
@@ -118,7 +144,7 @@ final class Sgemm {
             int ti = t / pn, tj = t % pn;
             int m0 = split(mp, pm, ti) * MR, m1 = Math.min(m, split(mp, pm, ti + 1) * MR);
             int n0 = split(np, pn, tj) * NR, n1 = Math.min(n, split(np, pn, tj + 1) * NR);
-            if (m0 < m1 && n0 < n1) serial(ta, m0, m1, n0, n1, k, alpha, a, ao, lda, b, beta, c, co, ldc);
+            if (m0 < m1 && n0 < n1) serial(ta, m0, m1, n0, n1, k, alpha, a, ao, lda, packedA, b, beta, c, co, ldc);
         });
     }
 
@@ -127,7 +153,7 @@ final class Sgemm {
 
     /** The rectangle [m0, m1) × [n0, n1) of C on the calling thread. */
     static void serial(boolean ta, int m0, int m1, int n0, int n1, int k, float alpha,
-                       float[] a, int ao, int lda, BPacker b, float beta, float[] c, int co, int ldc) {
+                       float[] a, int ao, int lda, float[] packedA, BPacker b, float beta, float[] c, int co, int ldc) {
         scale(c, co, ldc, m0, m1, n0, n1, beta);
         if (k <= 0 || alpha == 0) return;
         Scratch s = SCRATCH.get();
@@ -135,7 +161,8 @@ final class Sgemm {
         int needA = roundUp(Math.min(MC, m1 - m0), MR) * kcMax, needB = roundUp(Math.min(NC, n1 - n0), NR) * kcMax;
         if (s.a.length < needA) s.a = new float[needA];
         if (s.b.length < needB) s.b = new float[needB];
-        float[] pa = s.a, pb = s.b, tile = s.tile;
+        float[] pa = packedA != null ? packedA : s.a, pb = s.b, tile = s.tile;
+        int packedRows = packedA != null ? packedA.length / k : 0;   // roundUp(m, MR), see packA(…)
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
             for (int pc = 0; pc < k; pc += KC) {
@@ -143,20 +170,22 @@ final class Sgemm {
                 b.pack(pc, kc, jc, nc, pb);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
-                    packA(ta, a, ao, lda, ic, mc, pc, kc, alpha, pa);
+                    int aBase;
+                    if (packedA == null) { packA(ta, a, ao, lda, ic, mc, pc, kc, alpha, pa, 0); aBase = 0; }
+                    else aBase = pc * packedRows + ic * kc;
                     for (int jr = 0; jr < nc; jr += NR) {
                         int nr = Math.min(NR, nc - jr);
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             int cOff = co + (ic + ir) * ldc + jc + jr;
                             if (nr == NR) {
-                                kernel(mr, kc, pa, ir * kc, pb, jr * kc, c, cOff, ldc);
+                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, c, cOff, ldc);
                             } else if (VECTOR && nr % SgemmVec.VL == 0 && mr <= SgemmVec.maxRows(nr / SgemmVec.VL)) {
                                 // a whole number of vectors (e.g. 16 columns of a 4×4 image): a narrower kernel
-                                SgemmVec.kernel(mr, nr / SgemmVec.VL, kc, pa, ir * kc, MR, pb, jr * kc, NR, c, cOff, ldc);
+                                SgemmVec.kernel(mr, nr / SgemmVec.VL, kc, pa, aBase + ir * kc, MR, pb, jr * kc, NR, c, cOff, ldc);
                             } else {
                                 Arrays.fill(tile, 0f);
-                                kernel(mr, kc, pa, ir * kc, pb, jr * kc, tile, 0, NR);
+                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, tile, 0, NR);
                                 for (int i = 0; i < mr; i++)
                                     for (int j = 0; j < nr; j++) c[cOff + i * ldc + j] += tile[i * NR + j];
                             }
@@ -189,9 +218,9 @@ final class Sgemm {
     }
 
     /** Packs alpha·op(A)[ic : ic+mc, pc : pc+kc] into MR-row panels, zero-padded to a multiple of MR. */
-    static void packA(boolean ta, float[] a, int ao, int lda, int ic, int mc, int pc, int kc, float alpha, float[] pa) {
+    static void packA(boolean ta, float[] a, int ao, int lda, int ic, int mc, int pc, int kc, float alpha, float[] pa, int po) {
         for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir), base = ir * kc;
+            int mr = Math.min(MR, mc - ir), base = po + ir * kc;
             if (!ta) {
                 // A row-major m × k: row i is contiguous in p
                 for (int i = 0; i < mr; i++) {

@@ -100,6 +100,26 @@ class SgemmTest {
     }
 
     @Test
+    void prepackedAMatchesOnTheFlyPacking() {
+        // A packed once (conv weights) gives bitwise the same C on any split of the rows
+        Random r = new Random(12);
+        int m = 3 * Sgemm.MR + 5, n = 70, k = Sgemm.KC + 37;
+        for (boolean ta : new boolean[]{false, true}) {
+            float[] a = new float[m * k], b = new float[k * n];
+            for (int i = 0; i < a.length; i++) a[i] = r.nextFloat() - 0.5f;
+            for (int i = 0; i < b.length; i++) b[i] = r.nextFloat() - 0.5f;
+            float[] ref = new float[m * n];
+            Sgemm.gemm(ta, false, m, n, k, 0.5f, a, 0, ta ? m : k, b, 0, n, 0f, ref, 0, n, 1);
+            float[] packed = Sgemm.packA(ta, m, k, 0.5f, a, 0, ta ? m : k);
+            for (int t = 1; t <= 4; t++) {
+                float[] c = new float[m * n];
+                Sgemm.gemmPacked(m, n, k, packed, Sgemm.dense(false, b, 0, n), 0f, c, 0, n, t);
+                assertArrayEquals(ref, c, "ta=" + ta + " threads=" + t);
+            }
+        }
+    }
+
+    @Test
     void leadingDimensionsAndOffsets() {
         // C sub-block of a wider matrix, A and B inside larger buffers
         Random r = new Random(9);
