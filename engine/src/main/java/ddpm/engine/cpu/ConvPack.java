@@ -10,11 +10,17 @@ import java.util.Arrays;
  */
 final class ConvPack {
     final float[] x;
-    final int xo, h, w, k, s, pad, ho, wo, kk;
+    final int xo, h, w, k, s, pad, ho, wo, kk, imgs, imgStride, hw;
 
     ConvPack(float[] x, int xo, int h, int w, int k, int s, int pad, int ho, int wo) {
+        this(x, xo, h, w, k, s, pad, ho, wo, 1, 0);
+    }
+
+    /** {@code imgs} images {@code imgStride} floats apart side by side: pixel index
+     *  img·ho·wo + i·wo + j (small feature maps batched into one GEMM). */
+    ConvPack(float[] x, int xo, int h, int w, int k, int s, int pad, int ho, int wo, int imgs, int imgStride) {
         this.x = x; this.xo = xo; this.h = h; this.w = w; this.k = k; this.s = s; this.pad = pad;
-        this.ho = ho; this.wo = wo; this.kk = k * k;
+        this.ho = ho; this.wo = wo; this.kk = k * k; this.imgs = imgs; this.imgStride = imgStride; this.hw = ho * wo;
     }
 
     /** B = col (k = C·k², n = ho·wo). */
@@ -48,8 +54,17 @@ final class ConvPack {
         };
     }
 
-    /** dst[off + t·ds] = col[row][pix0 + t] for t in [0, n). */
+    /** dst[off + t·ds] = col[row][pix0 + t] for t in [0, n), across images. */
     void row(int row, int pix0, int n, float[] dst, int off, int ds) {
+        if (imgs == 1) { row(xo, row, pix0, n, dst, off, ds); return; }
+        for (int done = 0; done < n; ) {
+            int img = (pix0 + done) / hw, local = pix0 + done - img * hw, cnt = Math.min(n - done, hw - local);
+            row(xo + img * imgStride, row, local, cnt, dst, off + done * ds, ds);
+            done += cnt;
+        }
+    }
+
+    private void row(int xo, int row, int pix0, int n, float[] dst, int off, int ds) {
         int ch = row / kk, r = row - ch * kk, u = r / k, v = r - u * k;
         int jlo = Math.max(0, -Math.floorDiv(v - pad, s)), jhi = Math.min(wo, Math.floorDiv(w - 1 + pad - v, s) + 1);
         if (jhi < jlo) jhi = jlo;

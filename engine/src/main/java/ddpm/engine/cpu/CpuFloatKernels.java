@@ -212,25 +212,50 @@ final class CpuFloatKernels {
         return t.backend().readFloats(t);
     }
 
+    /** Images per GEMM: small feature maps go side by side so that N = images·Ho·Wo ≥ 256. */
+    static int imagesPerGemm(int hw, int nb) { return hw >= 256 ? 1 : Math.max(1, Math.min(nb, (256 + hw - 1) / hw)); }
+
+    /**
+     * out[b] (m × ho·wo, images yImg apart) = A · col(x[b]) (+ bias), where A (m × c·k², dense at
+     * a/aOff) is the (possibly flipped) kernel and col the implicit im2col of image b of x (images
+     * xImg apart, geometry h, w, k, s, pad → ho, wo). Images go in groups ({@link #imagesPerGemm})
+     * over the batch; A is packed once.
+     */
+    private static void convForward(int nb, int m, int c, float[] a, int aOff, float[] bias,
+                                    float[] x, int xo, int xImg, int h, int w, int k, int s, int pad, int ho, int wo,
+                                    float[] y, int yo, int yImg) {
+        int kdim = c * k * k, hw = ho * wo, g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g;
+        float[] ap = nb > 1 ? Sgemm.packA(false, m, kdim, 1f, a, aOff, kdim) : null;
+        overBatch(groups, (gi, threads) -> {
+            int b0 = gi * g, gn = Math.min(g, nb - b0), n = gn * hw;
+            ConvPack cp = new ConvPack(x, xo + b0 * xImg, h, w, k, s, pad, ho, wo, gn, xImg);
+            Sgemm.BPacker cols = k == 1 && s == 1 && pad == 0 && gn == 1 ? Sgemm.dense(false, x, xo + b0 * xImg, hw) : cp.cols();
+            if (gn == 1) {
+                int y0 = yo + b0 * yImg;
+                if (bias != null) for (int oc = 0; oc < m; oc++) Arrays.fill(y, y0 + oc * hw, y0 + (oc + 1) * hw, bias[oc]);
+                float beta = bias != null ? 1f : 0f;
+                if (ap != null) Sgemm.gemmPacked(m, hw, kdim, ap, cols, beta, y, y0, hw, threads);
+                else Sgemm.gemm(false, m, hw, kdim, 1f, a, aOff, kdim, cols, beta, y, y0, hw, threads);
+            } else {
+                // [m × images·hw] in scratch, then scattered to [images][m][hw] with the bias
+                float[] tmp = scratch(0, m * n);
+                Sgemm.gemmPacked(m, n, kdim, ap, cols, 0f, tmp, 0, n, threads);
+                for (int oc = 0; oc < m; oc++) {
+                    float bv = bias != null ? bias[oc] : 0f;
+                    for (int img = 0; img < gn; img++) {
+                        int src = oc * n + img * hw, dst = yo + (b0 + img) * yImg + oc * hw;
+                        for (int p = 0; p < hw; p++) y[dst + p] = tmp[src + p] + bv;
+                    }
+                }
+            }
+        });
+    }
+
     static void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {
         int[] xs = x.shape(), ws = w.shape(), os = out.shape();
         int nb = xs[0], c = xs[1], h = xs[2], wd = xs[3], o = ws[0], k = ws[2], ho = os[2], wo = os[3];
-        int ckk = c * k * k, hw = ho * wo, xImg = c * h * wd, yImg = o * hw;
-        float[] X = st(x).f, W = st(w).f, Y = st(out).f, B = floats(bias);
-        int xo = off(x), wOff = off(w), yo = off(out);
-        boolean direct = k == 1 && stride == 1 && pad == 0;
-        // the weights, packed once for all images
-        float[] wp = nb > 1 ? Sgemm.packA(false, o, direct ? c : ckk, 1f, W, wOff, direct ? c : ckk) : null;
-        overBatch(nb, (b, threads) -> {
-            int y0 = yo + b * yImg;
-            if (B != null) for (int oc = 0; oc < o; oc++) Arrays.fill(Y, y0 + oc * hw, y0 + (oc + 1) * hw, B[oc]);
-            float beta = B != null ? 1f : 0f;
-            int xb = xo + b * xImg;
-            Sgemm.BPacker cols = direct ? Sgemm.dense(false, X, xb, hw)
-                    : new ConvPack(X, xb, h, wd, k, stride, pad, ho, wo).cols();
-            if (wp != null) Sgemm.gemmPacked(o, hw, direct ? c : ckk, wp, cols, beta, Y, y0, hw, threads);
-            else Sgemm.gemm(false, o, hw, direct ? c : ckk, 1f, W, wOff, direct ? c : ckk, cols, beta, Y, y0, hw, threads);
-        });
+        convForward(nb, o, c, st(w).f, off(w), floats(bias), st(x).f, off(x), c * h * wd, h, wd, k, stride, pad, ho, wo,
+                st(out).f, off(out), o * ho * wo);
     }
 
     static void conv2dBackwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
@@ -239,32 +264,24 @@ final class CpuFloatKernels {
         int ckk = c * k * k, hw = ho * wo, xImg = c * h * wd, yImg = o * hw;
         float[] G = st(gy).f, W = st(w).f, GX = st(gx).f;
         int go = off(gy), wOff = off(w), xo = off(gx);
-        boolean direct = k == 1 && stride == 1 && pad == 0;
-        if (!direct && stride == 1 && pad <= k - 1) {
+        if (stride == 1 && pad <= k - 1) {
             // stride 1: gx = conv(gy, W flipped and transposed, pad k−1−pad), an implicit-im2col GEMM
-            // with K = O·k² and no col2im scatter
+            // with K = O·k² and no col2im scatter (1×1: gx = Wᵀ·gy)
             int okk = o * k * k, kk = k * k;
             float[] wt = new float[c * okk];
             for (int oc = 0; oc < o; oc++)
                 for (int ic = 0; ic < c; ic++)
                     for (int q = 0; q < kk; q++) wt[ic * okk + oc * kk + (kk - 1 - q)] = W[wOff + (oc * c + ic) * kk + q];
-            float[] wp = Sgemm.packA(false, c, okk, 1f, wt, 0, okk);
-            overBatch(nb, (b, threads) -> {
-                ConvPack cp = new ConvPack(G, go + b * yImg, ho, wo, k, 1, k - 1 - pad, h, wd);
-                Sgemm.gemmPacked(c, h * wd, okk, wp, cp.cols(), 0f, GX, xo + b * xImg, h * wd, threads);
-            });
+            convForward(nb, c, o, wt, 0, null, G, go, yImg, ho, wo, k, 1, k - 1 - pad, h, wd, GX, xo, xImg);
             return;
         }
+        // stride 2: col = Wᵀ·gy[b], then the col2im scatter
         overBatch(nb, (b, threads) -> {
             int x0 = xo + b * xImg;
-            if (direct) {
-                Sgemm.gemm(true, false, c, hw, o, 1f, W, wOff, c, G, go + b * yImg, hw, 0f, GX, x0, hw, threads);
-            } else {
-                float[] col = scratch(0, ckk * hw);
-                Sgemm.gemm(true, false, ckk, hw, o, 1f, W, wOff, ckk, G, go + b * yImg, hw, 0f, col, 0, hw, threads);
-                Arrays.fill(GX, x0, x0 + xImg, 0f);
-                col2im(col, c, h, wd, k, stride, pad, ho, wo, GX, x0);
-            }
+            float[] col = scratch(0, ckk * hw);
+            Sgemm.gemm(true, false, ckk, hw, o, 1f, W, wOff, ckk, G, go + b * yImg, hw, 0f, col, 0, hw, threads);
+            Arrays.fill(GX, x0, x0 + xImg, 0f);
+            col2im(col, c, h, wd, k, stride, pad, ho, wo, GX, x0);
         });
     }
 
@@ -274,18 +291,18 @@ final class CpuFloatKernels {
         int ckk = c * k * k, hw = ho * wo, xImg = c * h * wd, yImg = o * hw, wn = o * ckk;
         float[] X = st(x).f, G = st(gy).f, GW = st(gw).f;
         int xo = off(x), go = off(gy), wOff = off(gw);
-        boolean direct = k == 1 && stride == 1 && pad == 0;
         int t = Parallel.threads();
         if (nb == 0) { Arrays.fill(GW, wOff, wOff + wn, 0f); return; }
-        // gw = Σ_b gy[b] [o × hw] · col[b]ᵀ [hw × ckk]
-        if (t > 1 && nb >= t && (nb % t == 0 || nb >= 4 * t)) {
+        // gw = Σ_b gy[b] [o × hw] · col[b]ᵀ [hw × ckk], small maps in groups of images (K = images·hw)
+        int g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g;
+        Geo geo = new Geo(X, xo, xImg, G, go, yImg, c, h, wd, o, k, stride, pad, ho, wo, g, nb);
+        if (t > 1 && groups >= t && (groups % t == 0 || groups >= 4 * t)) {
             float[][] partial = new float[t][];
             Parallel.tasks(t, task -> {
-                int b0 = (int) ((long) nb * task / t), b1 = (int) ((long) nb * (task + 1) / t);
+                int g0 = (int) ((long) groups * task / t), g1 = (int) ((long) groups * (task + 1) / t);
                 float[] dst = task == 0 ? GW : (partial[task] = new float[wn]);
                 int d0 = task == 0 ? wOff : 0;
-                for (int b = b0; b < b1; b++) weightGrad(X, xo + b * xImg, G, go + b * yImg, dst, d0, b == b0 ? 0f : 1f,
-                        c, h, wd, o, k, stride, pad, ho, wo, direct, 1);
+                for (int gi = g0; gi < g1; gi++) weightGrad(geo, gi, dst, d0, gi == g0 ? 0f : 1f, 1);
             });
             Parallel.range(wn, GRAIN, (lo, hi) -> {
                 for (int p = 1; p < t; p++) {
@@ -294,21 +311,31 @@ final class CpuFloatKernels {
                 }
             });
         } else {
-            for (int b = 0; b < nb; b++) weightGrad(X, xo + b * xImg, G, go + b * yImg, GW, wOff, b == 0 ? 0f : 1f,
-                    c, h, wd, o, k, stride, pad, ho, wo, direct, t);
+            for (int gi = 0; gi < groups; gi++) weightGrad(geo, gi, GW, wOff, gi == 0 ? 0f : 1f, t);
         }
     }
 
-    private static void weightGrad(float[] x, int x0, float[] g, int g0, float[] gw, int gwo, float beta,
-                                   int c, int h, int wd, int o, int k, int stride, int pad, int ho, int wo,
-                                   boolean direct, int threads) {
-        int ckk = c * k * k, hw = ho * wo;
-        if (direct) {
-            Sgemm.gemm(false, true, o, ckk, hw, 1f, g, g0, hw, x, x0, hw, beta, gw, gwo, ckk, threads);
-        } else {
-            ConvPack cp = new ConvPack(x, x0, h, wd, k, stride, pad, ho, wo);
-            Sgemm.gemm(false, o, ckk, hw, 1f, g, g0, hw, cp.colsT(), beta, gw, gwo, ckk, threads);
+    private record Geo(float[] x, int xo, int xImg, float[] g, int go, int yImg, int c, int h, int wd, int o, int k,
+                       int stride, int pad, int ho, int wo, int perGroup, int nb) {}
+
+    /** gw (+)= gy[group] · col[group]ᵀ for the images of group gi. */
+    private static void weightGrad(Geo q, int gi, float[] gw, int gwo, float beta, int threads) {
+        int ckk = q.c * q.k * q.k, hw = q.ho * q.wo, b0 = gi * q.perGroup, gn = Math.min(q.perGroup, q.nb - b0);
+        boolean direct = q.k == 1 && q.stride == 1 && q.pad == 0;
+        float[] a = q.g;
+        int ao = q.go + b0 * q.yImg, lda = hw;
+        if (gn > 1) {   // gy of the group side by side: [o × gn·hw]
+            int n = gn * hw;
+            a = scratch(2, q.o * n);
+            for (int oc = 0; oc < q.o; oc++)
+                for (int img = 0; img < gn; img++)
+                    System.arraycopy(q.g, q.go + (b0 + img) * q.yImg + oc * hw, a, oc * n + img * hw, hw);
+            ao = 0;
+            lda = n;
         }
+        Sgemm.BPacker colsT = direct && gn == 1 ? Sgemm.dense(true, q.x, q.xo + b0 * q.xImg, hw)
+                : new ConvPack(q.x, q.xo + b0 * q.xImg, q.h, q.wd, q.k, q.stride, q.pad, q.ho, q.wo, gn, q.xImg).colsT();
+        Sgemm.gemm(false, q.o, ckk, gn * hw, 1f, a, ao, lda, colsT, beta, gw, gwo, ckk, threads);
     }
 
     // ---------------------------------------------------------------- normalisation
