@@ -57,3 +57,14 @@ extern "C" __global__ void col2im(const float* __restrict__ gcol, float* __restr
 extern "C" __global__ void bias_fill(float* __restrict__ out, const float* __restrict__ bias, int n, int O, int P) {
     GRID_STRIDE(i, n) out[i] = bias[(i / P) % O];
 }
+
+// out[o, n, p] = in[n, o, p]: gy chunk [nb, O, P] to [O, nb·P] for the weight-gradient GEMM.
+extern "C" __global__ void nop_to_onp(const float* __restrict__ in, float* __restrict__ out, int nb, int O, int P) {
+    int n = nb * O * P;
+    GRID_STRIDE(i, n) {
+        int p = i % P;
+        int t = i / P;
+        int o = t % O, img = t / O;
+        out[((size_t)o * nb + img) * P + p] = in[i];
+    }
+}

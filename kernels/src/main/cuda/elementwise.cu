@@ -1,5 +1,7 @@
 // Elementwise kernels: unary ops and their backward, broadcast binary ops, affine, pow by a
-// constant, clamp, where, dtype casts. All memory bound; grid-stride loops, 256 threads.
+// constant, clamp, where, dtype casts. The arithmetic ones are in-place safe (out may be the same
+// buffer as an input, which gradient accumulation uses), so their pointers are not
+// __restrict__. All memory bound; grid-stride loops, 256 threads.
 #include "common.cuh"
 
 // Op codes are the ordinals of ddpm.engine.Ops.Unary / Ops.Binary.
@@ -64,34 +66,36 @@ __device__ __forceinline__ float binary_f(int op, float a, float b) {
     return __int_as_float(0x7fc00000);
 }
 
-extern "C" __global__ void unary_fwd(int op, const float* __restrict__ x, float* __restrict__ out, int n) {
+extern "C" __global__ void unary_fwd(int op, const float* x, float* out, int n) {
     GRID_STRIDE(i, n) out[i] = unary_f(op, x[i]);
 }
 
-extern "C" __global__ void unary_bwd(int op, const float* __restrict__ x, const float* __restrict__ y,
-                                     const float* __restrict__ gy, float* __restrict__ gx, int n) {
+extern "C" __global__ void unary_bwd(int op, const float* x, const float* y,
+                                     const float* gy, float* gx, int n) {
     GRID_STRIDE(i, n) gx[i] = unary_b(op, x[i], y[i], gy[i]);
 }
 
 // Same shapes: no index arithmetic.
-extern "C" __global__ void binary_flat(int op, const float* __restrict__ a, const float* __restrict__ b,
-                                       float* __restrict__ out, int n) {
+extern "C" __global__ void binary_flat(int op, const float* a, const float* b,
+                                       float* out, int n) {
     GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], b[i]);
 }
 
 // b (or a, when aScalar) is one element: broadcast from a register.
-extern "C" __global__ void binary_scalar(int op, const float* __restrict__ a, const float* __restrict__ b,
-                                         float* __restrict__ out, int n, int aIsScalar) {
+extern "C" __global__ void binary_scalar(int op, const float* a, const float* b,
+                                         float* out, int n, int aIsScalar) {
     if (aIsScalar) { float s = a[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, s, b[i]); }
     else           { float s = b[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], s); }
 }
 
 // General broadcast: out dims, and a's/b's element strides per out axis (0 on broadcast axes).
-extern "C" __global__ void binary_bcast(int op, const float* __restrict__ a, const float* __restrict__ b,
-                                        float* __restrict__ out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb) {
+extern "C" __global__ void binary_bcast(int op, const float* a, const float* b,
+                                        float* out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb) {
     GRID_STRIDE(i, n) {
         int rem = i, ia = 0, ib = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+#pragma unroll
+        for (int d = MAX_RANK - 1; d >= 0; d--) {   // constant indices keep the Dims8 params out of local memory
+            if (d >= rank) continue;
             int c = rem % dims.d[d];
             rem /= dims.d[d];
             ia += c * sa.d[d];
@@ -107,7 +111,9 @@ extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condIn
                                        Dims8 dims, Dims8 sc, Dims8 sa, Dims8 sb) {
     GRID_STRIDE(i, n) {
         int rem = i, ic = 0, ia = 0, ib = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+#pragma unroll
+        for (int d = MAX_RANK - 1; d >= 0; d--) {   // constant indices keep the Dims8 params out of local memory
+            if (d >= rank) continue;
             int c = rem % dims.d[d];
             rem /= dims.d[d];
             ic += c * sc.d[d];
@@ -119,12 +125,12 @@ extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condIn
     }
 }
 
-extern "C" __global__ void affine(const float* __restrict__ x, float scale, float shift, float* __restrict__ out, int n) {
+extern "C" __global__ void affine(const float* x, float scale, float shift, float* out, int n) {
     GRID_STRIDE(i, n) out[i] = fmaf(x[i], scale, shift);
 }
 
 // Common exponents get exact fast paths; powf otherwise (it handles negative bases with integer p).
-extern "C" __global__ void pow_scalar(const float* __restrict__ x, float p, float* __restrict__ out, int n) {
+extern "C" __global__ void pow_scalar(const float* x, float p, float* out, int n) {
     if (p == 2.f)       { GRID_STRIDE(i, n) { float v = x[i]; out[i] = v * v; } }
     else if (p == 1.f)  { GRID_STRIDE(i, n) out[i] = x[i]; }
     else if (p == 0.5f) { GRID_STRIDE(i, n) out[i] = sqrtf(x[i]); }
@@ -132,7 +138,7 @@ extern "C" __global__ void pow_scalar(const float* __restrict__ x, float p, floa
 }
 
 // min(max(x, lo), hi) with Java's NaN propagation.
-extern "C" __global__ void clamp_k(const float* __restrict__ x, float lo, float hi, float* __restrict__ out, int n) {
+extern "C" __global__ void clamp_k(const float* x, float lo, float hi, float* out, int n) {
     GRID_STRIDE(i, n) {
         float v = x[i];
         out[i] = v != v ? v : fminf(fmaxf(v, lo), hi);

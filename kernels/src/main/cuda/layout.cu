@@ -7,7 +7,9 @@ extern "C" __global__ void permute_k(const float* __restrict__ x, float* __restr
                                      Dims8 outDims, Dims8 inStrides) {
     GRID_STRIDE(i, n) {
         int rem = i, src = 0;
-        for (int d = rank - 1; d >= 0; d--) {
+#pragma unroll
+        for (int d = MAX_RANK - 1; d >= 0; d--) {   // constant indices keep the Dims8 params out of local memory
+            if (d >= rank) continue;
             int c = rem % outDims.d[d];
             rem /= outDims.d[d];
             src += c * inStrides.d[d];

@@ -8,11 +8,17 @@ __device__ __forceinline__ float r_init(int op) {
     return op == R_MAX ? -INFINITY : (op == R_MIN ? INFINITY : 0.f);
 }
 __device__ __forceinline__ float r_load(int op, float v) { return op == R_SUMSQ ? v * v : v; }
+// MAX/MIN propagate NaN like Java's Math.max/min (the CPU spec); fmaxf/fminf alone would drop it.
 __device__ __forceinline__ float r_comb(int op, float a, float b) {
-    return op == R_MAX ? fmaxf(a, b) : (op == R_MIN ? fminf(a, b) : a + b);
+    if (op == R_MAX) return (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+    if (op == R_MIN) return (a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b);
+    return a + b;
 }
 __device__ __forceinline__ float r_warp(int op, float v) {
-    return op == R_MAX ? warp_max(v) : (op == R_MIN ? warp_min(v) : warp_sum(v));
+    if (op != R_MAX && op != R_MIN) return warp_sum(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = r_comb(op, v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
 }
 
 // inner == 1, long rows: one block (256 threads) per row, rows grid-strided.

@@ -7,7 +7,8 @@ package ddpm.engine;
  *
  * <p>Conventions: every tensor argument lives on this backend's device, is contiguous row-major
  * starting at {@link Tensor#offset()} of its storage, and outputs are allocated by the caller
- * (never aliased with inputs unless a method says so). Floating tensors share one dtype per call
+ * (never aliased with inputs, except that the elementwise primitives — unary, unaryBackward,
+ * binary, affine, powScalar, clamp — may write in place: out the very same tensor as an input). Floating tensors share one dtype per call
  * (F32, or F64 on the CPU); index tensors are I32. Shapes have been validated by the caller.
  */
 public interface Backend {

@@ -23,7 +23,17 @@ public final class Shapes {
     public static int axis(int axis, int rank, String op) {
         int a = axis < 0 ? axis + rank : axis;
         if (a < 0 || a >= rank)
-            throw new IllegalArgumentException(op + ": axis " + axis + " is out of range for rank " + rank);
+            throw new IllegalArgumentException(op + ": axis " + axis + " is out of range for rank " + rank
+                    + (rank > 0 ? " (valid axes " + (-rank) + ".." + (rank - 1) + ")" : " (no axes)"));
+        return a;
+    }
+
+    /** Normalises a possibly negative axis of a tensor of {@code shape}; the error names the shape. */
+    public static int axis(int axis, int[] shape, String op) {
+        int r = shape.length, a = axis < 0 ? axis + r : axis;
+        if (a < 0 || a >= r)
+            throw new IllegalArgumentException(op + ": axis " + axis + " is out of range for shape " + str(shape)
+                    + " (rank " + r + (r > 0 ? ", valid axes " + (-r) + ".." + (r - 1) : ", no axes") + ")");
         return a;
     }
 

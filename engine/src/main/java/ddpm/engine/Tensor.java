@@ -140,7 +140,7 @@ public class Tensor implements AutoCloseable {
 
     public int rank() { return shape.length; }
 
-    public int dim(int axis) { return shape[Shapes.axis(axis, shape.length, "dim")]; }
+    public int dim(int axis) { return shape[Shapes.axis(axis, shape, "dim")]; }
 
     public long numel() { return numel; }
 
@@ -527,7 +527,7 @@ public class Tensor implements AutoCloseable {
         boolean[] reduce = new boolean[shape.length];
         if (axes.length == 0) Arrays.fill(reduce, true);
         for (int a : axes) {
-            int n = Shapes.axis(a, shape.length, opName);
+            int n = Shapes.axis(a, shape, opName);
             if (reduce[n]) throw new IllegalArgumentException(opName + ": axis " + a + " repeated in " + Arrays.toString(axes));
             reduce[n] = true;
         }
@@ -582,7 +582,7 @@ public class Tensor implements AutoCloseable {
     private static int[] keptShape(int[] shape, int[] axes) {
         int[] s = shape.clone();
         if (axes.length == 0) Arrays.fill(s, 1);
-        for (int a : axes) s[Shapes.axis(a, shape.length, "reduce")] = 1;
+        for (int a : axes) s[Shapes.axis(a, shape, "reduce")] = 1;
         return s;
     }
 
@@ -683,7 +683,7 @@ public class Tensor implements AutoCloseable {
         boolean[] used = new boolean[perm.length];
         int[] s = new int[perm.length];
         for (int i = 0; i < perm.length; i++) {
-            p[i] = Shapes.axis(perm[i], shape.length, "permute");
+            p[i] = Shapes.axis(perm[i], shape, "permute");
             if (used[p[i]]) throw new IllegalArgumentException("permute: axis repeated in " + Arrays.toString(perm));
             used[p[i]] = true;
             s[i] = shape[p[i]];
@@ -698,7 +698,7 @@ public class Tensor implements AutoCloseable {
     public Tensor transpose(int a, int b) {
         int[] p = new int[shape.length];
         for (int i = 0; i < p.length; i++) p[i] = i;
-        int x = Shapes.axis(a, p.length, "transpose"), y = Shapes.axis(b, p.length, "transpose");
+        int x = Shapes.axis(a, shape, "transpose"), y = Shapes.axis(b, shape, "transpose");
         p[x] = y;
         p[y] = x;
         return permute(p);
@@ -706,7 +706,7 @@ public class Tensor implements AutoCloseable {
 
     /** Elements [start, end) along {@code axis} (a copy). */
     public Tensor slice(int axis, int start, int end) {
-        int a = Shapes.axis(axis, shape.length, "slice");
+        int a = Shapes.axis(axis, shape, "slice");
         if (start < 0 || end > shape[a] || start > end)
             throw new IllegalArgumentException("slice: [" + start + ", " + end + ") out of range for axis " + axis
                     + " of " + describe());
@@ -727,7 +727,7 @@ public class Tensor implements AutoCloseable {
         if (ts.length == 0) throw new IllegalArgumentException("concat: no tensors");
         sameDevice("concat", ts);
         int[] s = ts[0].shape.clone();
-        int a = Shapes.axis(axis, s.length, "concat");
+        int a = Shapes.axis(axis, s, "concat");
         int total = 0;
         for (Tensor t : ts) {
             sameDType("concat", ts[0], t);

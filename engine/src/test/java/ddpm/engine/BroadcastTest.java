@@ -55,6 +55,40 @@ class BroadcastTest {
 
     @Test void div() { check("div", Tensor::div, (x, y) -> x / y, true); }
 
+    /** Seeded random shape pairs: rank 0–4, sizes 1–4, each axis of each side independently 1. */
+    @Test void randomShapes() {
+        Random g = new Random(2718);
+        for (int trial = 0; trial < 25; trial++) {
+            int rank = g.nextInt(5);
+            int[] full = new int[rank];
+            for (int i = 0; i < rank; i++) full[i] = 1 + g.nextInt(4);
+            int[] sa = cut(full, g), sb = cut(full, g);
+            int[] so = broadcastShape(sa, sb);
+            String what = "random " + java.util.Arrays.toString(sa) + " · " + java.util.Arrays.toString(sb);
+            double[] a = roundToFloat(normal(r, (int) Shapes.numel(sa))), b = roundToFloat(uniform(r, (int) Shapes.numel(sb), 0.5, 2));
+            double[] e = new double[(int) Shapes.numel(so)];
+            for (int o = 0; o < e.length; o++) {
+                int[] idx = unravel(o, so);
+                e[o] = a[broadcastFlat(idx, sa)] * b[broadcastFlat(idx, sb)] - a[broadcastFlat(idx, sa)] / b[broadcastFlat(idx, sb)];
+            }
+            BinaryOperator<Tensor> op = (x, y) -> x.mul(y).sub(x.div(y));
+            try (Scope s = Scope.open()) {
+                Tensor y = op.apply(f64(a, sa), f64(b, sb));
+                assertTensor(what, e, so, y, 1e-15, 1e-15);
+                assertF32MatchesF64(what, y, op.apply(f32(a, sa), f32(b, sb)), 1e-6);
+            }
+            GradCheck.check(what, in -> op.apply(in[0], in[1]), f64(a, sa), f64(b, sb));
+        }
+    }
+
+    /** A random suffix of {@code full} with random axes set to 1. */
+    private static int[] cut(int[] full, Random g) {
+        int drop = full.length == 0 ? 0 : g.nextInt(full.length + 1);
+        int[] s = java.util.Arrays.copyOfRange(full, drop, full.length);
+        for (int i = 0; i < s.length; i++) if (g.nextInt(3) == 0) s[i] = 1;
+        return s;
+    }
+
     @Test void gradientOnlyToTheInputThatNeedsIt() {
         GradCheck.of("mul, constant right", in -> in[0].mul(in[1])).skip(1)
                 .check(randn64(r, 3, 1, 5), randn64(r, 4, 1));

@@ -73,6 +73,25 @@ class Conv2dTest {
             }
     }
 
+    @Test void randomConfigurations() {
+        Random g = new Random(31415);
+        for (int trial = 0; trial < 6; trial++) {
+            int k = 1 + g.nextInt(4), st = 1 + g.nextInt(2), pad = g.nextInt(k);
+            int h = k + g.nextInt(4), wd = k + g.nextInt(4);
+            int[] c = {1 + g.nextInt(2), 1 + g.nextInt(3), h, wd, 1 + g.nextInt(3), k, st, pad};
+            int ho = (h + 2 * pad - k) / st + 1, wo = (wd + 2 * pad - k) / st + 1;
+            int[] xs = {c[0], c[1], h, wd}, ws = {c[4], c[1], k, k};
+            String name = "random conv2d " + java.util.Arrays.toString(c);
+            double[] x = roundToFloat(normal(r, (int) Shapes.numel(xs))), w = roundToFloat(normal(r, (int) Shapes.numel(ws))), b = roundToFloat(normal(r, c[4]));
+            try (Scope s = Scope.open()) {
+                Tensor y = F.conv2d(f64(x, xs), f64(w, ws), f64(b, c[4]), st, pad);
+                assertTensor(name, conv(x, w, b, c, ho, wo), new int[]{c[0], c[4], ho, wo}, y, 1e-13, 1e-14);
+                assertF32MatchesF64(name, y, F.conv2d(f32(x, xs), f32(w, ws), f32(b, c[4]), st, pad), 1e-5);
+            }
+            GradCheck.check(name, in -> F.conv2d(in[0], in[1], in[2], st, pad), f64(x, xs), f64(w, ws), f64(b, c[4]));
+        }
+    }
+
     @Test void largerF32() {
         // channel and spatial sizes past small blockings, for the fast float kernels
         int[] c = {2, 17, 13, 11, 19, 3, 1, 1};

@@ -58,6 +58,27 @@ class MatmulTest {
                 }
     }
 
+    @Test void randomSizes() {
+        Random g = new Random(1618);
+        for (int trial = 0; trial < 8; trial++) {
+            int m = 1 + g.nextInt(6), k = 1 + g.nextInt(6), n = 1 + g.nextInt(6);
+            int ba = g.nextInt(3), bb = g.nextInt(3);   // 0: rank 2
+            if (ba > 0 && bb > 0 && ba != bb) bb = 1;
+            boolean ta = g.nextBoolean(), tb = g.nextBoolean();
+            int batch = Math.max(Math.max(ba, bb), 1);
+            int[] sa = stored(ba, m, k, ta), sb = stored(bb, k, n, tb);
+            int[] so = ba == 0 && bb == 0 ? new int[]{m, n} : new int[]{batch, m, n};
+            String name = "random matmul " + java.util.Arrays.toString(sa) + (ta ? "ᵀ" : "") + " · " + java.util.Arrays.toString(sb) + (tb ? "ᵀ" : "");
+            double[] a = roundToFloat(normal(r, (int) Shapes.numel(sa))), b = roundToFloat(normal(r, (int) Shapes.numel(sb)));
+            try (Scope s = Scope.open()) {
+                Tensor y = f64(a, sa).matmul(f64(b, sb), ta, tb);
+                assertTensor(name, product(a, ba, b, bb, m, k, n, ta, tb, batch), so, y, 1e-13, 1e-14);
+                assertF32MatchesF64(name, y, f32(a, sa).matmul(f32(b, sb), ta, tb), 1e-5);
+            }
+            GradCheck.check(name, in -> in[0].matmul(in[1], ta, tb), f64(a, sa), f64(b, sb));
+        }
+    }
+
     @Test void largerOddSizesF32() {
         // sizes past typical blocking factors, odd everywhere, to exercise the fast float GEMM's edges
         int[][] sizes = {{67, 129, 33}, {1, 70, 1}, {130, 3, 65}};

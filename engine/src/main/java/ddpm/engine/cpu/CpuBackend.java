@@ -343,7 +343,21 @@ public final class CpuBackend implements Backend {
     }
 
     // ---------------------------------------------------------------- diffusion, fused
+    /** Every step must index every table: checked against the tables' own lengths, because an F64
+     *  table's buffer is its whole storage (a view into a larger buffer would read past its end). */
+    private static void checkSteps(String op, int[] t, int rowLength, Tensor... tables) {
+        for (Tensor table : tables) {
+            if (table == null) continue;
+            long rows = table.numel() / rowLength;
+            for (int b = 0; b < t.length; b++)
+                if (t[b] < 0 || t[b] >= rows)
+                    throw new IndexOutOfBoundsException(op + ": timestep " + t[b] + " of sample " + b
+                            + " is out of range [0, " + rows + ") of table " + table.describe());
+        }
+    }
+
     @Override public void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out) {
+        checkSteps("qSample", ints(t), 1, a, s);
         Buf o = out(out);
         CpuReference.qSample(in(x0), in(eps), ints(t), in(a), in(s), n(x0) / x0.dim(0), o);
         commit(out, o);
@@ -351,12 +365,14 @@ public final class CpuBackend implements Backend {
 
     @Override public void posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2,
                                         Tensor sigma, Tensor out) {
+        checkSteps("posteriorStep", ints(t), 1, c1, c2, sigma);
         Buf o = out(out);
         CpuReference.posteriorStep(in(xt), in(epsHat), in(z), ints(t), in(c1), in(c2), in(sigma), n(xt) / xt.dim(0), o);
         commit(out, o);
     }
 
     @Override public void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out) {
+        checkSteps("ddimStep", ints(idx), 5, coefs);
         Buf o = out(out);
         CpuReference.ddimStep(in(xt), in(epsHat), in(z), ints(idx), in(coefs), clip, n(xt) / xt.dim(0), o);
         commit(out, o);

@@ -1,0 +1,147 @@
+package ddpm.bench;
+
+import ddpm.engine.DType;
+import ddpm.engine.F;
+import ddpm.engine.Grad;
+import ddpm.engine.Tensor;
+import ddpm.nn.UNet;
+import ddpm.nn.UNetConfig;
+import ddpm.nn.optim.Adam;
+import ddpm.nn.optim.Ema;
+import ddpm.nn.optim.GradClip;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * End to end, with {@code ddpm.nn.UNet}: one training step (draw t and ε, q_sample, U-Net
+ * forward, L_simple, backward, gradient clipping at 1, Adam lr 2e-4, EMA 0.9999 — what
+ * torch_ddpm.py's {@code train_step} times) and one ancestral sampling step (U-Net forward in
+ * eval mode without autograd, then the fused DDPM posterior step with fresh noise — its
+ * {@code sample_step}). The report turns the time per step into images per second.
+ *
+ * <p>{@code config}: "cifar10" is the paper's model (35.7M parameters), train batch 128 and
+ * sample batch 256 on CUDA (as torch_ddpm.py); on the CPU 1/16 of those. "tiny" is
+ * {@link UNetConfig#tiny()} (3×16×16, ch 32, mult 1,2, one block, attention at 8), train batch
+ * 4 and sample batch 8, for the CPU. Every step runs in its own engine scope, so its
+ * activations and gradients are freed when it ends.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx6g"})
+public class StepBench extends DeviceState {
+    @Param({"cifar10", "tiny"})
+    public String config;
+
+    public static UNetConfig unetConfig(String config) {
+        return switch (config) {
+            case "cifar10" -> UNetConfig.cifar10();
+            case "small" -> UNetConfig.small();
+            case "tiny" -> UNetConfig.tiny();
+            default -> throw new IllegalArgumentException("config must be cifar10, small or tiny, got " + config);
+        };
+    }
+
+    /** Images per step. */
+    public static int batch(String backend, String config, boolean train) {
+        return switch (config) {
+            case "cifar10" -> batch(backend, train ? 128 : 256);
+            case "small" -> train ? 16 : 32;
+            default -> train ? 4 : 8;
+        };
+    }
+
+    public static String describe(String backend, String config) {
+        UNetConfig c = unetConfig(config);
+        return config + " U-Net " + c.inChannels + "x" + c.resolution + "x" + c.resolution + " ch" + c.ch
+                + ", train B=" + batch(backend, config, true) + ", sample B=" + batch(backend, config, false);
+    }
+
+    static final int T = 1000;
+    private UNet model;
+    private Adam adam;
+    private Ema ema;
+    private final Tensor[] x0 = new Tensor[SETS], xs = new Tensor[SETS];
+    private Tensor sqrtAb, sqrt1mAb, c1, c2, sigma;
+    private int trainB, sampleB;
+
+    @Override protected void build() {
+        UNetConfig c = unetConfig(config);
+        trainB = batch(backend, config, true);
+        sampleB = batch(backend, config, false);
+        model = new UNet(c, dev, 0);
+        adam = new Adam(model);
+        ema = new Ema(model);
+        for (int i = 0; i < SETS; i++) {
+            x0[i] = rand(-1, 1, trainB, c.inChannels, c.resolution, c.resolution);
+            xs[i] = randn(sampleB, c.inChannels, c.resolution, c.resolution);
+        }
+        float[] a = new float[T], s = new float[T], f1 = new float[T], f2 = new float[T], g = new float[T];
+        double ab = 1;
+        for (int i = 0; i < T; i++) {
+            double beta = 1e-4 + (0.02 - 1e-4) * i / (T - 1);
+            ab *= 1 - beta;
+            a[i] = (float) Math.sqrt(ab);
+            s[i] = (float) Math.sqrt(1 - ab);
+            f1[i] = (float) (1 / Math.sqrt(1 - beta));
+            f2[i] = (float) (beta / Math.sqrt(1 - ab));
+            g[i] = (float) Math.sqrt(beta);
+        }
+        sqrtAb = floats(a, T);
+        sqrt1mAb = floats(s, T);
+        c1 = floats(f1, T);
+        c2 = floats(f2, T);
+        sigma = floats(g, T);
+    }
+
+    @Override protected void release() {
+        if (ema != null) ema.close();
+        if (adam != null) adam.close();
+        if (model != null) model.close();
+    }
+
+    @Benchmark public void train() {
+        if (skip) return;
+        int i = next();
+        model.train(true);
+        try (ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
+            Tensor t = Tensor.ofInts(timesteps(trainB, T), dev, trainB);
+            Tensor eps = Tensor.randn(rng, DType.F32, dev, x0[i].shape());
+            Tensor xt = F.qSample(x0[i], eps, t, sqrtAb, sqrt1mAb);
+            Tensor loss = F.mseLoss(model.forward(xt, t), eps);
+            model.zeroGrad();
+            loss.backward();
+            GradClip.Result clip = GradClip.compute(model.flatGrads(), 1.0);
+            adam.step(2e-4, clip.scale());
+            ema.update();
+            sync();
+        }
+    }
+
+    @Benchmark public void sample() {
+        if (skip) return;
+        int i = next();
+        model.eval();
+        try (Grad.Guard ng = Grad.noGrad(); ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
+            int[] ts = new int[sampleB];
+            java.util.Arrays.fill(ts, 500);
+            Tensor t = Tensor.ofInts(ts, dev, sampleB);
+            Tensor epsHat = model.forward(xs[i], t);
+            Tensor z = Tensor.randn(rng, DType.F32, dev, xs[i].shape());
+            F.posteriorStep(xs[i], epsHat, z, t, c1, c2, sigma);
+            sync();
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package ddpm.bench;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.openjdk.jmh.annotations.Benchmark;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Report over a small committed sample (src/test/resources/sample-*.json, synthetic figures). */
+class ReportTest {
+    static String resource(String name) throws IOException {
+        try (InputStream in = ReportTest.class.getResourceAsStream("/" + name)) {
+            assertNotNull(in, name);
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    static List<Report.Result> results() throws IOException { return Report.parseJmh(resource("sample-jmh.json")); }
+
+    static Report.Torch torch() throws IOException { return Report.parseTorch(List.of(resource("sample-torch.json"))); }
+
+    static Report.Row row(List<Report.Row> rows, String bench, String backend) {
+        return rows.stream().filter(r -> r.result().simpleName().equals(bench) && r.backend().equals(backend))
+                .findFirst().orElseThrow(() -> new AssertionError("no row " + bench + " " + backend));
+    }
+
+    @Test void parsesJmhJson() throws IOException {
+        List<Report.Result> rs = results();
+        assertEquals(9, rs.size());
+        Report.Result copy = rs.get(0);
+        assertEquals("ddpm.bench.PeakBench.copy", copy.benchmark());
+        assertEquals("PeakBench.copy", copy.simpleName());
+        assertEquals(Map.of("backend", "cpu"), copy.params());
+        assertEquals(67.7e-3, copy.seconds(), 1e-12);
+        assertTrue(Double.isNaN(copy.errorSeconds()), "\"NaN\" score error reads as NaN");
+        assertEquals(2e-6, rs.get(1).errorSeconds(), 1e-12);
+        assertEquals(Map.of("backend", "cuda", "shape", "256x16"), rs.get(3).params());
+    }
+
+    @Test void convertsUnits() {
+        assertEquals(2.5e-3, Report.toSeconds(2.5, "ms/op"), 1e-15);
+        assertEquals(7e-6, Report.toSeconds(7, "us/op"), 1e-15);
+        assertEquals(3e-9, Report.toSeconds(3, "ns/op"), 1e-18);
+        assertEquals(0.05, Report.toSeconds(20, "ops/s"), 1e-15);
+        assertEquals(1e-3 / 4, Report.toSeconds(4, "ops/ms"), 1e-15);
+        assertThrows(IllegalArgumentException.class, () -> Report.toSeconds(1, "furlongs"));
+    }
+
+    @Test void limitsComeFromPeakBench() throws IOException {
+        Map<String, double[]> l = Report.limits(results());
+        assertEquals(2.0 * (64 << 20) * 4 / 200e-6 / 1e9, l.get("cuda")[0], 1e-6);   // 2684.35 GB/s
+        assertEquals(2.0 * Math.pow(4096, 3) / 4e-3 / 1e9, l.get("cuda")[1], 1e-6);  // 34.4 TFLOP/s
+        assertTrue(Double.isNaN(l.get("cpu")[1]), "no CPU GEMM in the sample");
+    }
+
+    @Test void bandwidthFlopsPercentagesAndFusionSpeedup() throws IOException {
+        List<Report.Row> rows = Report.rows(results(), torch());
+        Report.Row fused = row(rows, "GroupNormBench.siluFused", "cuda");
+        assertEquals("128x256x16x16", fused.shape());
+        double bytes = 2.0 * 128 * 256 * 16 * 16 * 4;
+        assertEquals(bytes / 50e-6 / 1e9, fused.gbs(), 1e-6);
+        assertEquals(50.0, fused.pctOfLimit(), 1e-9);   // exactly half the copy rate
+        assertEquals("copy", fused.limit());
+        Report.Row two = row(rows, "GroupNormBench.siluTwoKernels", "cuda");
+        assertEquals(2.0, two.fusedSpeedup(), 1e-12);
+        assertTrue(Double.isNaN(fused.fusedSpeedup()));
+
+        Report.Row attn = row(rows, "AttentionBench.fwdFused", "cuda");
+        assertEquals(4.0 * 128 * 256 * 256 * 256 / 1e-3 / 1e9, attn.gflops(), 1e-6);
+        assertEquals(25.0, attn.pctOfLimit(), 1e-9);
+        assertEquals("GEMM", attn.limit());
+
+        List<Report.Fusion> fu = Report.fusions(rows);
+        assertEquals(1, fu.size());
+        assertEquals(2.0, fu.get(0).speedup(), 1e-12);
+        assertEquals("GN, then SiLU (2 kernels)", fu.get(0).otherVariant());
+    }
+
+    @Test void ratiosAgainstPyTorch() throws IOException {
+        Report.Torch t = torch();
+        assertEquals("NVIDIA H100 80GB HBM3", t.device());
+        assertEquals(3, t.opMs().size());
+        assertEquals(3, t.steps().size(), "the failed compile entry is dropped");
+        List<Report.Row> rows = Report.rows(results(), t);
+        assertEquals(2.0, row(rows, "GroupNormBench.siluFused", "cuda").vsTorch(), 1e-12);  // 0.1 ms vs 0.05 ms
+        assertEquals(0.5, row(rows, "AttentionBench.fwdFused", "cuda").vsTorch(), 1e-12);   // 0.5 ms vs 1 ms
+        assertEquals(1.25, row(rows, "PeakBench.copy", "cuda").vsTorch(), 1e-12);
+        assertTrue(Double.isNaN(row(rows, "PeakBench.copy", "cpu").vsTorch()), "CPU rows are not compared with GPU PyTorch");
+        Report.Row train = row(rows, "StepBench.train", "cuda");
+        assertEquals(500.0, train.itemsPerSecond(), 1e-9);   // 128 images in 256 ms
+        assertEquals(0.5, train.vsTorch(), 1e-12);           // against fp32 eager (1000 img/s), not tf32
+        assertTrue(train.torchNote().contains("fp32"));
+    }
+
+    @Test void skippedAndUnknownResults() throws IOException {
+        List<Report.Row> rows = Report.rows(results(), Report.Torch.NONE);
+        assertTrue(row(rows, "RngBench.randNormal", "cuda").skipped());
+        assertFalse(row(rows, "PeakBench.copy", "cpu").skipped());
+        Report.Row other = rows.stream().filter(r -> r.entry() == null).findFirst().orElseThrow();
+        assertEquals("SgemmBench.sgemm", other.kernel());
+        assertEquals(0.05, other.seconds(), 1e-12);
+    }
+
+    @Test void markdownTableRows() throws IOException {
+        List<Report.Result> rs = results();
+        List<Report.Row> rows = Report.rows(rs, torch());
+        String md = Report.markdown("T", "sample-jmh.json", rs, rows, torch(), "x.png");
+        assertTrue(md.contains("| cuda | 2.68 TB/s | 34.4 TFLOP/s |"), md);
+        assertTrue(md.contains("| group norm + SiLU | fused | cuda | 128x256x16x16 | 50.0 µs | 1.34 TB/s | 50.0% of copy |  |"), md);
+        assertTrue(md.contains("| group norm + SiLU | GN, then SiLU (2 kernels) | cuda | 128x256x16x16 | 100 µs | 671 GB/s | 25.0% of copy | 2.00× |"), md);
+        assertTrue(md.contains("| attention fwd | fused | cuda | 128x256x256 | 1.00 ms | 8.59 TFLOP/s | 25.0% of GEMM |  |"), md);
+        assertTrue(md.contains("| RNG (Philox normal) | - | cuda | 393,216 | skipped |"), md);
+        assertTrue(md.contains("| group_norm_silu_fwd[128x256x16x16] (fused) | 50.0 µs | 100 µs | 2.00× |"), md);
+        assertTrue(md.contains("| 256 ms | 500.00 | PyTorch fp32 eager, B=128, 128 ms | 0.50× |"), md);
+        assertTrue(md.contains("![achieved vs limit; fused vs unfused](x.png)"));
+    }
+
+    @Test void writesMarkdownAndDecodablePng(@TempDir Path dir) throws Exception {
+        Path jmh = dir.resolve("in.json"), tj = dir.resolve("torch.json");
+        Files.writeString(jmh, resource("sample-jmh.json"));
+        Files.writeString(tj, resource("sample-torch.json"));
+        List<Path> w = Report.write(List.of(jmh), List.of(tj), dir.resolve("out/r"), "sample");
+        assertEquals(List.of(dir.resolve("out/r.md"), dir.resolve("out/r.png")), w);
+        assertTrue(Files.readString(w.get(0)).startsWith("# sample"));
+        BufferedImage img = ImageIO.read(w.get(1).toFile());
+        assertNotNull(img, "the PNG decodes");
+        assertEquals(Chart.W, img.getWidth());
+        assertTrue(img.getHeight() > 100);
+    }
+
+    @Test void markdownWithoutJavaDesktop(@TempDir Path dir) throws Exception {
+        Path jmh = dir.resolve("in.json");
+        Files.writeString(jmh, resource("sample-jmh.json"));
+        System.setProperty("ddpm.bench.noChart", "true");
+        try {
+            List<Path> w = Report.write(List.of(jmh), List.of(), dir.resolve("r"), "no chart");
+            assertEquals(List.of(dir.resolve("r.md")), w);
+            assertFalse(Files.exists(dir.resolve("r.png")));
+            assertFalse(Files.readString(w.get(0)).contains(".png"));
+        } finally {
+            System.clearProperty("ddpm.bench.noChart");
+        }
+    }
+
+    @Test void everyBenchmarkMethodHasWork() {
+        for (Class<?> c : List.of(PeakBench.class, DiffusionBench.class, GroupNormBench.class, AttentionBench.class,
+                SoftmaxBench.class, UpsampleBench.class, Conv1x1Bench.class, OptimBench.class, RngBench.class, StepBench.class))
+            for (Method m : c.getDeclaredMethods())
+                if (m.isAnnotationPresent(Benchmark.class))
+                    assertNotNull(Work.get(c.getSimpleName() + "." + m.getName()), c.getSimpleName() + "." + m.getName());
+        // the shape functions the report uses agree with the benchmarks' batch rule
+        assertEquals(8, GroupNormBench.shape("cpu", "128x32")[0]);
+        assertEquals(128, GroupNormBench.shape("cuda", "128x32")[0]);
+        assertEquals(35_746_307, OptimBench.params("cuda"));
+    }
+
+    @Test void jsonReader() {
+        Object v = Json.parse("{\"a\": [1, -2.5e3, \"NaN\", true, null], \"b\": \"x\\\"y\\u00b5\", \"c\": {}}");
+        Map<String, Object> m = Json.obj(v);
+        List<Object> a = Json.arr(m.get("a"));
+        assertEquals(-2500.0, Json.num(a.get(1)));
+        assertTrue(Json.num(a.get(2)).isNaN());
+        assertEquals(Boolean.TRUE, a.get(3));
+        assertNull(a.get(4));
+        assertEquals("x\"yµ", m.get("b"));
+        assertThrows(IllegalArgumentException.class, () -> Json.parse("{\"a\": }"));
+    }
+}

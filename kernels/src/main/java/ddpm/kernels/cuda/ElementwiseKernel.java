@@ -1,0 +1,109 @@
+package ddpm.kernels.cuda;
+
+import ddpm.engine.DType;
+import ddpm.engine.Ops;
+import ddpm.engine.Tensor;
+
+import java.util.function.Supplier;
+
+/**
+ * Launchers for elementwise.cu. All 1-D grid-stride, 256 threads, ≤ 16 blocks per SM.
+ * Bytes moved: unary 8n, unaryBackward 16n, binary 12n (flat; broadcast operands are re-read from
+ * cache), affine/pow/clamp 8n, where 12n + cond; flops ≈ n (transcendentals count as one).
+ */
+public final class ElementwiseKernel {
+    private final CudaBackend be;
+    private final KernelModule mod;
+
+    ElementwiseKernel(CudaBackend be) {
+        this.be = be;
+        this.mod = new KernelModule(be, "elementwise");
+    }
+
+    void unary(Ops.Unary op, Tensor x, Tensor out) {
+        CudaBackend.f32("unary " + op, x, out);
+        mod.launch1d("unary_fwd", out.numel(), new Args().i(op.ordinal()).ptr(x).ptr(out).i((int) out.numel()),
+                () -> "unary " + op + " " + x.describe());
+    }
+
+    void unaryBackward(Ops.Unary op, Tensor x, Tensor y, Tensor gy, Tensor gx) {
+        CudaBackend.f32("unaryBackward " + op, x, gy, gx);
+        if (y != null) CudaBackend.f32("unaryBackward " + op, y);
+        int n = (int) gx.numel();
+        Supplier<String> what = () -> "unaryBackward " + op + " " + x.describe();
+        CudaAllocator.Block tmp = null;
+        long yAddr;
+        if (y != null) {
+            yAddr = ((CudaStorage) y.storage()).address(y.offset());
+        } else {   // the derivative of some ops is written in y: recompute it
+            tmp = be.scratch(n);
+            yAddr = tmp.address();
+            mod.launch1d("unary_fwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).i(n), what);
+        }
+        try {
+            mod.launch1d("unary_bwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).ptr(gy).ptr(gx).i(n), what);
+        } finally {
+            if (tmp != null) be.allocator().release(tmp);
+        }
+    }
+
+    void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
+        CudaBackend.f32("binary " + op, a, b, out);
+        long n = out.numel();
+        int ni = (int) n;
+        if (a.numel() == n && b.numel() == n) {
+            mod.launch1d("binary_flat", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni),
+                    () -> "binary " + op + " " + a.describe() + ", " + b.describe());
+        } else if (b.numel() == 1 && a.numel() == n) {
+            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(0),
+                    () -> "binary " + op + " " + a.describe() + ", " + b.describe());
+        } else if (a.numel() == 1 && b.numel() == n) {
+            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(1),
+                    () -> "binary " + op + " " + a.describe() + ", " + b.describe());
+        } else {
+            Bcast p = Bcast.plan(out.shape(), a.shape(), b.shape());
+            mod.launch1d("binary_bcast", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(p.rank)
+                            .dims(p.dims).dims(p.strides[0]).dims(p.strides[1]),
+                    () -> "binary " + op + " " + a.describe() + ", " + b.describe() + " -> " + out.describe());
+        }
+    }
+
+    void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        CudaBackend.f32("where", a, b, out);
+        boolean condInt = cond.dtype() == DType.I32;
+        if (!condInt) CudaBackend.f32("where (cond)", cond);
+        Bcast p = Bcast.plan(out.shape(), cond.shape(), a.shape(), b.shape());
+        mod.launch1d("where_bcast", out.numel(), new Args().ptr(cond).i(condInt ? 1 : 0).ptr(a).ptr(b).ptr(out)
+                        .i((int) out.numel()).i(p.rank).dims(p.dims).dims(p.strides[0]).dims(p.strides[1]).dims(p.strides[2]),
+                () -> "where " + cond.describe() + ", " + a.describe() + ", " + b.describe());
+    }
+
+    void affine(Tensor x, double scale, double shift, Tensor out) {
+        CudaBackend.f32("affine", x, out);
+        mod.launch1d("affine", out.numel(), new Args().ptr(x).f(scale).f(shift).ptr(out).i((int) out.numel()),
+                () -> "affine " + x.describe());
+    }
+
+    void powScalar(Tensor x, double p, Tensor out) {
+        CudaBackend.f32("powScalar", x, out);
+        mod.launch1d("pow_scalar", out.numel(), new Args().ptr(x).f(p).ptr(out).i((int) out.numel()),
+                () -> "powScalar " + x.describe() + " ^ " + p);
+    }
+
+    void clamp(Tensor x, double lo, double hi, Tensor out) {
+        CudaBackend.f32("clamp", x, out);
+        mod.launch1d("clamp_k", out.numel(), new Args().ptr(x).f(lo).f(hi).ptr(out).i((int) out.numel()),
+                () -> "clamp " + x.describe());
+    }
+
+    /** F32 ↔ I32 conversion with Java's cast semantics. */
+    void cast(Tensor src, Tensor dst) {
+        String k;
+        if (src.dtype() == DType.F32 && dst.dtype() == DType.I32) k = "cast_f32_i32";
+        else if (src.dtype() == DType.I32 && dst.dtype() == DType.F32) k = "cast_i32_f32";
+        else throw new IllegalArgumentException("CUDA copy: unsupported conversion " + src.dtype() + " -> " + dst.dtype()
+                + " (the CUDA backend holds F32 and I32 only)");
+        mod.launch1d(k, dst.numel(), new Args().ptr(src).ptr(dst).i((int) dst.numel()),
+                () -> "copy " + src.describe() + " -> " + dst.describe());
+    }
+}

@@ -1,0 +1,45 @@
+package ddpm.nn.optim;
+
+import ddpm.engine.Tensor;
+
+/**
+ * Global gradient-norm clipping, as torch.nn.utils.clip_grad_norm_: norm = ‖g‖₂ over the flat
+ * gradient buffer (one SUMSQ reduction), scale = min(1, maxNorm / (norm + 1e-6)). The scale is
+ * meant to be passed to {@link Adam#step(double, double)} as gradScale, so clipping costs no extra
+ * pass over the gradients ({@link #apply} exists for when the scaled gradients themselves are wanted).
+ */
+public final class GradClip {
+    private GradClip() {}
+
+    public record Result(double norm, double scale) {
+        public boolean clipped() { return scale < 1; }
+    }
+
+    /** The global norm of {@code flatGrads} and the clip factor for maxNorm (maxNorm ≤ 0 or ∞: no clipping). */
+    public static Result compute(Tensor flatGrads, double maxNorm) {
+        double norm = norm(flatGrads);
+        if (!(maxNorm > 0) || Double.isInfinite(maxNorm)) return new Result(norm, 1.0);
+        return new Result(norm, Math.min(1.0, maxNorm / (norm + 1e-6)));
+    }
+
+    /** ‖g‖₂ of a flat buffer (accumulated in double on the CPU). */
+    public static double norm(Tensor flat) {
+        Tensor s = flat.sumSquares();
+        double v = s.item();
+        s.release();
+        return Math.sqrt(v);
+    }
+
+    /** Multiplies the gradients in place by the clip factor (an extra pass; usually unnecessary). */
+    public static Result apply(Tensor flatGrads, double maxNorm) {
+        Result r = compute(flatGrads, maxNorm);
+        if (r.scale() != 1.0) {
+            // through a temporary: backend outputs must not alias their inputs
+            Tensor scaled = flatGrads.emptyLike(flatGrads.shape());
+            flatGrads.backend().affine(flatGrads, r.scale(), 0, scaled);
+            flatGrads.copyFrom(scaled);
+            scaled.release();
+        }
+        return r;
+    }
+}
