@@ -3,7 +3,12 @@ package ddpm.engine.cpu;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RecursiveAction;
 
-/** Splits index ranges over the common fork-join pool (all cores). */
+/**
+ * Splits index ranges over the common fork-join pool (all cores). The caller runs a share of the
+ * work itself, so with the default common-pool parallelism (cores − 1) every core is busy.
+ * {@code -Dddpm.threads=N} (or {@link #setThreads}) caps the number of threads the kernels split
+ * their work into; 1 runs everything on the calling thread.
+ */
 public final class Parallel {
     private Parallel() {}
 
@@ -11,14 +16,38 @@ public final class Parallel {
     @FunctionalInterface
     public interface Range { void run(int lo, int hi); }
 
-    public static int threads() { return ForkJoinPool.getCommonPoolParallelism() + 1; }
+    /** Body of task {@code t} of a fixed number of tasks. */
+    @FunctionalInterface
+    public interface Task { void run(int t); }
+
+    private static volatile int cap = Integer.getInteger("ddpm.threads", 0);
+
+    /** The number of threads kernels split their work into. */
+    public static int threads() {
+        int c = cap;
+        return c > 0 ? c : ForkJoinPool.getCommonPoolParallelism() + 1;
+    }
+
+    /** Caps the thread count (benchmarks: 1 = single-threaded); 0 restores the default. */
+    public static void setThreads(int n) {
+        if (n < 0) throw new IllegalArgumentException("thread count must be >= 0, got " + n);
+        cap = n;
+    }
 
     /** Runs body over [0, n) in chunks of at least {@code grain}; inline when small. */
     public static void range(int n, int grain, Range body) {
-        if (n <= grain || threads() == 1) { body.run(0, n); return; }
-        int chunks = Math.min(threads() * 4, (n + grain - 1) / grain);
+        int t = threads();
+        if (n <= grain || t == 1) { body.run(0, n); return; }
+        int chunks = Math.min(t * 4, (n + grain - 1) / grain);
         int step = (n + chunks - 1) / chunks;
         new Split(0, chunks, step, n, body).invoke();
+    }
+
+    /** Runs tasks 0 … count−1, in parallel where count &gt; 1 (each task on one thread). */
+    public static void tasks(int count, Task body) {
+        if (count <= 0) return;
+        if (count == 1) { body.run(0); return; }
+        new Split(0, count, 1, count, (lo, hi) -> { for (int i = lo; i < hi; i++) body.run(i); }).invoke();
     }
 
     private static final class Split extends RecursiveAction {
