@@ -13,6 +13,9 @@ public final class Cli {
     public interface Body { int run() throws Exception; }
 
     public static int run(Args args, PrintStream err, Body body) {
+        // log records (e.g. the backend's "using the CPU: ..." fallback) on one line each
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null)
+            System.setProperty("java.util.logging.SimpleFormatter.format", "%4$s: %5$s%6$s%n");
         try {
             return body.run();
         } catch (UsageException e) {
