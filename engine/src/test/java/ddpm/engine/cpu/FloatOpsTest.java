@@ -36,6 +36,8 @@ class FloatOpsTest {
     private final Random r = new Random(20261122);
     private final List<Tensor[]> padded = new ArrayList<>();   // {big, view}
     private Scope scope;
+    /** ≥ 0: every view at this same offset (the kernels' same-offset fast paths); else random offsets. */
+    private int sameLead = -1;
 
     @BeforeEach void open() { scope = Scope.open(); }
 
@@ -47,7 +49,7 @@ class FloatOpsTest {
     // ---------------------------------------------------------------- helpers
     /** An F32 view of {@code shape} at a random nonzero offset in a padded buffer. */
     private Tensor view32(int... shape) {
-        int n = (int) Shapes.numel(shape), lead = 1 + r.nextInt(9), tail = 1 + r.nextInt(5);
+        int n = (int) Shapes.numel(shape), lead = sameLead >= 0 ? sameLead : 1 + r.nextInt(9), tail = 1 + r.nextInt(5);
         Tensor big = Tensor.empty(DType.F32, Device.CPU, lead + n + tail);
         B.fill(big, PAD);
         Tensor v = big.flatView(lead, shape);
@@ -181,6 +183,13 @@ class FloatOpsTest {
     }
 
     @Test void binaryBroadcasting() {
+        binaryBroadcasting(-1);
+        binaryBroadcasting(0);
+        binaryBroadcasting(5);
+    }
+
+    private void binaryBroadcasting(int lead) {
+        sameLead = lead;
         int[][][] cases = {
                 {{3, 5, 4, 7}, {1, 5, 1, 1}},
                 {{3, 5, 4, 7}, {3, 5, 1, 1}},
@@ -207,7 +216,7 @@ class FloatOpsTest {
                 Tensor o64 = out64(so), o32 = view32(so);
                 B.binary(op, f64(a, c[0]), f64(b, c[1]), o64);
                 B.binary(op, f32(a, c[0]), f32(b, c[1]), o32);
-                exact("binary " + op + " " + Arrays.deepToString(c), o64, o32);
+                exact("binary " + op + " " + Arrays.deepToString(c) + " lead " + lead, o64, o32);
             }
         }
     }
@@ -377,6 +386,13 @@ class FloatOpsTest {
 
     // ---------------------------------------------------------------- diffusion
     @Test void diffusionStepsMatchTheReference() {
+        diffusionSteps(-1);
+        diffusionSteps(0);
+        diffusionSteps(3);
+    }
+
+    private void diffusionSteps(int lead) {
+        sameLead = lead;
         int nb = 5, T = 17;
         int[] s = {nb, 3, 7, 9};
         int n = (int) Shapes.numel(s);
