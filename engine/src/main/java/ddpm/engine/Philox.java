@@ -66,6 +66,35 @@ public final class Philox {
         }
     }
 
+    /**
+     * Elements [4·fromBlock, min(n, 4·toBlock)) of the uniform stream (seed, offset) rounded to
+     * float, into out[off + i]: the values of {@link #fillUniform(long, long, double[], int)} cast
+     * to float, for filling a buffer block range by block range (in parallel).
+     */
+    public static void fillUniform(long seed, long offset, float[] out, int off, int n, int fromBlock, int toBlock) {
+        int[] w = new int[4];
+        for (int j = fromBlock; j < toBlock && j * 4 < n; j++) {
+            block(seed, offset + j, w);
+            for (int l = 0; l < 4 && j * 4 + l < n; l++) out[off + j * 4 + l] = (float) uniform(w[l]);
+        }
+    }
+
+    /** The normals of {@link #fillNormal(long, long, double[], int)} cast to float, for blocks
+     *  [fromBlock, toBlock) only, into out[off + i] (see the float {@code fillUniform}). */
+    public static void fillNormal(long seed, long offset, float[] out, int off, int n, int fromBlock, int toBlock) {
+        int[] w = new int[4];
+        for (int j = fromBlock; j < toBlock && j * 4 < n; j++) {
+            block(seed, offset + j, w);
+            for (int pair = 0; pair < 2; pair++) {
+                double r = Math.sqrt(-2.0 * Math.log(uniform(w[2 * pair])));
+                double theta = 2.0 * Math.PI * uniform(w[2 * pair + 1]);
+                int i = j * 4 + 2 * pair;
+                if (i < n) out[off + i] = (float) (r * Math.cos(theta));
+                if (i + 1 < n) out[off + i + 1] = (float) (r * Math.sin(theta));
+            }
+        }
+    }
+
     /** Counters a call of n elements consumes. */
     public static long countersFor(long n) {
         return (n + 3) / 4;

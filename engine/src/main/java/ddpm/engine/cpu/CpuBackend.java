@@ -16,8 +16,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * The CPU backend. Every primitive has a plain double-precision implementation in
  * {@link CpuReference}, which is the specification of the op for all backends and the path F64
  * tensors take (gradient checks). F32 tensors take fast float kernels where the op is hot
- * (GEMM, convolution, elementwise, group norm, attention) and otherwise run the reference on a
- * double copy.
+ * (GEMM, convolution, elementwise, group norm, attention: {@link CpuFloatKernels}) and float
+ * kernels for the memory-bound rest (layout, broadcasting, reductions, softmax, resampling,
+ * indexing, the fused diffusion steps, random numbers: {@link CpuFloatOps}); what neither covers
+ * runs the reference on a double copy.
  */
 public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
@@ -55,6 +57,16 @@ public final class CpuBackend implements Backend {
     static int n(Tensor t) { return (int) t.numel(); }
 
     static boolean f32(Tensor t) { return t.dtype() == DType.F32; }
+
+    /** Every tensor given is F32 (null ones, optional arguments, are skipped). */
+    static boolean f32s(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && t.dtype() != DType.F32) return false;
+        return true;
+    }
+
+    static float[] fl(Tensor t) { return t == null ? null : st(t).f; }
+
+    static int offOrZero(Tensor t) { return t == null ? 0 : off(t); }
 
     /** A double array holding t's elements: the storage itself for F64 (at offset), else a copy. */
     static Buf in(Tensor t) {
@@ -171,13 +183,21 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void unaryBackward(Ops.Unary op, Tensor x, Tensor y, Tensor gy, Tensor gx) {
+        if (x != null && y != null && f32s(x, y, gy, gx)) {
+            CpuFloatOps.unaryBackward(op, fl(x), off(x), fl(y), off(y), fl(gy), off(gy), fl(gx), off(gx), n(gx));
+            return;
+        }
         Buf o = out(gx);
         CpuReference.unaryBackward(op, in(x), in(y), in(gy), o, n(gx));
         commit(gx, o);
     }
 
     @Override public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
-        if (f32(a) && f32(b) && f32(out) && CpuFloatKernels.binary(op, a, b, out)) return;
+        if (f32(a) && f32(b) && f32(out)) {
+            if (CpuFloatKernels.binary(op, a, b, out)) return;
+            CpuFloatOps.binary(op, fl(a), off(a), a.shape(), fl(b), off(b), b.shape(), fl(out), off(out), out.shape());
+            return;
+        }
         Buf o = out(out);
         CpuReference.binary(op, in(a), a.shape(), in(b), b.shape(), o, out.shape());
         commit(out, o);
@@ -191,18 +211,26 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void powScalar(Tensor x, double p, Tensor out) {
+        if (f32s(x, out)) { CpuFloatOps.powScalar(fl(x), off(x), p, fl(out), off(out), n(x)); return; }
         Buf a = in(x), o = out(out);
         for (int k = 0; k < n(x); k++) o.a()[o.o() + k] = Math.pow(a.a()[a.o() + k], p);
         commit(out, o);
     }
 
     @Override public void clamp(Tensor x, double lo, double hi, Tensor out) {
+        if (f32s(x, out)) { CpuFloatOps.clamp(fl(x), off(x), lo, hi, fl(out), off(out), n(x)); return; }
         Buf a = in(x), o = out(out);
         for (int k = 0; k < n(x); k++) o.a()[o.o() + k] = Math.min(Math.max(a.a()[a.o() + k], lo), hi);
         commit(out, o);
     }
 
     @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        if (f32s(a, b, out) && cond.dtype() != DType.F64) {
+            CpuStorage c = st(cond);
+            CpuFloatOps.where(c.f, c.i, off(cond), cond.shape(), fl(a), off(a), a.shape(), fl(b), off(b), b.shape(),
+                    fl(out), off(out), out.shape());
+            return;
+        }
         Buf o = out(out);
         CpuReference.where(in(cond), cond.shape(), in(a), a.shape(), in(b), b.shape(), o, out.shape());
         commit(out, o);
@@ -210,24 +238,34 @@ public final class CpuBackend implements Backend {
 
     // ---------------------------------------------------------------- layout
     @Override public void reduce(Ops.Reduce op, Tensor x, int outer, int n, int inner, Tensor out) {
+        if (f32s(x, out)) { CpuFloatOps.reduce(op, fl(x), off(x), outer, n, inner, fl(out), off(out)); return; }
         Buf o = out(out);
         CpuReference.reduce(op, in(x), outer, n, inner, o);
         commit(out, o);
     }
 
     @Override public void permute(Tensor x, int[] perm, Tensor out) {
+        if (f32s(x, out)) { CpuFloatOps.permute(fl(x), off(x), x.shape(), perm, fl(out), off(out)); return; }
         Buf o = out(out);
         CpuReference.permute(in(x), x.shape(), perm, o);
         commit(out, o);
     }
 
     @Override public void writeSlice(Tensor src, Tensor dst, int axis, int start) {
+        if (f32s(src, dst)) {
+            CpuFloatOps.slice(fl(src), off(src), src.shape(), fl(dst), off(dst), dst.shape(), axis, start, true);
+            return;
+        }
         Buf d = in(dst);
         CpuReference.slice(in(src), src.shape(), d, dst.shape(), axis, start, true);
         commit(dst, d);
     }
 
     @Override public void readSlice(Tensor src, Tensor dst, int axis, int start) {
+        if (f32s(src, dst)) {
+            CpuFloatOps.slice(fl(dst), off(dst), dst.shape(), fl(src), off(src), src.shape(), axis, start, false);
+            return;
+        }
         Buf d = out(dst);
         CpuReference.slice(d, dst.shape(), in(src), src.shape(), axis, start, false);
         commit(dst, d);
@@ -285,12 +323,20 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void softmax(Tensor x, Tensor out) {
+        if (f32s(x, out)) {
+            CpuFloatOps.softmax(fl(x), off(x), fl(out), off(out), n(x) / Math.max(1, x.dim(-1)), x.dim(-1));
+            return;
+        }
         Buf o = out(out);
         CpuReference.softmax(in(x), o, n(x) / Math.max(1, x.dim(-1)), x.dim(-1));
         commit(out, o);
     }
 
     @Override public void softmaxBackward(Tensor y, Tensor gy, Tensor gx) {
+        if (f32s(y, gy, gx)) {
+            CpuFloatOps.softmaxBackward(fl(y), off(y), fl(gy), off(gy), fl(gx), off(gx), n(y) / Math.max(1, y.dim(-1)), y.dim(-1));
+            return;
+        }
         Buf o = out(gx);
         CpuReference.softmaxBackward(in(y), in(gy), o, n(y) / Math.max(1, y.dim(-1)), y.dim(-1));
         commit(gx, o);
@@ -317,18 +363,31 @@ public final class CpuBackend implements Backend {
 
     // ---------------------------------------------------------------- resampling, indexing
     @Override public void upsampleNearest2x(Tensor x, Tensor out) {
+        if (f32s(x, out)) {
+            CpuFloatOps.upsample2x(fl(x), off(x), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), fl(out), off(out));
+            return;
+        }
         Buf o = out(out);
         CpuReference.upsample2x(in(x), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), o);
         commit(out, o);
     }
 
     @Override public void upsampleNearest2xBackward(Tensor gy, Tensor gx) {
+        if (f32s(gy, gx)) {
+            CpuFloatOps.upsample2xBackward(fl(gy), off(gy), gx.dim(0) * gx.dim(1), gx.dim(2), gx.dim(3), fl(gx), off(gx));
+            return;
+        }
         Buf o = out(gx);
         CpuReference.upsample2xBackward(in(gy), gx.dim(0) * gx.dim(1), gx.dim(2), gx.dim(3), o);
         commit(gx, o);
     }
 
     @Override public void gather(Tensor table, Tensor index, Tensor out) {
+        if (f32s(table, out)) {
+            int rows = table.dim(0);
+            CpuFloatOps.gather(fl(table), off(table), rows, n(table) / Math.max(1, rows), ints(index), fl(out), off(out));
+            return;
+        }
         Buf o = out(out);
         int rows = table.dim(0);
         CpuReference.gather(in(table), rows, n(table) / Math.max(1, rows), ints(index), o);
@@ -336,6 +395,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void scatterAdd(Tensor gout, Tensor index, Tensor gtable) {
+        if (f32s(gout, gtable)) {
+            int rows = gtable.dim(0);
+            CpuFloatOps.scatterAdd(fl(gout), off(gout), ints(index), rows, n(gtable) / Math.max(1, rows), fl(gtable), off(gtable));
+            return;
+        }
         Buf o = in(gtable);
         int rows = gtable.dim(0);
         CpuReference.scatterAdd(in(gout), ints(index), rows, n(gtable) / Math.max(1, rows), o);
@@ -357,41 +421,62 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out) {
-        checkSteps("qSample", ints(t), 1, a, s);
+        int[] steps = ints(t);
+        checkSteps("qSample", steps, 1, a, s);
+        if (f32s(x0, eps, a, s, out)) {
+            CpuFloatOps.qSample(fl(x0), off(x0), fl(eps), off(eps), steps, fl(a), off(a), fl(s), off(s), n(x0) / x0.dim(0),
+                    fl(out), off(out));
+            return;
+        }
         Buf o = out(out);
-        CpuReference.qSample(in(x0), in(eps), ints(t), in(a), in(s), n(x0) / x0.dim(0), o);
+        CpuReference.qSample(in(x0), in(eps), steps, in(a), in(s), n(x0) / x0.dim(0), o);
         commit(out, o);
     }
 
     @Override public void posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2,
                                         Tensor sigma, Tensor out) {
-        checkSteps("posteriorStep", ints(t), 1, c1, c2, sigma);
+        int[] steps = ints(t);
+        checkSteps("posteriorStep", steps, 1, c1, c2, sigma);
+        if (f32s(xt, epsHat, z, c1, c2, sigma, out)) {
+            CpuFloatOps.posteriorStep(fl(xt), off(xt), fl(epsHat), off(epsHat), fl(z), offOrZero(z), steps, fl(c1), off(c1),
+                    fl(c2), off(c2), fl(sigma), off(sigma), n(xt) / xt.dim(0), fl(out), off(out));
+            return;
+        }
         Buf o = out(out);
-        CpuReference.posteriorStep(in(xt), in(epsHat), in(z), ints(t), in(c1), in(c2), in(sigma), n(xt) / xt.dim(0), o);
+        CpuReference.posteriorStep(in(xt), in(epsHat), in(z), steps, in(c1), in(c2), in(sigma), n(xt) / xt.dim(0), o);
         commit(out, o);
     }
 
     @Override public void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out) {
-        checkSteps("ddimStep", ints(idx), 5, coefs);
+        int[] rows = ints(idx);
+        checkSteps("ddimStep", rows, 5, coefs);
+        if (f32s(xt, epsHat, z, coefs, out)) {
+            CpuFloatOps.ddimStep(fl(xt), off(xt), fl(epsHat), off(epsHat), fl(z), offOrZero(z), rows, fl(coefs), off(coefs),
+                    clip, n(xt) / xt.dim(0), fl(out), off(out));
+            return;
+        }
         Buf o = out(out);
-        CpuReference.ddimStep(in(xt), in(epsHat), in(z), ints(idx), in(coefs), clip, n(xt) / xt.dim(0), o);
+        CpuReference.ddimStep(in(xt), in(epsHat), in(z), rows, in(coefs), clip, n(xt) / xt.dim(0), o);
         commit(out, o);
     }
 
     // ---------------------------------------------------------------- randomness
     @Override public void randUniform(Tensor out, long seed, long offset) {
+        if (f32(out)) { CpuFloatOps.randUniform(fl(out), off(out), n(out), seed, offset); return; }
         double[] u = new double[n(out)];
         Philox.fillUniform(seed, offset, u, u.length);
         write(out, u);
     }
 
     @Override public void randNormal(Tensor out, long seed, long offset) {
+        if (f32(out)) { CpuFloatOps.randNormal(fl(out), off(out), n(out), seed, offset); return; }
         double[] z = new double[n(out)];
         Philox.fillNormal(seed, offset, z, z.length);
         write(out, z);
     }
 
     @Override public void dropoutMask(Tensor out, double p, long seed, long offset) {
+        if (f32(out)) { CpuFloatOps.dropoutMask(fl(out), off(out), n(out), p, seed, offset); return; }
         double[] u = new double[n(out)];
         Philox.fillUniform(seed, offset, u, u.length);
         double keep = 1.0 / (1.0 - p);
