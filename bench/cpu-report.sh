@@ -13,8 +13,6 @@ mkdir -p bench/results
 opts=${JMH_OPTS:--f 1 -wi 1 -i 2 -w 500ms -r 500ms}
 bench/jmh.sh -l >/dev/null   # build once
 # One JMH call per class, since the parameter names (shape, size) differ in meaning between classes.
-# The CPU backend's GEMM and convolution are still the double-precision reference kernels, so the
-# compute-bound benchmarks run only at their smallest U-Net shape here.
 run() {
   local cls=$1; shift
   SKIP_BUILD=1 bench/jmh.sh "ddpm.bench.$cls\." -p backend=cpu "$@" $opts -rf json -rff "$tmp/$cls.json" 2>&1 \
@@ -25,10 +23,10 @@ log=bench/target/$name.log
 run PeakBench
 run DiffusionBench -p size=train,large
 run GroupNormBench -p shape=128x32,256x8,512x16
-run AttentionBench -p shape=64x256
+run AttentionBench -p shape=64x256,256x256
 run SoftmaxBench -p rows=256
 run UpsampleBench -p shape=256x8,256x16
-run Conv1x1Bench -p shape=512x8x256
+run Conv1x1Bench -p shape=512x8x256,256x16x768
 run OptimBench
 run RngBench -p size=noise,large
 run StepBench -p config=tiny
@@ -46,6 +44,6 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 java -cp "bench/target/classes:$(cat bench/target/cp.txt)" ddpm.bench.Report --jmh "$out.json" --out "$out" \
   --title "jddpm on the CPU ($(nproc) cores): kernels, fusions, end to end" \
   --note "Machine: $(nproc) cores, load average at the end of the run $load; JMH $opts. On a shared machine expect ±30% noise: compare ratios within one run, not absolute figures across runs." \
-  --note "The CPU backend at this commit may still run GEMM, convolution, softmax, upsample, gather and the diffusion steps on the double-precision reference path (see CpuFloatKernels). Then the GEMM limit is not a roofline, and compute-bound kernels can exceed 100% of it." \
+  --note "F32 kernels: GEMM and convolution are the packed Vector-API SGEMM (Sgemm/ConvPack), group norm, attention and Adam in CpuFloatKernels, the memory-bound ops in CpuFloatOps. The GEMM limit is the same backend's matmul at the size PeakBench runs." \
   --note "The copy limit is Backend.copy of 256 MiB (DRAM-bound); kernels whose two input sets stay in the last-level cache (EMA, Adam over 2.2M floats) can exceed it." \
-  --note "Shapes: 1/16 of the GPU batch (8 instead of 128 for the U-Net's activations, 64 instead of 1024 for the large diffusion batch, 2,234,144 instead of 35,746,307 Adam/EMA parameters). Compute-bound kernels run only at their smallest U-Net shape (attention L=64, conv1x1 512->256 at 8x8); end to end uses UNetConfig.tiny()."
+  --note "Shapes: 1/16 of the GPU batch (8 instead of 128 for the U-Net's activations, 64 instead of 1024 for the large diffusion batch, 2,234,144 instead of 35,746,307 Adam/EMA parameters). Attention runs at L=64 and L=256, conv1x1 at the skip (512->256 at 8x8) and qkv (256->768 at 16x16) shapes; end to end uses UNetConfig.tiny()."
