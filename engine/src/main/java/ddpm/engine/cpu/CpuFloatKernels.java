@@ -22,15 +22,30 @@ final class CpuFloatKernels {
         Parallel.range(n, GRAIN, (lo, hi) -> {
             switch (op) {
                 case SILU -> FastMath.siluAffine(x, xo + lo, y, yo + lo, hi - lo, 1f, 0f);
-                case SQUARE -> { for (int k = lo; k < hi; k++) { float v = x[xo + k]; y[yo + k] = v * v; } }
-                case NEG -> { for (int k = lo; k < hi; k++) y[yo + k] = -x[xo + k]; }
+                case SQUARE -> {
+                    if (xo == yo) for (int k = xo + lo; k < xo + hi; k++) { float v = x[k]; y[k] = v * v; }
+                    else for (int k = lo; k < hi; k++) { float v = x[xo + k]; y[yo + k] = v * v; }
+                }
+                case NEG -> {
+                    if (xo == yo) for (int k = xo + lo; k < xo + hi; k++) y[k] = -x[k];
+                    else for (int k = lo; k < hi; k++) y[yo + k] = -x[xo + k];
+                }
                 default -> { for (int k = lo; k < hi; k++) y[yo + k] = (float) CpuReference.unary(op, x[xo + k]); }
             }
         });
     }
 
     static void affine(float[] x, int xo, float scale, float shift, float[] y, int yo, int n) {
-        Parallel.range(n, GRAIN, (lo, hi) -> { for (int k = lo; k < hi; k++) y[yo + k] = x[xo + k] * scale + shift; });
+        Parallel.range(n, GRAIN, (lo, hi) -> affineRun(x, xo + lo, y, yo + lo, hi - lo, scale, shift));
+    }
+
+    // Offsets: C2 (JDK 17) does not vectorise z[zo + k] = f(x[xo + k]) when the offsets differ (it
+    // cannot rule out overlap); at equal offsets the loops below use one shared index, which it does.
+
+    /** y[yo + k] = x[xo + k]·scale + shift, k < n. */
+    static void affineRun(float[] x, int xo, float[] y, int yo, int n, float scale, float shift) {
+        if (xo == yo) for (int k = xo; k < xo + n; k++) y[k] = x[k] * scale + shift;
+        else for (int k = 0; k < n; k++) y[yo + k] = x[xo + k] * scale + shift;
     }
 
     /**
@@ -82,8 +97,34 @@ final class CpuFloatKernels {
         return true;
     }
 
+    /** ADD, SUB, MUL, DIV, MAX, MIN: the ops with a vectorisable float form. */
+    private static boolean plain(Ops.Binary op) {
+        return switch (op) { case ADD, SUB, MUL, DIV, MAX, MIN -> true; default -> false; };
+    }
+
     private static void rowOp(Ops.Binary op, float[] x, int xo, int sx, float[] y, int yo, int sy, float[] z, int zo, int n) {
-        if (sx == 1 && sy == 1) {
+        if (sx == 1 && sy == 1 && xo == zo && yo == zo && plain(op)) {
+            int end = zo + n;
+            switch (op) {
+                case ADD -> { for (int k = zo; k < end; k++) z[k] = x[k] + y[k]; }
+                case SUB -> { for (int k = zo; k < end; k++) z[k] = x[k] - y[k]; }
+                case MUL -> { for (int k = zo; k < end; k++) z[k] = x[k] * y[k]; }
+                case DIV -> { for (int k = zo; k < end; k++) z[k] = x[k] / y[k]; }
+                case MAX -> { for (int k = zo; k < end; k++) z[k] = Math.max(x[k], y[k]); }
+                default -> { for (int k = zo; k < end; k++) z[k] = Math.min(x[k], y[k]); }
+            }
+        } else if (sx == 1 && sy == 0 && xo == zo && plain(op)) {
+            float v = y[yo];
+            int end = zo + n;
+            switch (op) {
+                case ADD -> { for (int k = zo; k < end; k++) z[k] = x[k] + v; }
+                case SUB -> { for (int k = zo; k < end; k++) z[k] = x[k] - v; }
+                case MUL -> { for (int k = zo; k < end; k++) z[k] = x[k] * v; }
+                case DIV -> { for (int k = zo; k < end; k++) z[k] = x[k] / v; }
+                case MAX -> { for (int k = zo; k < end; k++) z[k] = Math.max(x[k], v); }
+                default -> { for (int k = zo; k < end; k++) z[k] = Math.min(x[k], v); }
+            }
+        } else if (sx == 1 && sy == 1) {
             switch (op) {
                 case ADD -> { for (int k = 0; k < n; k++) z[zo + k] = x[xo + k] + y[yo + k]; }
                 case SUB -> { for (int k = 0; k < n; k++) z[zo + k] = x[xo + k] - y[yo + k]; }
@@ -396,7 +437,7 @@ final class CpuFloatKernels {
                     int ch = g * cg + cc, p0 = base + cc * hw;
                     float scale = (float) (rs * G[ch]), shift = (float) (B[ch] - mu * rs * G[ch]);
                     if (silu) FastMath.siluAffine(X, xo + p0, Y, yo + p0, hw, scale, shift);
-                    else for (int e = 0; e < hw; e++) Y[yo + p0 + e] = X[xo + p0 + e] * scale + shift;
+                    else affineRun(X, xo + p0, Y, yo + p0, hw, scale, shift);
                 }
             }
         });
@@ -440,11 +481,12 @@ final class CpuFloatKernels {
                     s2 += c2 + q2;
                 }
                 float m1 = (float) (s1 / cnt), m2 = (float) (s2 / cnt);
-                for (int cc = 0; cc < cg; cc++) {
-                    int p0 = base + cc * hw;
-                    for (int e = 0; e < hw; e++) {
-                        float xh = (X[xo + p0 + e] - mu) * rs;
-                        GX[gxo + p0 + e] = rs * (GX[gxo + p0 + e] - m1 - xh * m2);
+                if (xo == gxo) {
+                    for (int e = xo + base; e < xo + base + cnt; e++) GX[e] = rs * (GX[e] - m1 - (X[e] - mu) * rs * m2);
+                } else {
+                    for (int e = 0; e < cnt; e++) {
+                        float xh = (X[xo + base + e] - mu) * rs;
+                        GX[gxo + base + e] = rs * (GX[gxo + base + e] - m1 - xh * m2);
                     }
                 }
             }
@@ -521,7 +563,27 @@ final class CpuFloatKernels {
         int po = off(param), go = off(grad), mo = off(m), vo = off(v);
         float c1 = (float) (1 - Math.pow(b1, step)), c2 = (float) (1 - Math.pow(b2, step));
         float fb1 = (float) b1, fb2 = (float) b2, flr = (float) lr, fe = (float) eps, fwd = (float) wd, gs = (float) gradScale;
+        float ng = 1 - fb1, nv = 1 - fb2, dec = flr * fwd;
+        boolean same = po == go && po == mo && po == vo;
         Parallel.range(n(param), GRAIN, (lo, hi) -> {
+            if (same && decoupled) {   // one shared index: vectorised (see the note above affineRun)
+                for (int k = po + lo; k < po + hi; k++) {
+                    float pk = p[k], gk = g[k] * gs;
+                    float mk = mm[k] = fb1 * mm[k] + ng * gk;
+                    float vk = vv[k] = fb2 * vv[k] + nv * gk * gk;
+                    p[k] = pk - (flr * (mk / c1) / ((float) Math.sqrt(vk / c2) + fe) + dec * pk);
+                }
+                return;
+            }
+            if (same) {
+                for (int k = po + lo; k < po + hi; k++) {
+                    float pk = p[k], gk = g[k] * gs + fwd * pk;
+                    float mk = mm[k] = fb1 * mm[k] + ng * gk;
+                    float vk = vv[k] = fb2 * vv[k] + nv * gk * gk;
+                    p[k] = pk - flr * (mk / c1) / ((float) Math.sqrt(vk / c2) + fe);
+                }
+                return;
+            }
             for (int k = lo; k < hi; k++) {
                 float pk = p[po + k], gk = g[go + k] * gs;
                 if (!decoupled) gk += fwd * pk;

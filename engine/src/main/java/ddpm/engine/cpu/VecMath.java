@@ -50,6 +50,35 @@ final class VecMath {
         return sum;
     }
 
+    /** z[zo+i] = exp(x[xo+i] − m) for i in [0, n); returns the sum of the results (x may be z). */
+    static double expShiftSum(float[] x, int xo, float[] z, int zo, int n, float m) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        double sum = 0;
+        for (; i + VL <= n; i += VL) {
+            FloatVector e = exp(FloatVector.fromArray(S, x, xo + i).sub(m));
+            e.intoArray(z, zo + i);
+            acc = acc.add(e);
+            if ((i & 1023) == 1024 - VL) { sum += acc.reduceLanes(VectorOperators.ADD); acc = FloatVector.zero(S); }
+        }
+        sum += acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) { float e = FastMath.exp(x[xo + i] - m); z[zo + i] = e; sum += e; }
+        return sum;
+    }
+
+    /** max of a[o .. o+n) as Math.max (NaN wins); −∞ when n = 0. */
+    static float max(float[] a, int o, int n) {
+        int i = 0;
+        float m = Float.NEGATIVE_INFINITY;
+        if (n >= VL) {
+            FloatVector acc = FloatVector.fromArray(S, a, o);
+            for (i = VL; i + VL <= n; i += VL) acc = acc.max(FloatVector.fromArray(S, a, o + i));
+            m = acc.reduceLanes(VectorOperators.MAX);
+        }
+        for (; i < n; i++) m = Math.max(m, a[o + i]);
+        return m;
+    }
+
     /** y[yo+i] = silu(x[xo+i]·scale + shift). */
     static void siluAffine(float[] x, int xo, float[] y, int yo, int n, float scale, float shift) {
         int i = 0;

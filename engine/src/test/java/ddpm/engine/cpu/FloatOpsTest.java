@@ -456,4 +456,71 @@ class FloatOpsTest {
             }
         }
     }
+
+    // ---------------------------------------------------------------- CpuFloatKernels offsets
+    /** The float kernels' same-offset loops (every view at one offset) and general loops (random
+     *  offsets), both against the reference; sizes past one parallel chunk with ragged tails. */
+    @Test void floatKernelsAtEqualAndUnequalOffsets() {
+        for (int lead : new int[]{-1, 0, 5}) {
+            sameLead = lead;
+            String at = lead < 0 ? " (random offsets)" : " (offset " + lead + ")";
+            int[] s = {3, 8, 37, 41};
+            int n = (int) Shapes.numel(s);
+            double[] x = normal(r, n), y = normal(r, n), pos = uniform(r, n, 0.5, 2);
+            for (Ops.Unary op : new Ops.Unary[]{Ops.Unary.SQUARE, Ops.Unary.NEG, Ops.Unary.SILU}) {
+                Tensor o64 = out64(s), o32 = view32(s);
+                B.unary(op, f64(x, s), o64);
+                B.unary(op, f32(x, s), o32);
+                close("unary " + op + at, o64, o32, RTOL);
+            }
+            Tensor a64 = out64(s), a32 = view32(s);
+            B.affine(f64(x, s), 1.5, -0.25, a64);
+            B.affine(f32(x, s), 1.5, -0.25, a32);
+            close("affine" + at, a64, a32, RTOL);
+            for (Ops.Binary op : new Ops.Binary[]{Ops.Binary.ADD, Ops.Binary.SUB, Ops.Binary.MUL, Ops.Binary.DIV,
+                    Ops.Binary.POW, Ops.Binary.MAX, Ops.Binary.MIN}) {
+                double[] yy = op == Ops.Binary.DIV ? pos : y, xx = op == Ops.Binary.POW ? pos : x;
+                Tensor o64 = out64(s), o32 = view32(s);
+                B.binary(op, f64(xx, s), f64(yy, s), o64);
+                B.binary(op, f32(xx, s), f32(yy, s), o32);
+                close("binary " + op + at, o64, o32, RTOL);
+                double[] c = {op == Ops.Binary.POW ? 1.5 : 0.75};
+                Tensor p64 = out64(s), p32 = view32(s);
+                B.binary(op, f64(xx, s), f64(c), p64);
+                B.binary(op, f32(xx, s), f32(c), p32);
+                close("binary " + op + " scalar" + at, p64, p32, RTOL);
+            }
+            for (boolean silu : new boolean[]{false, true}) {
+                int c = s[1], groups = 4;
+                double[] gm = normal(r, c), bt = normal(r, c), gy = normal(r, n);
+                Tensor y64 = out64(s), m64 = out64(s[0], groups), r64 = out64(s[0], groups);
+                Tensor y32 = view32(s), m32 = view32(s[0], groups), r32 = view32(s[0], groups);
+                B.groupNorm(f64(x, s), f64(gm, c), f64(bt, c), groups, 1e-5, silu, y64, m64, r64);
+                B.groupNorm(f32(x, s), f32(gm, c), f32(bt, c), groups, 1e-5, silu, y32, m32, r32);
+                close("groupNorm silu=" + silu + at, y64, y32, 1e-4);
+                Tensor gx64 = out64(s), gg64 = out64(c), gb64 = out64(c), gx32 = view32(s), gg32 = view32(c), gb32 = view32(c);
+                B.groupNormBackward(f64(x, s), f64(gm, c), f64(bt, c), m64, r64, groups, silu, f64(gy, s), gx64, gg64, gb64);
+                B.groupNormBackward(f32(x, s), f32(gm, c), f32(bt, c), m32, r32, groups, silu, f32(gy, s), gx32, gg32, gb32);
+                close("groupNormBackward gx silu=" + silu + at, gx64, gx32, 1e-4);
+                close("groupNormBackward ggamma silu=" + silu + at, gg64, gg32, 1e-4);
+            }
+            for (boolean decoupled : new boolean[]{false, true}) {
+                double[] mv = normal(r, n), vv = uniform(r, n, 0, 2);
+                Tensor p64 = f64(x, s), g64 = f64(y, s), mm64 = f64(mv, s), v64 = f64(vv, s);
+                Tensor p32 = f32(x, s), g32 = f32(y, s), mm32 = f32(mv, s), v32 = f32(vv, s);
+                B.adam(p64, g64, mm64, v64, 1e-3, 0.9, 0.999, 1e-8, 0.01, decoupled, 7, 0.5);
+                B.adam(p32, g32, mm32, v32, 1e-3, 0.9, 0.999, 1e-8, 0.01, decoupled, 7, 0.5);
+                close("adam param decoupled=" + decoupled + at, p64, p32, RTOL);
+                close("adam m decoupled=" + decoupled + at, mm64, mm32, RTOL);
+                close("adam v decoupled=" + decoupled + at, v64, v32, RTOL);
+            }
+            int[] sm = {67, 259};
+            double[] z = normal(r, 67 * 259);
+            for (int i = 0; i < z.length; i++) z[i] *= 4;
+            Tensor s64 = out64(sm), s32 = view32(sm);
+            B.softmax(f64(z, sm), s64);
+            B.softmax(f32(z, sm), s32);
+            close("softmax" + at, s64, s32, 1e-6);
+        }
+    }
 }
