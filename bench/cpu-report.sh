@@ -2,7 +2,7 @@
 # The CPU report: short JMH runs over every benchmark at CPU-sized shapes (a few minutes on
 # 2 cores), merged into one JSON, then Report. Writes bench/results/NAME.{json,md,png}.
 #   bench/cpu-report.sh [NAME]     default NAME: $(date +%F)-cpu-kernels
-# JMH_OPTS overrides the run length (default: -f 1 -wi 1 -i 2 -w 500ms -r 500ms).
+# JMH_OPTS overrides the run length (default: -f 1 -wi 3 -i 3 -w 1s -r 1s).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,7 +10,7 @@ name=${1:-$(date +%F)-cpu-kernels}
 out=bench/results/$name
 tmp=$(mktemp -d)
 mkdir -p bench/results
-opts=${JMH_OPTS:--f 1 -wi 1 -i 2 -w 500ms -r 500ms}
+opts=${JMH_OPTS:--f 1 -wi 3 -i 3 -w 1s -r 1s}   # the first shape of a fork needs the Vector-API code compiled: >= 3 s warm-up
 bench/jmh.sh -l >/dev/null   # build once
 # One JMH call per class, since the parameter names (shape, size) differ in meaning between classes.
 run() {
