@@ -600,9 +600,10 @@ public class Tensor implements AutoCloseable {
 
     /** Σx² over all elements, as a one-element tensor (not differentiable; for gradient norms). */
     public Tensor sumSquares() {
+        if (numel > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("sumSquares: " + describe() + " has more than 2^31-1 elements");
         Tensor out = emptyLike();
-        backend().reduce(Ops.Reduce.SUMSQ, this, 1, (int) Math.min(numel, Integer.MAX_VALUE), 1, out);
-        if (numel > Integer.MAX_VALUE) throw new IllegalArgumentException("sumSquares: tensor too large");
+        backend().reduce(Ops.Reduce.SUMSQ, this, 1, (int) numel, 1, out);
         return out;
     }
 
