@@ -26,6 +26,8 @@ run GroupNormBench -p shape=128x32,256x8,512x16
 run AttentionBench -p shape=64x256,256x256
 run SoftmaxBench -p rows=256
 run UpsampleBench -p shape=256x8,256x16
+run ElementwiseBench -p shape=128x32,256x8
+run LayoutBench -p shape=128x32,256x8
 run Conv1x1Bench -p shape=512x8x256,256x16x768
 run OptimBench
 run RngBench -p size=noise,large

@@ -41,7 +41,7 @@ tq sample-tf32 60 sample --batch 256 --precision tf32
 # ---- the CUDA benchmarks, one JMH call per class
 jmh_files=()
 for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench StepBench SoftmaxBench \
-           Conv1x1Bench UpsampleBench RngBench; do
+           Conv1x1Bench UpsampleBench RngBench ElementwiseBench LayoutBench; do
   l=$(left)
   if [ "$l" -lt 45 ]; then echo "jmh $cls: skipped, out of time"; continue; fi
   timeout $((l - 25)) bash .device/run.sh jmh "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $opts \

@@ -149,6 +149,39 @@ public final class Work {
         comp("Conv1x1Bench.conv", "conv1x1", "conv2d k=1", null, false, cvF, cvS, null);
         comp("Conv1x1Bench.asMatmul", "conv1x1", "batched matmul", null, false, cvF, cvS, null);
 
+        // ---------------------------------------------------------------- elementwise
+        Function<Map<String, String>, int[]> ew = p -> ElementwiseBench.shape(be(p), p.getOrDefault("shape", "256x16"));
+        Function<Map<String, String>, String> ewS = p -> str(ew.apply(p));
+        ToDoubleFunction<Map<String, String>> ewN = p -> numel(ew.apply(p)) * F;
+        ToDoubleFunction<Map<String, String>> ewC = p -> ew.apply(p)[1] * F;
+        mem("ElementwiseBench.silu", "SiLU fwd", "unary", null, false, p -> 2 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.siluBwd", "SiLU bwd", "unaryBackward", null, false, p -> 3 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.addBias", "add [1,C,1,1] (bias)", "binary, broadcast", null, false,
+                p -> 2 * ewN.applyAsDouble(p) + ewC.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.mulScale", "mul [1,C,1,1] (scale)", "binary, broadcast", null, false,
+                p -> 2 * ewN.applyAsDouble(p) + ewC.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.add", "add (same shape)", "binary", null, false, p -> 3 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.where", "where", "-", null, false, p -> 4 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.clamp", "clamp", "-", null, false, p -> 2 * ewN.applyAsDouble(p), ewS, null);
+
+        // ---------------------------------------------------------------- layout
+        Function<Map<String, String>, int[]> ly = p -> LayoutBench.shape(be(p), p.getOrDefault("shape", "256x16"));
+        Function<Map<String, String>, String> lyS = p -> str(ly.apply(p));
+        ToDoubleFunction<Map<String, String>> lyN = p -> numel(ly.apply(p)) * F;
+        mem("LayoutBench.reduceRows", "reduce SUM [B·C, HW, 1]", "-", null, false,
+                p -> { int[] s = ly.apply(p); return lyN.applyAsDouble(p) + (double) s[0] * s[1] * F; }, lyS, null);
+        mem("LayoutBench.reduceMiddle", "reduce SUM [B, C, HW]", "-", null, false,
+                p -> { int[] s = ly.apply(p); return lyN.applyAsDouble(p) + (double) s[0] * s[2] * s[3] * F; }, lyS, null);
+        mem("LayoutBench.reduceBatch", "reduce SUM [1, B, C·HW]", "-", null, false,
+                p -> { int[] s = ly.apply(p); return lyN.applyAsDouble(p) + (double) s[1] * s[2] * s[3] * F; }, lyS, null);
+        mem("LayoutBench.permute", "permute [B,C,HW]→[B,HW,C]", "-", null, false, p -> 2 * lyN.applyAsDouble(p), lyS, null);
+        mem("LayoutBench.concat", "concat (channels)", "2 writeSlice", null, false, p -> 4 * lyN.applyAsDouble(p), lyS, null);
+        mem("LayoutBench.gatherT", "gather [1000] by t", "-", null, false,
+                p -> 3.0 * ly.apply(p)[0] * F, p -> LayoutBench.T + "[" + ly.apply(p)[0] + "]", null);
+        mem("LayoutBench.gatherEmbed", "gather [11,512] by label", "-", null, false,
+                p -> (2.0 * LayoutBench.EMBED + 1) * ly.apply(p)[0] * F,
+                p -> LayoutBench.CLASSES + "x" + LayoutBench.EMBED + "[" + ly.apply(p)[0] + "]", null);
+
         // ---------------------------------------------------------------- optimiser, EMA, RNG
         Function<Map<String, String>, String> nP = p -> String.format("%,d params", OptimBench.params(be(p)));
         mem("OptimBench.adamFused", "Adam", "fused", "adam", true, p -> 7.0 * OptimBench.params(be(p)) * F, nP,
