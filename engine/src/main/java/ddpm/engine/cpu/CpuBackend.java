@@ -6,7 +6,6 @@ import ddpm.engine.Device;
 import ddpm.engine.MemoryStats;
 import ddpm.engine.Ops;
 import ddpm.engine.Philox;
-import ddpm.engine.Shapes;
 import ddpm.engine.Storage;
 import ddpm.engine.Tensor;
 
@@ -509,11 +508,5 @@ public final class CpuBackend implements Backend {
         Buf e = in(ema), p = in(param);
         for (int k = 0; k < n(ema); k++) e.a()[e.o() + k] = decay * e.a()[e.o() + k] + (1 - decay) * p.a()[p.o() + k];
         commit(ema, e);
-    }
-
-    static String shapes(Tensor... ts) {
-        StringBuilder sb = new StringBuilder();
-        for (Tensor t : ts) sb.append(t == null ? "null" : Shapes.str(t.shape())).append(' ');
-        return sb.toString().trim();
     }
 }
