@@ -510,7 +510,7 @@ void on_access(const void* addr, unsigned size, int is_write, const void* pc) {
 // ---------------------------------------------------------------- barriers and warp collectives
 void rt_syncthreads(const char* file, int line) {
     Fiber& f = *current;
-    if (block.arrived > 0 && (block.line != line || std::string(block.file) != file)) {
+    if (block.arrived > 0 && (block.line != line || (block.file != file && strcmp(block.file, file) != 0))) {
         std::ostringstream m;
         m << "divergent __syncthreads: " << where(f) << " waits at " << file << ":" << line << " while others wait at "
           << block.file << ":" << block.line;
@@ -555,27 +555,31 @@ unsigned long long collective_result(const Warp& w, int buf, int kind, int lane,
     return v[src];
 }
 
+[[noreturn]] void collective_error(const Fiber& f, const Warp& w, int kind, unsigned mask, int width, const char* file,
+                                   int line) {
+    std::ostringstream m;
+    if (!(mask >> f.lane & 1u))
+        m << "warp collective at " << file << ":" << line << " with mask " << hex(mask) << " called by lane " << f.lane
+          << ", which the mask leaves out (" << where(f) << ")";
+    else if (width < 1 || width > 32 || (width & (width - 1)))
+        m << "warp shuffle width " << width << " at " << file << ":" << line << " is not a power of 2 <= 32";
+    else
+        m << "warp collective mismatch: lane " << f.lane << " is at " << file << ":" << line << " (kind " << kind
+          << ", mask " << hex(mask) << ") while lanes " << hex(w.arrived) << " wait at " << w.file << ":" << w.line
+          << " (kind " << w.kind << ", mask " << hex(w.mask) << ") [" << where(f) << "]";
+    kill_current(m.str());
+}
+
 unsigned long long rt_collective(int kind, unsigned mask, unsigned long long value, int arg, int width,
                                  const char* file, int line) {
     Fiber& f = *current;
     Warp& w = warps[f.warp];
-    std::ostringstream m;
-    if (!(mask >> f.lane & 1u)) {
-        m << "warp collective at " << file << ":" << line << " with mask " << hex(mask) << " called by lane " << f.lane
-          << ", which the mask leaves out (" << where(f) << ")";
-        kill_current(m.str());
-    }
-    if (width < 1 || width > 32 || (width & (width - 1))) {
-        m << "warp shuffle width " << width << " at " << file << ":" << line << " is not a power of 2 <= 32";
-        kill_current(m.str());
-    }
+    if (!(mask >> f.lane & 1u) || width < 1 || width > 32 || (width & (width - 1)))
+        collective_error(f, w, kind, mask, width, file, line);
     if (w.arrived == 0) {
         w.mask = mask; w.kind = kind; w.width = width; w.file = file; w.line = line;
     } else if (w.mask != mask || w.kind != kind) {
-        m << "warp collective mismatch: lane " << f.lane << " is at " << file << ":" << line << " (mask " << hex(mask)
-          << ") while lanes " << hex(w.arrived) << " wait at " << w.file << ":" << w.line << " (mask " << hex(w.mask)
-          << ") [" << where(f) << "]";
-        kill_current(m.str());
+        collective_error(f, w, kind, mask, width, file, line);
     }
     int buf = w.gen & 1;
     w.value[buf][f.lane] = value;

@@ -76,6 +76,8 @@ public final class CudaBackend implements Backend {
 
     int maxSharedOptin() { return info.maxSharedOptin(); }
 
+    int itemsPerThread() { return info.itemsPerThread(); }
+
     GemmKernel gemm() { return gemm; }
 
     /** The fused diffusion kernels, including {@link DiffusionKernels#qSampleWithNoise}. */

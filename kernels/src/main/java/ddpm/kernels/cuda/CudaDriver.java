@@ -13,8 +13,9 @@ import java.util.function.Supplier;
  * naming the call (and, through {@code what}, the kernel and shapes).
  */
 interface CudaDriver {
-    /** Facts about the device the driver has opened. */
-    record DeviceInfo(String name, int smCount, int maxSharedOptin, int ccMajor, int ccMinor) {}
+    /** Facts about the device the driver has opened; {@code itemsPerThread}: how many items a 1-D
+     *  grid-stride kernel should give each thread (1 on a GPU). */
+    record DeviceInfo(String name, int smCount, int maxSharedOptin, int ccMajor, int ccMinor, int itemsPerThread) {}
 
     /** A kernel entry point of a family (.cu file). */
     interface Kernel {

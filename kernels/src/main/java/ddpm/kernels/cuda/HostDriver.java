@@ -34,11 +34,12 @@ import java.util.function.Supplier;
  */
 final class HostDriver implements CudaDriver {
     static final String RESOURCES = "/ddpm/kernels/host/";
-    /** What the host "device" reports: an sm_90 part with the H100/H200 shared-memory limit, and so
-     *  many SMs that a grid-stride kernel gets about one element per thread. Fibers run one after
-     *  another, so consecutive threads must touch consecutive memory for the CPU's caches: a loop
-     *  striding over the whole grid would make every access a cache miss. */
-    static final DeviceInfo INFO = new DeviceInfo("jddpm host driver (CUDA kernels on the CPU)", 1 << 16, 232448, 9, 0);
+    /** What the host "device" reports: an sm_90 part with the H100/H200 shared-memory limit. Fibers
+     *  run one after another, so a grid-stride loop must not stride far: the grid is sized for 16
+     *  items per thread (enough to amortise a fiber's start), and consecutive threads then touch
+     *  neighbouring memory (a grid capped at a few blocks per SM would stride over the whole tensor
+     *  and miss the CPU's caches and TLB on every access). */
+    static final DeviceInfo INFO = new DeviceInfo("jddpm host driver (CUDA kernels on the CPU)", 1 << 16, 232448, 9, 0, 16);
 
     private static String loadFailure;
     private static boolean loaded;

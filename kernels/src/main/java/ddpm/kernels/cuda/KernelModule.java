@@ -29,9 +29,11 @@ final class KernelModule {
     /** Lets {@code name} use up to {@code bytes} of dynamic shared memory (needed above 48 KB). */
     void allowSharedMemory(String name, int bytes) { backend.driver().allowSharedMemory(kernel(name), bytes); }
 
-    /** Grid for a grid-stride loop over {@code n} items: enough blocks to fill the GPU a few times. */
+    /** Grid for a grid-stride loop over {@code n} items: a thread per item (or the device's items per
+     *  thread), at most enough blocks to fill the GPU a few times. */
     int blocksFor(long n, int threads) {
-        long b = (n + threads - 1) / threads;
+        long per = (long) threads * backend.itemsPerThread();
+        long b = (n + per - 1) / per;
         return (int) Math.max(1, Math.min(b, (long) backend.smCount() * 16));
     }
 
