@@ -4,6 +4,7 @@
 # (libjddpm_kernels.so). Incremental (make). The Maven build runs it for the checked variant.
 #
 # usage: kernels/build-host.sh OUTDIR [checked|asan] [JAVA_HOME] [CUDA_SOURCES] [OBJDIR]
+# TARGET=kernels builds the kernel library only (tests build extra ones from other sources).
 # Without g++ or make it says so in one line, writes the reason to OUTDIR/UNAVAILABLE and exits 0:
 # the host-driver tests then skip with that reason.
 set -euo pipefail
@@ -25,4 +26,4 @@ if [ -n "$why" ]; then
 fi
 mkdir -p "$obj"
 make -s -j"$(nproc 2>/dev/null || echo 2)" -C "$here/src/main/host" OUT="$(cd "$out" && pwd)" OBJ="$(cd "$obj" && pwd)" VARIANT="$variant" \
-     JAVA_HOME="$jhome" CUDA="$(cd "$cuda" && pwd)"
+     JAVA_HOME="$jhome" CUDA="$(cd "$cuda" && pwd)" ${TARGET:+"$(cd "$out" && pwd)/libjddpm_$TARGET.so"}
