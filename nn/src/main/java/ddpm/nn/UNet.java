@@ -75,7 +75,7 @@ public class UNet extends Module {
                 chans.add(c);
             }
             if (i != mult.length - 1) {
-                down.add(new Downsample(c));
+                down.add(new Downsample(c, config.downsamplePad));
                 chans.add(c);
                 r /= 2;
             }
