@@ -413,7 +413,7 @@ def _eps(model, inputs):
     x, t, y = inputs["x"], inputs["t"].long(), inputs.get("labels")
     y = None if y is None else y.long()
     with torch.no_grad():
-        e32 = model.float()(x.float(), t, y)
+        e32 = model.float().eval()(x.float(), t, y)
         m64 = UNet(model.config).double()
         m64.load_state_dict(model.state_dict())
         e64 = m64.eval()(x.double(), t, y)
