@@ -84,7 +84,7 @@ public final class WeightFiles {
      */
     public static Plan convert(Path weights, Path emaWeights, Path out, Map<String, Object> hint, Map<String, String> extra) throws IOException {
         SafeTensors.Header h = readHeader(weights);
-        if (isJddpmCheckpoint(h)) throw new CheckpointException(weights + " is already a jddpm checkpoint");
+        if (isJddpmCheckpoint(h)) throw new CheckpointException(weights + " is a jddpm checkpoint already: Sample, EvalNll and TrainCifar read it as it is");
         Plan p = plan(weights, h, hint);
         Plan pe = null;
         if (emaWeights != null) {
@@ -118,7 +118,9 @@ public final class WeightFiles {
     // ================================================================ plan
     /** Reads the header and works out the layout, the config and the mapping (no tensor data is read). */
     public static Plan plan(Path file, Map<String, Object> hint) throws IOException {
-        return plan(file, readHeader(file), hint);
+        SafeTensors.Header h = readHeader(file);
+        if (isJddpmCheckpoint(h)) throw new CheckpointException(file + " is a jddpm checkpoint already: Sample, EvalNll and TrainCifar read it as it is");
+        return plan(file, h, hint);
     }
 
     static Plan plan(Path file, SafeTensors.Header h, Map<String, Object> hint) {
