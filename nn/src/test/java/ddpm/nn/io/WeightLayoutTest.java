@@ -353,6 +353,29 @@ class WeightLayoutTest {
         }
     }
 
+    @Test void halfPrecisionTensorsAreReadAsFloat32() throws IOException {
+        short[] f16 = {0x3C00, (short) 0xC100, 0x7BFF, 0x0001, (short) 0x8000, 0x3555};
+        float[] f16Want = {1f, -2.5f, 65504f, 0x1p-24f, -0f, 0.33325195f};
+        short[] bf16 = {0x3F80, (short) 0xC020, 0x4049};
+        float[] bf16Want = {1f, -2.5f, 3.140625f};
+        String json = "{\"h\":{\"dtype\":\"F16\",\"shape\":[6],\"data_offsets\":[0,12]},"
+                + "\"b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[12,18]}}";
+        byte[] j = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + j.length + 18).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(j.length).put(j);
+        for (short v : f16) b.putShort(v);
+        for (short v : bf16) b.putShort(v);
+        Path p = Files.write(dir.resolve("half.safetensors"), b.array());
+        SafeTensors.Header h = SafeTensors.readHeader(p);
+        float[] out = new float[9];
+        SafeTensors.readAll(p, h, List.of(h.entries().get("h"), h.entries().get("b")), List.of(out, out), new int[]{0, 6}, null);
+        float[] want = new float[9];
+        System.arraycopy(f16Want, 0, want, 0, 6);
+        System.arraycopy(bf16Want, 0, want, 6, 3);
+        assertArrayEquals(want, out);
+        assertEquals(Float.floatToIntBits(-0f), Float.floatToIntBits(out[4]), "negative zero");
+    }
+
     // ================================================================ refusals
     static String refusal(Path p, Map<String, Object> hint) {
         return assertThrows(CheckpointException.class, () -> WeightFiles.plan(p, hint)).getMessage();
