@@ -18,8 +18,8 @@ import java.util.Map;
 /**
  * Turns a U-Net state dict from PyTorch — the paper's released weights in the pytorch_diffusion or
  * diffusers layout, or a model from {@code tools/torch/jddpm_unet.py} — into a jddpm checkpoint that
- * Sample, EvalNll and TrainCifar (as a starting point) read; without --out it only says what the
- * file holds. Sample and EvalNll also read such files directly; converting once saves the check on
+ * Sample and EvalNll read (weights only: no optimizer state to resume training from); without --out
+ * it only says what the file holds. Sample and EvalNll also read such files directly; converting once saves the check on
  * every load and records the EMA weights, the step and the diffusion settings.
  *
  * <pre>

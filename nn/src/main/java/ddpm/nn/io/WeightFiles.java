@@ -188,6 +188,9 @@ public final class WeightFiles {
         m.put("num_classes", a.numClasses());
         m.put("groups", GROUPS);
         m.put("downsample_pad", layout == WeightLayout.JDDPM ? UNetConfig.DownsamplePad.SYMMETRIC.json : UNetConfig.DownsamplePad.TF_SAME.json);
+        if (layout == WeightLayout.DIFFUSERS && !hints.containsKey("downsample_pad"))
+            notes.add("no config.json given: assuming the settings of diffusers' DDPM conversions (flip_sin_to_cos false, freq_shift 1,"
+                    + " downsample_padding 0, norm_eps 1e-6, one attention head); pass it with --config to have them checked");
         m.putAll(hints);
         return UNetConfig.fromJson(Json.write(m));
     }
