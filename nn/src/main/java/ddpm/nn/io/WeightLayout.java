@@ -1,12 +1,10 @@
 package ddpm.nn.io;
 
 import ddpm.nn.AttnBlock;
-import ddpm.nn.Downsample;
 import ddpm.nn.Module;
 import ddpm.nn.ResBlock;
 import ddpm.nn.UNet;
 import ddpm.nn.UNetConfig;
-import ddpm.nn.Upsample;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -109,36 +107,11 @@ public enum WeightLayout {
         prefixes.put("temb.2.", name("temb.2.", "temb.dense.1.", "time_embedding.linear_2."));
         prefixes.put("label_emb.", "label_emb.");
         prefixes.put("conv_in.", "conv_in.");
-        int level = 0, block = 0, attn = 0;
-        for (int k = 0; k < net.down.size(); k++) {
-            Module m = net.down.get(k);
-            String p;
-            if (m instanceof ResBlock) p = name(null, "down." + level + ".block." + block, "down_blocks." + level + ".resnets." + block);
-            else if (m instanceof AttnBlock) p = name(null, "down." + level + ".attn." + attn, "down_blocks." + level + ".attentions." + attn);
-            else p = name(null, "down." + level + ".downsample", "down_blocks." + level + ".downsamplers.0");
-            prefixes.put("down." + k + ".", this == JDDPM ? "down." + k + "." : p + ".");
-            if (m instanceof ResBlock) block++;
-            else if (m instanceof AttnBlock) attn++;
-            else if (m instanceof Downsample) { level++; block = 0; attn = 0; }
-        }
+        pathPrefixes(prefixes, "down", net.down, levels);
         prefixes.put("mid.0.", name("mid.0.", "mid.block_1.", "mid_block.resnets.0."));
         prefixes.put("mid.1.", name("mid.1.", "mid.attn_1.", "mid_block.attentions.0."));
         prefixes.put("mid.2.", name("mid.2.", "mid.block_2.", "mid_block.resnets.1."));
-        level = levels - 1;
-        block = 0;
-        attn = 0;
-        for (int k = 0; k < net.up.size(); k++) {
-            Module m = net.up.get(k);
-            int upIndex = levels - 1 - level;
-            String p;
-            if (m instanceof ResBlock) p = name(null, "up." + level + ".block." + block, "up_blocks." + upIndex + ".resnets." + block);
-            else if (m instanceof AttnBlock) p = name(null, "up." + level + ".attn." + attn, "up_blocks." + upIndex + ".attentions." + attn);
-            else p = name(null, "up." + level + ".upsample", "up_blocks." + upIndex + ".upsamplers.0");
-            prefixes.put("up." + k + ".", this == JDDPM ? "up." + k + "." : p + ".");
-            if (m instanceof ResBlock) block++;
-            else if (m instanceof AttnBlock) attn++;
-            else if (m instanceof Upsample) { level--; block = 0; attn = 0; }
-        }
+        pathPrefixes(prefixes, "up", net.up, levels);
         prefixes.put("norm_out.", name("norm_out.", "norm_out.", "conv_norm_out."));
         prefixes.put("conv_out.", "conv_out.");
 
@@ -158,6 +131,27 @@ public enum WeightLayout {
             out.add(new Slot(jn, prefixes.get(prefix) + ln, shape));
         }
         return out;
+    }
+
+    /**
+     * The prefixes of one path ("down" or "up"): jddpm's flat list index k → the level / block /
+     * attention / resampler it is. The down path runs level 0 upwards, the up path from the top
+     * level down; pytorch_diffusion indexes both by level, diffusers numbers up_blocks in forward order.
+     */
+    private void pathPrefixes(Map<String, String> prefixes, String path, ddpm.nn.ModuleList list, int levels) {
+        boolean down = path.equals("down");
+        int level = down ? 0 : levels - 1, block = 0, attn = 0;
+        for (int k = 0; k < list.size(); k++) {
+            Module m = list.get(k);
+            String pd = path + "." + level + ".", df = path + "_blocks." + (down ? level : levels - 1 - level) + ".";
+            String p = m instanceof ResBlock ? name(null, pd + "block." + block, df + "resnets." + block)
+                    : m instanceof AttnBlock ? name(null, pd + "attn." + attn, df + "attentions." + attn)
+                    : name(null, pd + (down ? "downsample" : "upsample"), df + (down ? "downsamplers.0" : "upsamplers.0"));
+            prefixes.put(path + "." + k + ".", this == JDDPM ? path + "." + k + "." : p + ".");
+            if (m instanceof ResBlock) block++;
+            else if (m instanceof AttnBlock) attn++;
+            else { level += down ? 1 : -1; block = 0; attn = 0; }   // a Downsample or Upsample ends the level
+        }
     }
 
     private String name(String jddpm, String pytorchDiffusion, String diffusers) {
