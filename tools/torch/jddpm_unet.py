@@ -30,6 +30,7 @@ import collections
 import json
 import math
 import os
+import pickle
 import struct
 import sys
 import tempfile
@@ -456,7 +457,10 @@ def run_jobs(path):
 
 # --------------------------------------------------------------------------------- command line
 def _to_safetensors(args):
-    obj = torch.load(args.input, map_location="cpu")
+    try:   # tensors and plain containers only, unless the file is trusted: unpickling can run code
+        obj = torch.load(args.input, map_location="cpu", **({} if args.trust else {"weights_only": True}))
+    except pickle.UnpicklingError as e:
+        sys.exit("%s holds more than tensors and plain containers (%s); if you trust the file, add --trust" % (args.input, e))
     for key in args.key or []:
         obj = obj[int(key)] if isinstance(obj, (list, tuple)) else obj[key]
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
@@ -486,6 +490,7 @@ def main(argv=None):
     s.add_argument("input")
     s.add_argument("output")
     s.add_argument("--key", action="append", help="descend into this key / list index first (repeatable)")
+    s.add_argument("--trust", action="store_true", help="unpickle any object (the file can run code: only for files you trust)")
     s.set_defaults(fn=_to_safetensors)
     s = sub.add_parser("eps", help="load a jddpm checkpoint and print the statistics of ε̂ on random input")
     s.add_argument("--ckpt", required=True)
