@@ -138,14 +138,13 @@ public final class WeightFiles {
                     + " UNet2DModel): it has none of temb.0.weight, temb.dense.0.weight, time_embedding.linear_1.weight; its first tensor is " + first);
         }
         UNetConfig cfg;
+        List<WeightLayout.Slot> slots;
         try {
             cfg = config(layout, shapes, h.metadata(), hint, notes);
-        } catch (IllegalArgumentException e) {
-            throw new CheckpointException(file + " (" + layout.description + "): " + e.getMessage());
-        } catch (CheckpointException e) {
+            slots = layout.slots(cfg, WeightLayout.newAttentionNames(shapes.keySet()));
+        } catch (IllegalArgumentException | CheckpointException e) {
             throw new CheckpointException(file + " (" + layout.description + "): " + e.getMessage());
         }
-        List<WeightLayout.Slot> slots = layout.slots(cfg, WeightLayout.newAttentionNames(shapes.keySet()));
         verify(file, layout, cfg, slots, h, strip);
         return new Plan(file, layout, cfg, slots, h, strip, notes);
     }
