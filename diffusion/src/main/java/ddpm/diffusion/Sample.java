@@ -15,7 +15,7 @@ import ddpm.engine.Rng;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
 import ddpm.nn.UNet;
-import ddpm.nn.io.Checkpoint;
+import ddpm.nn.io.WeightFiles;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -34,10 +34,15 @@ import java.util.Map;
 public final class Sample {
     private Sample() {}
 
+    static final String CONFIG_HELP = "for a state dict without jddpm metadata: the model config, as a JSON file\n"
+            + "(jddpm's keys, or diffusers' config.json) or inline, e.g. '{\"resolution\": 256}'";
+
     static Args spec() {
         return new Args("Sample", "Samples images from a trained model (its EMA weights unless --raw-weights) and writes a\n"
                 + "PNG grid (--out) and/or the raw array (--npy; numpy.load reads it).")
-                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required")
+                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required;\n"
+                        + "also a PyTorch state dict (.safetensors) in a layout Convert reads")
+                .option("config", "JSON|FILE", null, CONFIG_HELP)
                 .option("sampler", "NAME", "ddpm", "ddpm (ancestral, all T steps, as the paper) | ddim")
                 .option("steps", "S", "50", "DDIM steps (ddim only)")
                 .option("eta", "X", "0", "DDIM η in [0, 1]: 0 deterministic, 1 DDPM-like (ddim only)")
@@ -83,9 +88,10 @@ public final class Sample {
             Devices.check(a.get("device"));
             if (outPng.equalsIgnoreCase("none") && npy == null) throw new UsageException("nothing to write: give --out FILE or --npy FILE");
 
+            Map<String, Object> hint = configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
-            Loaded m = load(ckpt, device, !a.flag("raw-weights"));
+            Loaded m = load(ckpt, device, !a.flag("raw-weights"), hint, out);
             try (UNet net = m.net) {
                 int classes = net.config.numClasses;
                 Integer label = null;
@@ -100,7 +106,7 @@ public final class Sample {
                 EpsModel model = classes > 0 ? new Guidance(eps, w, net.config.nullLabelRow()) : eps;
                 int c = net.config.inChannels, r = net.config.resolution;
                 out.printf("sampling %d images %dx%dx%d with %s from %s (%s weights, step %d)%s%n", n, c, r, r, sampler, ckpt,
-                        a.flag("raw-weights") ? "raw" : "EMA", m.step,
+                        m.weights, m.step,
                         classes > 0 ? ", guidance " + w + (label == null ? ", labels cycling 0.." + (classes - 1) : label < 0 ? ", null label" : ", label " + label) : "");
                 float[] all = new float[Math.multiplyExact(n, c * r * r)];
                 Rng rng = new Rng(seed);
@@ -137,22 +143,51 @@ public final class Sample {
         });
     }
 
-    /** A model loaded for inference, with the diffusion it was trained with. */
-    record Loaded(UNet net, GaussianDiffusion diffusion, long step, List<String> classNames) {}
+    /** A model loaded for inference, with the diffusion it was trained with and which weights it holds. */
+    record Loaded(UNet net, GaussianDiffusion diffusion, long step, List<String> classNames, String weights) {}
 
-    static Loaded load(Path ckpt, Device device, boolean ema) {
+    static Loaded load(Path ckpt, Device device, boolean ema) { return load(ckpt, device, ema, null, null); }
+
+    /**
+     * A jddpm checkpoint (EMA weights when {@code ema} and present), or a state dict in a layout
+     * {@link WeightFiles} reads, with {@code hint} filling in what its names do not say; where the
+     * weights came from and any assumption made is printed to {@code log} (when given).
+     */
+    static Loaded load(Path ckpt, Device device, boolean ema, Map<String, Object> hint, PrintStream log) {
+        WeightFiles.Loaded w;
         try {
-            Map<String, String> meta = Checkpoint.readMetadata(ckpt);
+            w = WeightFiles.load(ckpt, device, ema, hint);
+        } catch (IOException | RuntimeException e) {
+            throw new UserError("cannot load checkpoint " + ckpt + ": " + e.getMessage(), e);
+        }
+        try {
+            Map<String, String> meta = w.metadata();
             int T = Integer.parseInt(meta.getOrDefault("diffusion.timesteps", "1000"));
             String schedule = meta.getOrDefault("diffusion.schedule", "linear");
-            UNet net = Checkpoint.loadUNet(ckpt, device, ema);
-            net.eval();
             long step = Long.parseLong(meta.getOrDefault("step", "0"));
             String cls = meta.get("data.classes");
             List<String> names = cls == null || cls.isEmpty() ? List.of() : Arrays.asList(cls.split(","));
-            return new Loaded(net, new GaussianDiffusion(Schedule.named(schedule, T)), step, names);
-        } catch (IOException | RuntimeException e) {
-            throw new UserError("cannot load checkpoint " + ckpt + ": " + e.getMessage(), e);
+            if (log != null) {
+                if (!w.source().equals("jddpm checkpoint")) log.println("weights: " + w.source());
+                for (String note : w.notes()) log.println("note: " + note);
+                if (!meta.containsKey("diffusion.timesteps"))
+                    log.println("note: the file does not say how it was trained: T = 1000 steps, linear β from 1e-4 to 0.02 (the paper's);"
+                            + " Convert --timesteps/--schedule records others");
+            }
+            return new Loaded(w.net(), new GaussianDiffusion(Schedule.named(schedule, T)), step, names, w.weights());
+        } catch (RuntimeException e) {
+            w.net().close();
+            throw new UserError("cannot load checkpoint " + ckpt + ": bad metadata: " + e.getMessage(), e);
+        }
+    }
+
+    /** The --config option's value as a config hint (null when absent); a bad value is a usage error. */
+    static Map<String, Object> configHint(Args a) {
+        if (!a.given("config")) return null;
+        try {
+            return WeightFiles.configHint(a.get("config"));
+        } catch (IOException | IllegalArgumentException e) {
+            throw new UsageException("--config: " + e.getMessage());
         }
     }
 

@@ -39,7 +39,10 @@ class UNetCudaTest {
     }
 
     @Test void trainingStepMatchesTheCpu() throws Exception {
-        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
+        for (UNetConfig.DownsamplePad pad : UNetConfig.DownsamplePad.values()) trainingStep(UNetConfig.tiny().withNumClasses(3).withDownsamplePad(pad));
+    }
+
+    void trainingStep(UNetConfig cfg) throws Exception {
         try (UNet c = new UNet(cfg, Device.CPU, 1); UNet g = new UNet(cfg, GPU, 1);
              Adam oc = new Adam(c); Adam og = new Adam(g); Ema ec = new Ema(c); Ema eg = new Ema(g)) {
             // the same Philox stream on both; normals go through double log/cos, whose last bit may differ
