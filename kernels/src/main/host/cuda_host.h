@@ -114,7 +114,7 @@ inline int jddpm_width(int w) { return w; }
 // ---------------------------------------------------------------- atomics
 // One fiber runs at a time, so a read-modify-write is atomic. Not instrumented: the shared-memory
 // race check treats atomics as synchronised, as the hardware does.
-#define JDDPM_ATOMIC __attribute__((noinline, no_sanitize_address))
+#define JDDPM_ATOMIC __attribute__((noinline, no_sanitize("thread")))
 template <typename T> JDDPM_ATOMIC T atomicAdd(T* p, T v) { T o = *p; *p = o + v; return o; }
 template <typename T> JDDPM_ATOMIC T atomicSub(T* p, T v) { T o = *p; *p = o - v; return o; }
 template <typename T> JDDPM_ATOMIC T atomicExch(T* p, T v) { T o = *p; *p = v; return o; }

@@ -53,10 +53,10 @@ template <typename... A, void (*F)(A...)> struct Trampoline<F> {
     // not instrumented: copying the arguments is the runtime's business, not the kernel's (gcc does
     // not inline the instrumented kernel into it, so the kernel itself stays checked)
     template <std::size_t... I>
-    __attribute__((no_sanitize("kernel-address"))) static void invoke(void** args, std::index_sequence<I...>) {
+    __attribute__((no_sanitize("thread"))) static void invoke(void** args, std::index_sequence<I...>) {
         F(*static_cast<typename std::remove_reference<A>::type*>(args[I])...);
     }
-    __attribute__((no_sanitize("kernel-address"))) static void call(void** args) {
+    __attribute__((no_sanitize("thread"))) static void call(void** args) {
         invoke(args, std::index_sequence_for<A...>{});
     }
 };

@@ -81,13 +81,20 @@ std::string hex(uintptr_t a) {
 // Why [a, a + n) is not device memory, or "" when it is.
 std::string check_range(uintptr_t a, size_t n, const char* what) {
     if (n == 0) return "";
-    const auto* al = find_allocation(a);
-    if (al && a + n <= al->first + al->second) return "";
     std::ostringstream m;
     m << what << " of " << n << " bytes at " << hex(a);
-    if (al) m << " runs " << (a + n - al->first - al->second) << " bytes past the end of the " << al->second
-              << "-byte allocation at " << hex(al->first);
-    else m << " is in no device allocation";
+    auto it = allocations.upper_bound(a);
+    if (it != allocations.begin()) {
+        --it;
+        uintptr_t end = it->first + it->second;
+        if (a + n <= end) return "";
+        if (a < end || a - end < ((uintptr_t)1 << 20)) {
+            m << " ends " << (a + n - end) << " bytes past the end of the " << it->second << "-byte allocation at "
+              << hex(it->first);
+            return m.str();
+        }
+    }
+    m << " is in no device allocation";
     return m.str();
 }
 

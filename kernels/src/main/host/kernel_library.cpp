@@ -1,7 +1,9 @@
 // The kernel library's own part (compiled without instrumentation): the registry of entry
 // points, the variables the runtime sets for the running thread and block, and the hooks that
-// the instrumented kernel code calls on every memory access (gcc's outline kernel-address
-// instrumentation: __asan_{load,store}N_noabort), forwarded to the runtime's race and bounds check.
+// the instrumented kernel code calls on every load and store (gcc's -fsanitize=thread
+// instrumentation: __tsan_readN / __tsan_writeN), forwarded to the runtime's race and bounds check.
+// ThreadSanitizer's own instrumentation, unlike AddressSanitizer's, also reports accesses to
+// static variables at constant offsets, which is what most __shared__ accesses are.
 #include "host_abi.h"
 
 #include <vector>
@@ -46,25 +48,23 @@ extern "C" __attribute__((visibility("default"))) int jddpm_kernel_library(jddpm
 }
 
 #ifdef JDDPM_INSTRUMENTED
-#define JDDPM_HOOK(n)                                                                                  \
-    extern "C" void __asan_load##n##_noabort(void* p) {                                              \
-        if (jddpm_host::access_hook) jddpm_host::access_hook(p, n, 0, __builtin_return_address(0));  \
-    }                                                                                                \
-    extern "C" void __asan_store##n##_noabort(void* p) {                                             \
-        if (jddpm_host::access_hook) jddpm_host::access_hook(p, n, 1, __builtin_return_address(0));  \
-    }
+#define JDDPM_ACCESS(p, n, w) \
+    if (jddpm_host::access_hook) jddpm_host::access_hook(p, n, w, __builtin_return_address(0))
+#define JDDPM_HOOK(n)                                                                               \
+    extern "C" void __tsan_read##n(void* p) { JDDPM_ACCESS(p, n, 0); }                            \
+    extern "C" void __tsan_write##n(void* p) { JDDPM_ACCESS(p, n, 1); }                           \
+    extern "C" void __tsan_unaligned_read##n(void* p) { JDDPM_ACCESS(p, n, 0); }                  \
+    extern "C" void __tsan_unaligned_write##n(void* p) { JDDPM_ACCESS(p, n, 1); }                 \
+    extern "C" void __tsan_volatile_read##n(void* p) { JDDPM_ACCESS(p, n, 0); }                   \
+    extern "C" void __tsan_volatile_write##n(void* p) { JDDPM_ACCESS(p, n, 1); }
 JDDPM_HOOK(1)
 JDDPM_HOOK(2)
 JDDPM_HOOK(4)
 JDDPM_HOOK(8)
 JDDPM_HOOK(16)
-extern "C" void __asan_loadN_noabort(void* p, long n) {
-    if (jddpm_host::access_hook) jddpm_host::access_hook(p, (unsigned)n, 0, __builtin_return_address(0));
-}
-extern "C" void __asan_storeN_noabort(void* p, long n) {
-    if (jddpm_host::access_hook) jddpm_host::access_hook(p, (unsigned)n, 1, __builtin_return_address(0));
-}
-extern "C" void __asan_handle_no_return() {}
-extern "C" void __asan_before_dynamic_init(const char*) {}
-extern "C" void __asan_after_dynamic_init() {}
+extern "C" void __tsan_read_range(void* p, unsigned long n) { JDDPM_ACCESS(p, (unsigned)n, 0); }
+extern "C" void __tsan_write_range(void* p, unsigned long n) { JDDPM_ACCESS(p, (unsigned)n, 1); }
+extern "C" void __tsan_func_entry(void*) {}
+extern "C" void __tsan_func_exit() {}
+extern "C" void __tsan_init() {}
 #endif
