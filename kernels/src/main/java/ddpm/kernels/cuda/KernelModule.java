@@ -2,6 +2,9 @@ package ddpm.kernels.cuda;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
@@ -12,6 +15,8 @@ import java.util.function.Supplier;
 final class KernelModule {
     /** Launch threads for 1-D elementwise kernels. */
     static final int THREADS = 256;
+    /** Launches per "family.kernel" in this JVM, whatever the driver (for the coverage tally). */
+    private static final Map<String, LongAdder> LAUNCHES = new ConcurrentHashMap<>();
 
     private final CudaBackend backend;
     private final String family;
@@ -47,5 +52,13 @@ final class KernelModule {
     void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, Args args,
                 Supplier<String> shapes) {
         backend.driver().launch(kernel(name), gx, gy, gz, bx, by, bz, sharedBytes, args, shapes);
+        LAUNCHES.computeIfAbsent(family + "." + name, k -> new LongAdder()).increment();
+    }
+
+    /** Launches so far of each "family.kernel" by any CUDA backend in this JVM. */
+    static Map<String, Long> launchCounts() {
+        Map<String, Long> m = new TreeMap<>();
+        LAUNCHES.forEach((k, v) -> m.put(k, v.sum()));
+        return m;
     }
 }

@@ -10,8 +10,21 @@ import java.util.regex.Pattern;
 
 /** The kernel entries of the committed PTX: parameter types and sizes, .maxntid, static shared bytes. */
 final class Ptx {
-    static final String[] FAMILIES = {"adam", "attention", "conv", "diffusion_step", "elementwise", "gather",
-            "group_norm", "layout", "reduce", "rng", "softmax", "upsample"};
+    /** The families: every src/main/cuda/&lt;family&gt;.cu. */
+    static List<String> families() {
+        try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.list(HostBuilds.CUDA)) {
+            return files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".cu"))
+                    .map(n -> n.substring(0, n.length() - 3)).sorted().toList();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The PTX text of a family (without the NUL terminator). */
+    static String text(String family) {
+        byte[] z = GpuDriver.ptx(family);
+        return new String(z, 0, z.length - 1, StandardCharsets.US_ASCII);
+    }
 
     /** One .param: its PTX type (u64, u32, s32, f32, f64, b8), byte size and alignment. */
     record Param(String type, int bytes, int align) {
@@ -38,8 +51,7 @@ final class Ptx {
     }
 
     static Map<String, Entry> parse(String family) {
-        byte[] z = GpuDriver.ptx(family);
-        String text = new String(z, 0, z.length - 1, StandardCharsets.US_ASCII);
+        String text = text(family);
         Map<String, Entry> out = new LinkedHashMap<>();
         Matcher m = ENTRY.matcher(text);
         List<int[]> spans = new ArrayList<>();
@@ -77,7 +89,7 @@ final class Ptx {
 
     static Map<String, Map<String, Entry>> all() {
         Map<String, Map<String, Entry>> all = new LinkedHashMap<>();
-        for (String f : FAMILIES) all.put(f, parse(f));
+        for (String f : families()) all.put(f, parse(f));
         return all;
     }
 }

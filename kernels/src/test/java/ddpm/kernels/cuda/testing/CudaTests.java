@@ -44,8 +44,9 @@ public final class CudaTests {
     /** True when the kernels run on the host driver (the CPU): tests keep batches small there. */
     public static boolean onHost() { return backend().driverKind().equals("host"); }
 
-    /** {@code device} on a GPU, {@code host} on the host driver: problem sizes for the two. */
-    public static int pick(int device, int host) { return onHost() ? host : device; }
+    /** {@code device} on a GPU, {@code host} on the host driver (or anywhere with
+     *  -Dddpm.cuda.small=true, e.g. under compute-sanitizer): problem sizes for the two. */
+    public static int pick(int device, int host) { return onHost() || Boolean.getBoolean("ddpm.cuda.small") ? host : device; }
 
     public static Backend cpu() { return Backends.cpu(); }
 }
