@@ -44,14 +44,7 @@ class SamplingCudaTest {
         UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
         int b = 3, res = cfg.resolution;
         try (UNet c = new UNet(cfg, Device.CPU, 7); UNet g = new UNet(cfg, GPU, 7)) {
-            // perturb the weights: the zero-initialised output layer would make ε̂ = 0
-            try (Scope s = Scope.open()) {
-                float[] p = c.flatParams().toFloats();
-                float[] noise = Tensor.randn(new Rng(3), p.length).toFloats();
-                for (int i = 0; i < p.length; i++) p[i] += 0.02f * noise[i];
-                c.flatParams().copyFrom(Tensor.of(p, Device.CPU, p.length));
-                g.flatParams().copyFrom(Tensor.of(p, GPU, p.length));
-            }
+            SameWeights.perturbAndCopy(c, g, 3, 0.02);
             c.eval();
             g.eval();
             float[] xT = Tensor.randn(new Rng(11), b, 3, res, res).toFloats();

@@ -76,14 +76,7 @@ class UNetPaperCudaSmokeTest {
         try (UNet c = new UNet(cfg, Device.CPU, 3); UNet g = new UNet(cfg, GPU, 3);
              Adam oc = new Adam(c); Adam og = new Adam(g); Ema ec = new Ema(c); Ema eg = new Ema(g)) {
             assertEquals(35_746_307L, g.paramCount());
-            // perturbed weights: the zero-initialised output layer would make the forward trivially 0
-            try (Scope s = Scope.open()) {
-                float[] p = c.flatParams().toFloats();
-                float[] noise = Tensor.randn(new Rng(4), p.length).toFloats();
-                for (int i = 0; i < p.length; i++) p[i] += 0.01f * noise[i];
-                c.flatParams().copyFrom(Tensor.of(p, Device.CPU, p.length));
-                g.flatParams().copyFrom(Tensor.of(p, GPU, p.length));
-            }
+            SameWeights.perturbAndCopy(c, g, 4, 0.01);
             c.eval();   // dropout off on both sides: the comparison is about the arithmetic
             g.eval();
             float[] pc = backward(c, Device.CPU, x, eps, t, b), pg = backward(g, GPU, x, eps, t, b);
