@@ -34,7 +34,10 @@ struct dim3 {
 };
 
 // Warp collective kinds (the runtime checks that all lanes of a mask take part in the same one).
-enum Collective { SYNCWARP = 0, SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, VOTE_ALL, VOTE_ANY, VOTE_BALLOT };
+enum Collective { SYNCWARP = 0, SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, VOTE_ALL, VOTE_ANY, VOTE_BALLOT, GATHER };
+
+// The most bytes one lane contributes to a gather (a warp-wide exchange, e.g. of WMMA fragments).
+constexpr int GATHER_BYTES = 256;
 
 // The runtime's entry points, filled in when the runtime opens the kernel library.
 struct Api {
@@ -44,6 +47,9 @@ struct Api {
     unsigned int (*activemask)();
     void* (*dynamic_shared)();
     void (*trap)(const char* file, int line);
+    // every lane of the warp contributes `bytes` (<= GATHER_BYTES); each receives all 32 contributions,
+    // lane by lane, in `all` (32 * bytes)
+    void (*gather)(const void* mine, int bytes, void* all, const char* file, int line);
 };
 
 // Set by the runtime: the current fiber's threadIdx, the running block's coordinates.

@@ -7,7 +7,7 @@
 
 namespace jddpm_host {
 
-constexpr int ABI_VERSION = 1;
+constexpr int ABI_VERSION = 2;
 
 // One kernel entry point: its trampoline (arguments as an array of pointers to their values, as
 // cuLaunchKernel takes them) and its signature, derived from the C++ declaration.

@@ -150,7 +150,7 @@ struct Warp {
     const char* file;
     int line;
     unsigned long long value[2][32];
-    int arg[2][32];
+    unsigned char bytes[2][32][jddpm_host::GATHER_BYTES];
 };
 
 struct Block {
@@ -577,8 +577,10 @@ unsigned long long collective_result(const Warp& w, int buf, int kind, int lane,
     kill_current(m.str());
 }
 
-unsigned long long rt_collective(int kind, unsigned mask, unsigned long long value, int arg, int width,
-                                 const char* file, int line) {
+// A lane arrives at a warp collective; returns the buffer index its data went to once every lane of
+// the mask has arrived (the last one releases the others). `deposit` stores the lane's contribution.
+template <typename Deposit>
+int warp_arrive(int kind, unsigned mask, int width, const char* file, int line, Deposit deposit) {
     Fiber& f = *current;
     Warp& w = warps[f.warp];
     if (!(mask >> f.lane & 1u) || width < 1 || width > 32 || (width & (width - 1)))
@@ -589,7 +591,7 @@ unsigned long long rt_collective(int kind, unsigned mask, unsigned long long val
         collective_error(f, w, kind, mask, width, file, line);
     }
     int buf = w.gen & 1;
-    w.value[buf][f.lane] = value;
+    deposit(w, buf, f.lane);
     w.arrived |= 1u << f.lane;
     if (w.arrived == w.mask) {
         w.gen++;
@@ -606,7 +608,27 @@ unsigned long long rt_collective(int kind, unsigned mask, unsigned long long val
         f.line = line;
         yield_to_scheduler();
     }
-    return collective_result(w, buf, kind, f.lane, arg, width);
+    return buf;
+}
+
+unsigned long long rt_collective(int kind, unsigned mask, unsigned long long value, int arg, int width,
+                                 const char* file, int line) {
+    int buf = warp_arrive(kind, mask, width, file, line,
+                          [value](Warp& w, int b, int lane) { w.value[b][lane] = value; });
+    return collective_result(warps[current->warp], buf, kind, current->lane, arg, width);
+}
+
+void rt_gather(const void* mine, int bytes, void* all, const char* file, int line) {
+    if (bytes < 0 || bytes > jddpm_host::GATHER_BYTES) {
+        std::ostringstream m;
+        m << "warp gather of " << bytes << " bytes per lane at " << file << ":" << line << " exceeds "
+          << jddpm_host::GATHER_BYTES;
+        kill_current(m.str());
+    }
+    int buf = warp_arrive(jddpm_host::GATHER, 0xffffffffu, 32, file, line,
+                          [mine, bytes](Warp& w, int b, int lane) { memcpy(w.bytes[b][lane], mine, bytes); });
+    const Warp& w = warps[current->warp];
+    for (int l = 0; l < 32; l++) memcpy((char*)all + l * bytes, w.bytes[buf][l], bytes);
 }
 
 unsigned rt_activemask() {
@@ -627,7 +649,7 @@ void rt_trap(const char* file, int line) {
     kill_current(m.str());
 }
 
-const Api runtime_api = {rt_syncthreads, rt_collective, rt_activemask, rt_dynamic_shared, rt_trap};
+const Api runtime_api = {rt_syncthreads, rt_collective, rt_activemask, rt_dynamic_shared, rt_trap, rt_gather};
 
 // ---------------------------------------------------------------- launches
 std::string deadlock_report() {

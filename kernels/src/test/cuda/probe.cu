@@ -110,3 +110,43 @@ extern "C" __global__ void probe_parameters(double* out, int i, long long l, flo
         out[4] = dims.d[0] + 10 * dims.d[7];
     }
 }
+
+// ---------------------------------------------------------------- tensor cores (WMMA)
+#include <mma.h>
+#include <cuda_bf16.h>
+using namespace nvcuda;
+
+// One warp: C (16x16, row-major, fp32) = A (16x16 bf16, row-major) · B (16x16 bf16, col-major) + C,
+// the operands staged in shared memory as a tensor-core kernel would.
+extern "C" __global__ void probe_wmma_bf16(const float* a, const float* b, float* c) {
+    __shared__ __nv_bfloat16 sa[16 * 16], sb[16 * 16];
+    for (int i = threadIdx.x; i < 256; i += 32) {
+        sa[i] = __float2bfloat16(a[i]);
+        sb[i] = __float2bfloat16(b[i]);
+    }
+    __syncwarp();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+    wmma::load_matrix_sync(fa, sa, 16);
+    wmma::load_matrix_sync(fb, sb, 16);
+    wmma::load_matrix_sync(fc, c, 16, wmma::mem_row_major);
+    wmma::mma_sync(fc, fa, fb, fc);
+    for (int i = 0; i < fc.num_elements; i++) fc.x[i] *= 2.f;
+    wmma::store_matrix_sync(c, fc, 16, wmma::mem_row_major);
+}
+
+// One warp: C (16x16, col-major) = A (16x8, row-major) · B (8x16, row-major), TF32 (inputs rounded
+// with __float_to_tf32), accumulator starting at 0.
+extern "C" __global__ void probe_wmma_tf32(const float* a, const float* b, float* c) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> fc;
+    wmma::load_matrix_sync(fa, a, 8);
+    wmma::load_matrix_sync(fb, b, 16);
+    for (int i = 0; i < fa.num_elements; i++) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
+    for (int i = 0; i < fb.num_elements; i++) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
+    wmma::fill_fragment(fc, 0.f);
+    wmma::mma_sync(fc, fa, fb, fc);
+    wmma::store_matrix_sync(c, fc, 16, wmma::mem_col_major);
+}

@@ -281,6 +281,38 @@ class HostDriverTest {
         assertEquals(1.0f, HostDriver.roundToTf32(1.0f + 0x1p-12f));
     }
 
+    static float bf16(float v) {
+        int b = Float.floatToRawIntBits(v);
+        return Float.intBitsToFloat((b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000);
+    }
+
+    static float tf32RoundAway(float v) { return Float.intBitsToFloat((Float.floatToRawIntBits(v) + 0x1000) & 0xffffe000); }
+
+    /** WMMA on the host: a bf16 16x16x16 tile (A row-major, B column-major) and a TF32 16x16x8 one. */
+    @Test void tensorCoreFragments() {
+        Random r = new Random(13);
+        float[] a = rnd(r, 256), b = rnd(r, 256), c = rnd(r, 256);
+        long da = floats(a), db = floats(b), dc = floats(c);
+        launch("probe_wmma_bf16", 1, 32, new Args().addr(da).addr(db).addr(dc));
+        float[] got = readFloats(dc, 256);
+        for (int m = 0; m < 16; m++)
+            for (int n = 0; n < 16; n++) {
+                double s = c[m * 16 + n];
+                for (int k = 0; k < 16; k++) s += (double) bf16(a[m * 16 + k]) * bf16(b[n * 16 + k]);
+                assertEquals(2 * s, got[m * 16 + n], 1e-5 * (1 + Math.abs(s)), "bf16 tile (" + m + ", " + n + ")");
+            }
+        float[] a8 = rnd(r, 128), b8 = rnd(r, 128);
+        long ta = floats(a8), tb = floats(b8), tc = alloc(4 * 256);
+        launch("probe_wmma_tf32", 1, 32, new Args().addr(ta).addr(tb).addr(tc));
+        float[] got8 = readFloats(tc, 256);
+        for (int m = 0; m < 16; m++)
+            for (int n = 0; n < 16; n++) {
+                double s = 0;
+                for (int k = 0; k < 8; k++) s += (double) tf32RoundAway(a8[m * 8 + k]) * tf32RoundAway(b8[k * 16 + n]);
+                assertEquals(s, got8[n * 16 + m], 1e-5 * (1 + Math.abs(s)), "tf32 tile (" + m + ", " + n + ")");
+            }
+    }
+
     static float[] rnd(Random r, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();

@@ -52,6 +52,22 @@ class PtxInSyncTest {
         return false;
     }
 
+    /** The host driver's probe kernels (src/test/cuda) are CUDA too: nvcc must accept them for sm_90. */
+    @Test
+    void probeKernelsCompileWithNvcc() throws Exception {
+        assumeTrue(nvccOnPath(), "nvcc is not on PATH: cannot check the probe kernels compile for the GPU");
+        Path tmp = Files.createTempFile("probe", ".ptx");
+        try {
+            Process p = new ProcessBuilder("nvcc", "-arch=compute_90", "-ptx", "-std=c++17", "-I" + CUDA,
+                    MODULE.resolve("src/test/cuda/probe.cu").toString(), "-o", tmp.toString()).redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(120, TimeUnit.SECONDS), "nvcc timed out");
+            assertEquals(0, p.exitValue(), "nvcc rejects src/test/cuda/probe.cu:\n" + log);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
     @Test
     void committedPtxMatchesSources() throws Exception {
         assumeTrue(Files.isDirectory(CUDA), "sources not found at " + CUDA);
