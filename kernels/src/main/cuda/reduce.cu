@@ -77,3 +77,50 @@ extern "C" __global__ void reduce_cols(int op, const float* __restrict__ x, floa
         __syncthreads();
     }
 }
+
+// The split path, for when [outer, n, inner] has too few rows or column tiles to fill the GPU (the
+// global gradient norm: outer = 1, n = 36M): stage 1 reduces chunks of `chunk` entries of the n axis
+// into partial[outer, chunks, inner]; stage 2 reduces the partials' middle axis with the kernels
+// above (SUMSQ partials are summed, not squared again). Deterministic: fixed chunks, fixed trees.
+
+// inner == 1: grid (chunks, outer), 256 threads; block (c, o) reduces x[o, c·chunk .. +chunk).
+extern "C" __global__ void reduce_rows_chunks(int op, const float* __restrict__ x, float* __restrict__ partial,
+                                              int n, int chunk) {
+    __shared__ float sh[32];
+    int o = blockIdx.y, c = blockIdx.x, chunks = gridDim.x;
+    const float* p = x + (size_t)o * n;
+    int k0 = c * chunk, k1 = min(n, k0 + chunk);
+    float acc = r_init(op);
+    for (int k = k0 + threadIdx.x; k < k1; k += blockDim.x) acc = r_comb(op, acc, r_load(op, p[k]));
+    acc = r_warp(op, acc);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) sh[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+        float v = lane < (blockDim.x >> 5) ? sh[lane] : r_init(op);
+        v = r_warp(op, v);
+        if (lane == 0) partial[(size_t)o * chunks + c] = v;
+    }
+}
+
+// inner > 1: block (32, 8), grid (⌈inner/32⌉, chunks, outer); threadIdx.x walks inner (coalesced),
+// threadIdx.y strides over the chunk's entries of n, then the 8 partials meet in shared memory.
+extern "C" __global__ void reduce_cols_chunks(int op, const float* __restrict__ x, float* __restrict__ partial,
+                                              int n, int inner, int chunk) {
+    __shared__ float sh[8][33];
+    int i = blockIdx.x * 32 + threadIdx.x, c = blockIdx.y, o = blockIdx.z, chunks = gridDim.y;
+    int k0 = c * chunk, k1 = min(n, k0 + chunk);
+    float acc = r_init(op);
+    if (i < inner) {
+        const float* p = x + (size_t)o * n * inner + i;
+        for (int k = k0 + threadIdx.y; k < k1; k += 8) acc = r_comb(op, acc, r_load(op, p[(size_t)k * inner]));
+    }
+    sh[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+        float v = sh[0][threadIdx.x];
+#pragma unroll
+        for (int y = 1; y < 8; y++) v = r_comb(op, v, sh[y][threadIdx.x]);
+        partial[((size_t)o * chunks + c) * inner + i] = v;
+    }
+}

@@ -43,6 +43,18 @@ class HostLogicTest {
     }
 
     @Test
+    void reductionsSplitWhenTheyWouldNotFillTheGpu() {
+        int h200 = 132;
+        // the global gradient norm (one row of 35.7M) on an H200: about 4 blocks per SM
+        assertEquals(528, ReduceKernel.chunks(1, 35_746_307, ReduceKernel.MIN_ROW_CHUNK, h200));
+        // many rows already fill it; short rows are not worth splitting
+        assertEquals(1, ReduceKernel.chunks(128 * 256, 256, ReduceKernel.MIN_ROW_CHUNK, h200));
+        assertEquals(1, ReduceKernel.chunks(1, 3000, ReduceKernel.MIN_ROW_CHUNK, h200));
+        // a chunk keeps at least its minimum length
+        assertEquals(10, ReduceKernel.chunks(1, 20_480, ReduceKernel.MIN_ROW_CHUNK, h200));
+    }
+
+    @Test
     void sharedMemoryBudgets() {
         // the U-Net head (D = Dv = 256) fits an H100 block (227 KB opt-in)
         assertEquals(true, AttentionKernel.dkvShared(256, 256) < 227 * 1024);

@@ -3,7 +3,8 @@ package ddpm.kernels.cuda;
 import ddpm.engine.Ops;
 import org.junit.jupiter.api.Test;
 
-/** reduce.cu against the CPU (which accumulates in double): all three launch paths. */
+/** reduce.cu against the CPU (which accumulates in double): the direct paths (a warp or a block per
+ *  row, column tiles) and the split ones (chunks of n into partials, then a second pass). */
 class ReduceCudaParityTest extends CudaTestBase {
     void at(int outer, int n, int inner, double tol) {
         for (Ops.Reduce op : Ops.Reduce.values()) {
@@ -31,7 +32,13 @@ class ReduceCudaParityTest extends CudaTestBase {
 
     @Test void warpRows() { at(9, 37, 1, 1e-6); }
 
-    @Test void blockRows() { at(6, 5001, 1, 1e-5); }
+    @Test void blockRows() { at(6, 5001, 1, 1e-5); at(5, 3001, 1, 1e-5); }
+
+    /** The global gradient norm's shape: one long row, split over many blocks. */
+    @Test void splitOneLongRow() { at(1, 1_000_003, 1, 1e-5); }
+
+    /** Few column tiles and a long reduced axis: split too. */
+    @Test void splitColumns() { at(2, 20_001, 3, 1e-5); at(1, 777, 70, 1e-5); }
 
     @Test void columns() { at(7, 13, 5, 1e-6); at(1, 300, 33, 1e-5); }
 
