@@ -18,14 +18,51 @@ import java.util.TreeMap;
  *
  * <p>Out of memory: the cache is emptied (after a device synchronise) and the allocation retried
  * once; then {@link CudaException.OutOfMemory} says what was asked for and what the pool holds.
+ *
+ * <p>CUDA graphs: while work is captured ({@link #beginCapture}), every block allocated or released
+ * goes to the capture's private pool, which the graph keeps ({@link #beginCapture}): replaying the
+ * graph writes into those blocks, so nothing else may get them until the graph is closed
+ * ({@link #closePool}), when they return to the shared cache.
  */
 public final class CudaAllocator {
     static final long SMALL_LIMIT = 1L << 20, SMALL_ROUND = 512, LARGE_ROUND = 2L << 20;
 
-    /** A device block: its base address (0 for empty blocks) and rounded size. */
-    record Block(long address, long bytes) {}
+    /** A device block: its base address (0 for empty blocks), rounded size, and the graph pool that
+     *  owns it (null: the shared cache). */
+    static final class Block {
+        final long address, bytes;
+        Pool owner;
 
-    private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
+        Block(long address, long bytes) {
+            this.address = address;
+            this.bytes = bytes;
+        }
+
+        long address() { return address; }
+
+        long bytes() { return bytes; }
+    }
+
+    /** Free blocks by size class. */
+    static final class Pool {
+        final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
+        boolean closed;
+
+        void put(Block b) { free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).push(b); }
+
+        Block take(long size) {
+            long limit = size < SMALL_LIMIT ? size : size + size / 8;
+            Map.Entry<Long, ArrayDeque<Block>> e = free.ceilingEntry(size);
+            if (e == null || e.getKey() > limit) return null;
+            Block b = e.getValue().pop();
+            if (e.getValue().isEmpty()) free.remove(e.getKey());
+            return b;
+        }
+    }
+
+    private final Pool shared = new Pool();
+    private final TreeMap<Long, ArrayDeque<Block>> free = shared.free;
+    private Pool capturing;
     private long liveBytes, peakBytes, liveBlocks, cachedBytes, allocations, reuses;
     private final CudaDriver driver;
 
@@ -41,13 +78,16 @@ public final class CudaAllocator {
     synchronized Block allocate(long requested) {
         long size = roundUp(requested);
         if (size == 0) { liveBlocks++; return new Block(0, 0); }
-        Block b = takeCached(size);
+        Block b = capturing == null ? null : capturing.take(size);
+        if (b == null) b = takeCached(size);
+        else cachedBytes -= b.bytes;
         if (b != null) {
             reuses++;
         } else {
             b = new Block(deviceAlloc(size, requested), size);
             allocations++;
         }
+        if (capturing != null) b.owner = capturing;
         liveBytes += b.bytes();
         liveBlocks++;
         peakBytes = Math.max(peakBytes, liveBytes);
@@ -59,18 +99,42 @@ public final class CudaAllocator {
         if (b.bytes() == 0) return;
         liveBytes -= b.bytes();
         cachedBytes += b.bytes();
-        free.computeIfAbsent(b.bytes(), k -> new ArrayDeque<>()).push(b);
+        if (capturing != null) b.owner = capturing;   // a graph being captured may have used it
+        if (b.owner != null && !b.owner.closed) b.owner.put(b);
+        else {
+            b.owner = null;
+            shared.put(b);
+        }
     }
 
     private Block takeCached(long size) {
-        long limit = size < SMALL_LIMIT ? size : size + size / 8;
-        Map.Entry<Long, ArrayDeque<Block>> e = free.ceilingEntry(size);
-        if (e == null || e.getKey() > limit) return null;
-        Block b = e.getValue().pop();
-        if (e.getValue().isEmpty()) free.remove(e.getKey());
-        cachedBytes -= b.bytes();
+        Block b = shared.take(size);
+        if (b != null) cachedBytes -= b.bytes();
         return b;
     }
+
+    /** From now on, blocks allocated or released belong to the returned graph pool. */
+    synchronized Pool beginCapture() {
+        if (capturing != null) throw new IllegalStateException("a CUDA graph capture is already running");
+        capturing = new Pool();
+        return capturing;
+    }
+
+    /** Ends the capture; its pool keeps its blocks for the graph until {@link #closePool}. */
+    synchronized void endCapture() { capturing = null; }
+
+    /** The graph is gone: its free blocks return to the shared cache, and so will its live ones. */
+    synchronized void closePool(Pool p) {
+        p.closed = true;
+        for (ArrayDeque<Block> q : p.free.values())
+            for (Block b : q) {
+                b.owner = null;
+                shared.put(b);
+            }
+        p.free.clear();
+    }
+
+    synchronized boolean capturing() { return capturing != null; }
 
     private long deviceAlloc(long size, long requested) {
         long p = driver.malloc(size);
@@ -95,9 +159,11 @@ public final class CudaAllocator {
         if (free.isEmpty()) return;
         driver.synchronize();
         for (ArrayDeque<Block> q : free.values())
-            for (Block b : q) driver.free(b.address());
+            for (Block b : q) {
+                driver.free(b.address());
+                cachedBytes -= b.bytes();
+            }
         free.clear();
-        cachedBytes = 0;
     }
 
     public synchronized MemoryStats stats() {

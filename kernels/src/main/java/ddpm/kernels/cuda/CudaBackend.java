@@ -101,6 +101,64 @@ public final class CudaBackend implements Backend {
     /** Driver, versions and natives, for logs and the GPU doctor. */
     public String driverDetails() { return driver.describe(); }
 
+    /**
+     * A recorded piece of device work (a CUDA graph): {@link #replay} runs it again with the same
+     * tensors (their device memory, shapes and scalar arguments are baked in; change inputs by
+     * copying new values into the same tensors). Tensors created while capturing keep their device
+     * memory for the graph: replays may write them even after they are released, so their blocks
+     * return to the cache only when the graph is closed.
+     */
+    public final class Graph implements AutoCloseable {
+        private final long id;
+        private final CudaAllocator.Pool pool;
+        private boolean closed;
+
+        private Graph(long id, CudaAllocator.Pool pool) {
+            this.id = id;
+            this.pool = pool;
+        }
+
+        /** Queues the recorded work on the stream (no host synchronisation). */
+        public void replay() {
+            if (closed) throw new IllegalStateException("replay of a closed CUDA graph");
+            enter();
+            driver.launchGraph(id);
+        }
+
+        @Override public void close() {
+            if (closed) return;
+            closed = true;
+            driver.destroyGraph(id);
+            allocator.closePool(pool);
+        }
+    }
+
+    /**
+     * Records {@code work} into a {@link Graph} instead of running it (on a GPU: stream capture).
+     * Inside, only device work is allowed: host transfers, synchronisation and reading results to
+     * the host fail (the stream is capturing). Kernels, copies, fills and GEMMs are recorded.
+     */
+    public Graph capture(Runnable work) {
+        enter();
+        CudaAllocator.Pool pool = allocator.beginCapture();
+        Graph g = null;
+        try {
+            driver.beginCapture();
+            try {
+                work.run();
+            } finally {
+                g = new Graph(driver.endCapture(), pool);
+            }
+            return g;
+        } catch (RuntimeException | Error e) {
+            if (g != null) g.close();
+            else allocator.closePool(pool);
+            throw e;
+        } finally {
+            allocator.endCapture();
+        }
+    }
+
     /** Kernels index with 32-bit ints: refuse tensors of 2^31 elements or more. */
     static void checkIndexable(long n, String op, Supplier<String> what) {
         if (n >= Integer.MAX_VALUE)
@@ -139,18 +197,27 @@ public final class CudaBackend implements Backend {
     @Override public MemoryStats memoryStats() { return allocator.stats(); }
 
     @Override public void synchronize() {
+        notCapturing("synchronize");
         enter();
         driver.synchronize();
     }
 
+    /** Host transfers and waits cannot be part of a graph. */
+    private void notCapturing(String what) {
+        if (allocator.capturing())
+            throw new IllegalStateException(what + " while a CUDA graph is being captured: only device work can be recorded");
+    }
+
     private void upload(Tensor dst, Object host, int count) {
         if (count == 0) return;
+        notCapturing("writing " + dst.describe() + " from the host");
         enter();
         driver.copyToDevice(address(dst), host, count);
     }
 
     private void download(Tensor src, Object host, int count) {
         if (count == 0) return;
+        notCapturing("reading " + src.describe() + " to the host");
         enter();
         driver.copyToHost(host, address(src), count);
     }

@@ -72,6 +72,18 @@ interface CudaDriver {
 
     void destroyEvent(long event);
 
+    /** Starts recording the stream's work (kernels, device copies and fills, GEMMs) into a graph
+     *  instead of running it; host transfers and synchronisation are not allowed until {@link #endCapture}. */
+    void beginCapture();
+
+    /** Ends the recording: an executable graph of everything queued since {@link #beginCapture}. */
+    long endCapture();
+
+    /** Queues the graph's work on the stream. */
+    void launchGraph(long graph);
+
+    void destroyGraph(long graph);
+
     /** cuBLAS math mode: TF32 tensor-op math for SGEMM (on the host: inputs rounded to TF32). */
     void setTf32(boolean on);
 

@@ -8,6 +8,9 @@ import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUjit_option;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
@@ -39,6 +42,7 @@ import java.util.function.Supplier;
  */
 final class GpuDriver implements CudaDriver {
     static final String PTX_DIR = "/ddpm/kernels/ptx/";
+    static final long BLAS_WORKSPACE = 32L << 20;
 
     private static volatile String initFailure;
     private static volatile boolean initDone;
@@ -53,7 +57,11 @@ final class GpuDriver implements CudaDriver {
     private final TreeMap<Long, DevPtr> blocks = new TreeMap<>();
     private final Map<String, CUmodule> modules = new HashMap<>();
     private final Map<Long, CUevent> events = new HashMap<>();
-    private long nextEvent = 1;
+    private final Map<Long, CUgraph[]> graphs = new HashMap<>();
+    private final Map<Long, CUgraphExec> graphExecs = new HashMap<>();
+    private long nextEvent = 1, nextGraph = 1;
+    /** cuBLAS's workspace, set once so that GEMMs inside a graph capture allocate nothing. */
+    private DevPtr blasWorkspace;
 
     /** A loaded kernel. */
     private record Fn(String family, String name, CUfunction function) implements Kernel {}
@@ -121,6 +129,9 @@ final class GpuDriver implements CudaDriver {
         }
         checkBlas(JCublas2.cublasCreate(blas), "cublasCreate", () -> "device " + index);
         checkBlas(JCublas2.cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream", () -> "device " + index);
+        blasWorkspace = new DevPtr();
+        check(JCudaDriver.cuMemAlloc(blasWorkspace, BLAS_WORKSPACE), "cuMemAlloc(cuBLAS workspace)");
+        checkBlas(JCublas2.cublasSetWorkspace(blas, blasWorkspace, BLAS_WORKSPACE), "cublasSetWorkspace", () -> "32 MiB");
         setTf32(false);
     }
 
@@ -344,6 +355,38 @@ final class GpuDriver implements CudaDriver {
     @Override public synchronized void destroyEvent(long event) {
         CUevent e = events.remove(event);
         if (e != null) check(JCudaDriver.cuEventDestroy(e), "cuEventDestroy");
+    }
+
+    @Override public void beginCapture() {
+        makeCurrent();
+        // relaxed: the caching allocator may still call cuMemAlloc for a block the graph will own
+        check(JCudaDriver.cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
+                "cuStreamBeginCapture");
+    }
+
+    @Override public synchronized long endCapture() {
+        CUgraph g = new CUgraph();
+        check(JCudaDriver.cuStreamEndCapture(stream, g), "cuStreamEndCapture");
+        CUgraphExec e = new CUgraphExec();
+        check(JCudaDriver.cuGraphInstantiate(e, g, 0), "cuGraphInstantiate");
+        long id = nextGraph++;
+        graphs.put(id, new CUgraph[]{g});
+        graphExecs.put(id, e);
+        return id;
+    }
+
+    @Override public synchronized void launchGraph(long graph) {
+        CUgraphExec e = graphExecs.get(graph);
+        if (e == null) throw new CudaException("cuGraphLaunch: no graph " + graph + " (closed?)");
+        check(JCudaDriver.cuGraphLaunch(e, stream), "cuGraphLaunch");
+        afterCall("CUDA graph " + graph);
+    }
+
+    @Override public synchronized void destroyGraph(long graph) {
+        CUgraphExec e = graphExecs.remove(graph);
+        CUgraph[] g = graphs.remove(graph);
+        if (e != null) check(JCudaDriver.cuGraphExecDestroy(e), "cuGraphExecDestroy");
+        if (g != null) check(JCudaDriver.cuGraphDestroy(g[0]), "cuGraphDestroy");
     }
 
     @Override public void setTf32(boolean on) {

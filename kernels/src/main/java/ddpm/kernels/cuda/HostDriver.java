@@ -52,8 +52,11 @@ final class HostDriver implements CudaDriver {
     private final Map<String, Entry> entries = new LinkedHashMap<>();
     private final Map<Entry, Integer> sharedLimit = new HashMap<>();
     private final Map<Long, Long> events = new HashMap<>();
-    private long nextEvent = 1;
+    private final Map<Long, List<Runnable>> graphs = new HashMap<>();
+    private long nextEvent = 1, nextGraph = 1;
     private boolean tf32;
+    /** The work recorded since beginCapture, or null when not capturing. */
+    private List<Runnable> capture;
 
     /** Loads the runtime (once per JVM) or throws Unavailable saying why it cannot. */
     static synchronized void loadRuntime() {
@@ -179,20 +182,33 @@ final class HostDriver implements CudaDriver {
 
     @Override public long[] memInfo() { return HostNative.memInfo(); }
 
+    /** Runs stream work now, or records it into the graph being captured. */
+    private synchronized void enqueue(Runnable work) {
+        if (capture != null) capture.add(work);
+        else work.run();
+    }
+
+    private synchronized void notCapturing(String call) {
+        if (capture != null)
+            throw new CudaException(call + " failed: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the stream is capturing a graph)");
+    }
+
     @Override public void copyToDevice(long dst, Object hostArray, int count) {
+        notCapturing("cuMemcpyHtoD");
         check(HostNative.copy(dst, hostArray, 0, count, true), "cuMemcpyHtoD", null);
     }
 
     @Override public void copyToHost(Object hostArray, long src, int count) {
+        notCapturing("cuMemcpyDtoH");
         check(HostNative.copy(src, hostArray, 0, count, false), "cuMemcpyDtoH", null);
     }
 
     @Override public void copyDeviceToDevice(long dst, long src, long bytes, Supplier<String> what) {
-        check(HostNative.copyDeviceToDevice(dst, src, bytes), "cuMemcpyDtoDAsync", what);
+        enqueue(() -> check(HostNative.copyDeviceToDevice(dst, src, bytes), "cuMemcpyDtoDAsync", what));
     }
 
     @Override public void memsetD32(long dst, int bits, long count, Supplier<String> what) {
-        check(HostNative.memset32(dst, bits, count), "cuMemsetD32Async", what);
+        enqueue(() -> check(HostNative.memset32(dst, bits, count), "cuMemsetD32Async", what));
     }
 
     @Override public Kernel kernel(String family, String name) {
@@ -243,13 +259,40 @@ final class HostDriver implements CudaDriver {
         synchronized (this) {
             limit = sharedLimit.getOrDefault(e, 0);
         }
-        String err = HostNative.launch(handle, e.index(), gx, gy, gz, bx, by, bz, sharedBytes, limit, packed, offsets);
-        if (err != null) throw new CudaException(err + " [" + what.get() + "]");
+        enqueue(() -> {
+            String err = HostNative.launch(handle, e.index(), gx, gy, gz, bx, by, bz, sharedBytes, limit, packed, offsets);
+            if (err != null) throw new CudaException(err + " [" + what.get() + "]");
+        });
     }
 
-    @Override public void synchronize() {}
+    @Override public void synchronize() { notCapturing("cuStreamSynchronize"); }
+
+    @Override public synchronized void beginCapture() {
+        if (capture != null) throw new CudaException("cuStreamBeginCapture failed: the stream is already capturing");
+        capture = new java.util.ArrayList<>();
+    }
+
+    @Override public synchronized long endCapture() {
+        if (capture == null) throw new CudaException("cuStreamEndCapture failed: the stream is not capturing");
+        long id = nextGraph++;
+        graphs.put(id, capture);
+        capture = null;
+        return id;
+    }
+
+    @Override public void launchGraph(long graph) {
+        List<Runnable> work;
+        synchronized (this) {
+            work = graphs.get(graph);
+        }
+        if (work == null) throw new CudaException("cuGraphLaunch failed: no graph " + graph + " (closed?)");
+        enqueue(() -> work.forEach(Runnable::run));
+    }
+
+    @Override public synchronized void destroyGraph(long graph) { graphs.remove(graph); }
 
     @Override public synchronized long recordEvent() {
+        notCapturing("cuEventRecord");
         long id = nextEvent++;
         events.put(id, System.nanoTime());
         return id;
@@ -273,13 +316,21 @@ final class HostDriver implements CudaDriver {
             throw new CudaException(call + " failed: CUBLAS_STATUS_INVALID_VALUE (m=" + m + " n=" + n + " k=" + k + " lda="
                     + lda + " ldb=" + ldb + " ldc=" + ldc + " batch=" + batch + ") [" + what.get() + "]");
         if (m == 0 || n == 0 || batch == 0) return;
+        boolean tf = tf32;
+        enqueue(() -> gemmOnCpu(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC,
+                batch, tf, call, what));
+    }
+
+    private void gemmOnCpu(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
+                           long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC,
+                           int batch, boolean tf32, String call, Supplier<String> what) {
         Backend cpu = Backends.cpu();
         try (Scope ignored = Scope.open()) {
             int ba = strideA == 0 ? 1 : batch, bb = strideB == 0 ? 1 : batch;
-            Tensor ta = Tensor.of(readOp(a, transA, m, k, lda, strideA, ba, call, what), Device.CPU, ba, m, k);
-            Tensor tb = Tensor.of(readOp(b, transB, k, n, ldb, strideB, bb, call, what), Device.CPU, bb, k, n);
-            Tensor tc = Tensor.of(beta == 0 ? new float[batch * m * n] : readOp(c, false, m, n, ldc, strideC, batch, call, what),
-                    Device.CPU, batch, m, n);
+            Tensor ta = Tensor.of(readOp(a, transA, m, k, lda, strideA, ba, tf32, call, what), Device.CPU, ba, m, k);
+            Tensor tb = Tensor.of(readOp(b, transB, k, n, ldb, strideB, bb, tf32, call, what), Device.CPU, bb, k, n);
+            Tensor tc = Tensor.of(beta == 0 ? new float[batch * m * n]
+                    : readOp(c, false, m, n, ldc, strideC, batch, false, call, what), Device.CPU, batch, m, n);
             cpu.matmul(ta, tb, tc, false, false, alpha, beta);
             writeColumnMajor(tc.toFloats(), c, m, n, ldc, strideC, batch, call, what);
         }
@@ -287,8 +338,8 @@ final class HostDriver implements CudaDriver {
 
     /** op(X) of each batch entry as a row-major [rows, cols] block, from a column-major matrix with
      *  leading dimension ld (transposed when trans); TF32-rounded when that math mode is on. */
-    private float[] readOp(long x, boolean trans, int rows, int cols, int ld, long stride, int batch, String call,
-                           Supplier<String> what) {
+    private static float[] readOp(long x, boolean trans, int rows, int cols, int ld, long stride, int batch, boolean tf32,
+                                  String call, Supplier<String> what) {
         int storedRows = trans ? cols : rows, storedCols = trans ? rows : cols;
         long span = (long) ld * (storedCols - 1) + storedRows;
         float[] out = new float[Math.multiplyExact(batch, rows * cols)];
@@ -305,7 +356,7 @@ final class HostDriver implements CudaDriver {
         return out;
     }
 
-    private void writeColumnMajor(float[] rowMajor, long c, int m, int n, int ldc, long strideC, int batch, String call,
+    private static void writeColumnMajor(float[] rowMajor, long c, int m, int n, int ldc, long strideC, int batch, String call,
                                   Supplier<String> what) {
         long span = (long) ldc * (n - 1) + m;
         float[] raw = new float[(int) span];
