@@ -48,8 +48,7 @@ public final class CudaBackend implements Backend {
         this.driver = driver;
         this.info = driver.device();
         allocator = new CudaAllocator(driver);
-        gemm = new GemmKernel(driver);
-        gemm.setTf32(false);
+        gemm = new GemmKernel(this);
         elementwise = new ElementwiseKernel(this);
         reduce = new ReduceKernel(this);
         softmax = new SoftmaxKernel(this);
@@ -83,10 +82,12 @@ public final class CudaBackend implements Backend {
     /** The fused diffusion kernels, including {@link DiffusionKernels#qSampleWithNoise}. */
     public DiffusionKernels diffusion() { enter(); return diffusion; }
 
-    /** TF32 tensor-core math in cuBLAS (matmul, conv): faster, ~1e-3 relative error. Off by default. */
-    public void setTf32(boolean on) { enter(); gemm.setTf32(on); }
+    private volatile MathPrecision precision = MathPrecision.FP32;
 
-    public boolean tf32() { return gemm.tf32(); }
+    /** The math precision of matmul, convolution and attention (FP32 by default; see {@link MathPrecision}). */
+    public void setPrecision(MathPrecision p) { precision = java.util.Objects.requireNonNull(p); }
+
+    public MathPrecision precision() { return precision; }
 
     public String deviceName() { return info.name(); }
 
@@ -361,7 +362,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
         enter();
-        gemm.matmul(this, a, b, out, transA, transB, alpha, beta);
+        gemm.matmul(a, b, out, transA, transB, alpha, beta);
     }
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {

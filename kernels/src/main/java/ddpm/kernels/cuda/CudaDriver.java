@@ -84,17 +84,15 @@ interface CudaDriver {
 
     void destroyGraph(long graph);
 
-    /** cuBLAS math mode: TF32 tensor-op math for SGEMM (on the host: inputs rounded to TF32). */
-    void setTf32(boolean on);
-
     /**
-     * cuBLAS's column-major {@code cublasSgemm} ({@code batch} = 1) or {@code cublasSgemmStridedBatched}:
-     * C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], op(A) m×k, op(B) k×n, element strides between batch
-     * entries (0 = the same matrix for every entry).
+     * cuBLAS's column-major {@code cublasGemmEx} ({@code batch} = 1) or {@code cublasGemmStridedBatchedEx}
+     * on float32 matrices: C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], op(A) m×k, op(B) k×n, element
+     * strides between batch entries (0 = the same matrix for every entry), with the compute type of
+     * {@code precision} (32F, 32F_FAST_TF32, 32F_FAST_16BF; on the host: inputs rounded likewise).
      */
     void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long strideA,
                long b, int ldb, long strideB, float beta, long c, int ldc, long strideC, int batch,
-               Supplier<String> what);
+               MathPrecision precision, Supplier<String> what);
 
     /** One line for logs and the doctor: driver, versions, natives. */
     String describe();

@@ -9,20 +9,13 @@ import java.util.function.Supplier;
  * Cᵀ = op(B)ᵀ·op(A)ᵀ, so cuBLAS gets (B, A) swapped with m = N, n = M and the row-major leading
  * dimensions unchanged. Batches use strided-batched sgemm; a broadcast operand has stride 0.
  * Flops: 2·B·M·N·K; bytes ≥ 4·(Ba·M·K + Bb·K·N + B·M·N (+ again when beta ≠ 0)).
- * TF32 tensor-op math is off by default (exact float32 parity); setTf32(true) enables it.
+ * The math precision (FP32 by default: exact float32 parity) is the backend's: TF32 and BF16 use
+ * cuBLAS's fast compute types on float32 data.
  */
 public final class GemmKernel {
-    private final CudaDriver driver;
-    private boolean tf32;
+    private final CudaBackend be;
 
-    GemmKernel(CudaDriver driver) { this.driver = driver; }
-
-    void setTf32(boolean on) {
-        driver.setTf32(on);
-        tf32 = on;
-    }
-
-    boolean tf32() { return tf32; }
+    GemmKernel(CudaBackend be) { this.be = be; }
 
     /**
      * Row-major C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b], b &lt; batch, with op(A) M×K, op(B) K×N,
@@ -33,8 +26,8 @@ public final class GemmKernel {
               long a, int lda, long strideA, long b, int ldb, long strideB, float beta,
               long c, int ldc, long strideC, int batch, Supplier<String> what) {
         if (m == 0 || n == 0 || batch == 0) return;
-        driver.sgemm(transB, transA, n, m, k, alpha, b, ldb, strideB, a, lda, strideA, beta, c, ldc, strideC, batch,
-                () -> dims(m, n, k, batch, transA, transB) + " " + what.get());
+        be.driver().sgemm(transB, transA, n, m, k, alpha, b, ldb, strideB, a, lda, strideA, beta, c, ldc, strideC, batch,
+                be.precision(), () -> dims(m, n, k, batch, transA, transB) + " " + what.get());
     }
 
     private static String dims(int m, int n, int k, int batch, boolean ta, boolean tb) {
@@ -44,7 +37,7 @@ public final class GemmKernel {
     private static long addr(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
 
     /** Backend.matmul: a [Ba, M, K] (or [Ba, K, M]), b [Bb, K, N] (or [Bb, N, K]), out [B, M, N]. */
-    void matmul(CudaBackend be, Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
+    void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
         CudaBackend.f32("matmul", a, b, out);
         int m = out.dim(-2), n = out.dim(-1);
         int k = transA ? a.dim(-2) : a.dim(-1);

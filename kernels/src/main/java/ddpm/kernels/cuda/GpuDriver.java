@@ -20,7 +20,9 @@ import jcuda.driver.JITOptions;
 import jcuda.driver.JCudaDriver;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasHandle;
-import jcuda.jcublas.cublasMath;
+import jcuda.cudaDataType;
+import jcuda.jcublas.cublasComputeType;
+import jcuda.jcublas.cublasGemmAlgo;
 import jcuda.jcublas.cublasOperation;
 import jcuda.jcublas.cublasStatus;
 import jcuda.runtime.cudaStream_t;
@@ -132,7 +134,6 @@ final class GpuDriver implements CudaDriver {
         blasWorkspace = new DevPtr();
         check(JCudaDriver.cuMemAlloc(blasWorkspace, BLAS_WORKSPACE), "cuMemAlloc(cuBLAS workspace)");
         checkBlas(JCublas2.cublasSetWorkspace(blas, blasWorkspace, BLAS_WORKSPACE), "cublasSetWorkspace", () -> "32 MiB");
-        setTf32(false);
     }
 
     private int attribute(int attr) {
@@ -389,25 +390,27 @@ final class GpuDriver implements CudaDriver {
         if (g != null) check(JCudaDriver.cuGraphDestroy(g[0]), "cuGraphDestroy");
     }
 
-    @Override public void setTf32(boolean on) {
-        checkBlas(JCublas2.cublasSetMathMode(blas, on ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH),
-                "cublasSetMathMode", () -> on ? "TF32" : "default");
-    }
-
     @Override public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
                                 long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC,
-                                int batch, Supplier<String> what) {
+                                int batch, MathPrecision precision, Supplier<String> what) {
         int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
         int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        int compute = switch (precision) {
+            case FP32 -> cublasComputeType.CUBLAS_COMPUTE_32F;
+            case TF32 -> cublasComputeType.CUBLAS_COMPUTE_32F_FAST_TF32;
+            case BF16 -> cublasComputeType.CUBLAS_COMPUTE_32F_FAST_16BF;
+        };
+        int f32 = cudaDataType.CUDA_R_32F, algo = cublasGemmAlgo.CUBLAS_GEMM_DEFAULT;
         Pointer al = Pointer.to(new float[]{alpha}), bt = Pointer.to(new float[]{beta});
         if (batch == 1) {
-            checkBlas(JCublas2.cublasSgemm(blas, opA, opB, m, n, k, al, pointer(a), lda, pointer(b), ldb, bt, pointer(c), ldc),
-                    "cublasSgemm", what);
+            checkBlas(JCublas2.cublasGemmEx(blas, opA, opB, m, n, k, al, pointer(a), f32, lda, pointer(b), f32, ldb, bt,
+                    pointer(c), f32, ldc, compute, algo), "cublasGemmEx (" + precision + ")", what);
         } else {
-            checkBlas(JCublas2.cublasSgemmStridedBatched(blas, opA, opB, m, n, k, al, pointer(a), lda, strideA,
-                    pointer(b), ldb, strideB, bt, pointer(c), ldc, strideC, batch), "cublasSgemmStridedBatched", what);
+            checkBlas(JCublas2.cublasGemmStridedBatchedEx(blas, opA, opB, m, n, k, al, pointer(a), f32, lda, strideA,
+                    pointer(b), f32, ldb, strideB, bt, pointer(c), f32, ldc, strideC, batch, compute, algo),
+                    "cublasGemmStridedBatchedEx (" + precision + ")", what);
         }
-        afterCall("cuBLAS sgemm");
+        afterCall("cuBLAS GEMM");
     }
 
     @Override public String describe() {

@@ -54,7 +54,6 @@ final class HostDriver implements CudaDriver {
     private final Map<Long, Long> events = new HashMap<>();
     private final Map<Long, List<Runnable>> graphs = new HashMap<>();
     private long nextEvent = 1, nextGraph = 1;
-    private boolean tf32;
     /** The work recorded since beginCapture, or null when not capturing. */
     private List<Runnable> capture;
 
@@ -304,42 +303,40 @@ final class HostDriver implements CudaDriver {
 
     @Override public synchronized void destroyEvent(long event) { events.remove(event); }
 
-    @Override public void setTf32(boolean on) { tf32 = on; }
-
-    /** cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE), then the product on the CPU backend. */
+    /** cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE), then the product on the CPU backend
+     *  with the inputs rounded as the precision's tensor cores take them. */
     @Override public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
                                 long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC,
-                                int batch, Supplier<String> what) {
-        String call = batch == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched";
+                                int batch, MathPrecision precision, Supplier<String> what) {
+        String call = batch == 1 ? "cublasGemmEx" : "cublasGemmStridedBatchedEx";
         if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < Math.max(1, transA ? k : m) || ldb < Math.max(1, transB ? n : k)
                 || ldc < Math.max(1, m))
             throw new CudaException(call + " failed: CUBLAS_STATUS_INVALID_VALUE (m=" + m + " n=" + n + " k=" + k + " lda="
                     + lda + " ldb=" + ldb + " ldc=" + ldc + " batch=" + batch + ") [" + what.get() + "]");
         if (m == 0 || n == 0 || batch == 0) return;
-        boolean tf = tf32;
         enqueue(() -> gemmOnCpu(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC,
-                batch, tf, call, what));
+                batch, precision, call, what));
     }
 
     private void gemmOnCpu(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
                            long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC,
-                           int batch, boolean tf32, String call, Supplier<String> what) {
+                           int batch, MathPrecision precision, String call, Supplier<String> what) {
         Backend cpu = Backends.cpu();
         try (Scope ignored = Scope.open()) {
             int ba = strideA == 0 ? 1 : batch, bb = strideB == 0 ? 1 : batch;
-            Tensor ta = Tensor.of(readOp(a, transA, m, k, lda, strideA, ba, tf32, call, what), Device.CPU, ba, m, k);
-            Tensor tb = Tensor.of(readOp(b, transB, k, n, ldb, strideB, bb, tf32, call, what), Device.CPU, bb, k, n);
+            Tensor ta = Tensor.of(readOp(a, transA, m, k, lda, strideA, ba, precision, call, what), Device.CPU, ba, m, k);
+            Tensor tb = Tensor.of(readOp(b, transB, k, n, ldb, strideB, bb, precision, call, what), Device.CPU, bb, k, n);
             Tensor tc = Tensor.of(beta == 0 ? new float[batch * m * n]
-                    : readOp(c, false, m, n, ldc, strideC, batch, false, call, what), Device.CPU, batch, m, n);
+                    : readOp(c, false, m, n, ldc, strideC, batch, MathPrecision.FP32, call, what), Device.CPU, batch, m, n);
             cpu.matmul(ta, tb, tc, false, false, alpha, beta);
             writeColumnMajor(tc.toFloats(), c, m, n, ldc, strideC, batch, call, what);
         }
     }
 
     /** op(X) of each batch entry as a row-major [rows, cols] block, from a column-major matrix with
-     *  leading dimension ld (transposed when trans); TF32-rounded when that math mode is on. */
-    private static float[] readOp(long x, boolean trans, int rows, int cols, int ld, long stride, int batch, boolean tf32,
-                                  String call, Supplier<String> what) {
+     *  leading dimension ld (transposed when trans), rounded as {@code precision} takes its inputs. */
+    private static float[] readOp(long x, boolean trans, int rows, int cols, int ld, long stride, int batch,
+                                  MathPrecision precision, String call, Supplier<String> what) {
         int storedRows = trans ? cols : rows, storedCols = trans ? rows : cols;
         long span = (long) ld * (storedCols - 1) + storedRows;
         float[] out = new float[Math.multiplyExact(batch, rows * cols)];
@@ -350,7 +347,7 @@ final class HostDriver implements CudaDriver {
             for (int r = 0; r < rows; r++)
                 for (int cc = 0; cc < cols; cc++) {
                     float v = trans ? raw[r * ld + cc] : raw[cc * ld + r];
-                    out[base + r * cols + cc] = tf32 ? roundToTf32(v) : v;
+                    out[base + r * cols + cc] = precision.round(v);
                 }
         }
         return out;
@@ -367,14 +364,6 @@ final class HostDriver implements CudaDriver {
                 for (int cc = 0; cc < n; cc++) raw[cc * ldc + r] = rowMajor[bi * m * n + r * n + cc];
             check(HostNative.copy(base, raw, 0, (int) span, true), call + " (C write)", what);
         }
-    }
-
-    /** Round to nearest (ties to even) at TF32's 10 mantissa bits, as the tensor cores take their inputs. */
-    static float roundToTf32(float v) {
-        if (!Float.isFinite(v)) return v;
-        int bits = Float.floatToRawIntBits(v);
-        bits = (bits + 0xfff + ((bits >> 13) & 1)) & ~0x1fff;
-        return Float.intBitsToFloat(bits);
     }
 
     @Override public String describe() {

@@ -15,7 +15,7 @@ import java.util.Locale;
  * GFLOP/s from the byte/flop formulas documented on each launcher (README.md lists them).
  * Not a JMH benchmark: a sanity check that a GPU session can run in seconds.
  *
- * <p>usage: {@code bash .device/run.sh java ddpm.kernels.cuda.KernelTimings [iterations] [tf32]}
+ * <p>usage: {@code bash .device/run.sh java ddpm.kernels.cuda.KernelTimings [iterations] [fp32|tf32|bf16]}
  */
 public final class KernelTimings {
     private KernelTimings() {}
@@ -48,8 +48,8 @@ public final class KernelTimings {
         iters = args.length > 0 ? Integer.parseInt(args[0]) : 20;
         be = Backends.get(Device.cuda(0));
         CudaBackend cb = (CudaBackend) be;
-        if (args.length > 1 && args[1].equals("tf32")) cb.setTf32(true);
-        System.out.println(cb.describe() + ", TF32 " + cb.tf32() + ", " + iters + " iterations");
+        if (args.length > 1) cb.setPrecision(MathPrecision.parse(args[1]));
+        System.out.println(cb.describe() + ", precision " + cb.precision() + ", " + iters + " iterations");
         try (Scope ignored = Scope.open()) {
             int n = 128;
             // diffusion

@@ -257,7 +257,7 @@ class HostDriverTest {
                 long da = floats(a), db = floats(b), dc = floats(c);
                 float alpha = 1.5f, beta = -0.5f;
                 d.sgemm(ta, tb, m, n, k, alpha, da, lda, 0, db, ldb, (long) ldb * bCols, beta, dc, ldc, (long) ldc * n,
-                        batch, () -> "test");
+                        batch, MathPrecision.FP32, () -> "test");
                 float[] got = readFloats(dc, c.length);
                 for (int bi = 0; bi < batch; bi++)
                     for (int i = 0; i < ldc; i++)
@@ -275,10 +275,13 @@ class HostDriverTest {
                         }
             }
         CudaException bad = assertThrows(CudaException.class, () -> d.sgemm(false, false, 4, 4, 4, 1, 0, 3, 0, 0, 4, 0,
-                0, 0, 4, 0, 1, () -> "lda < m"));
+                0, 0, 4, 0, 1, MathPrecision.FP32, () -> "lda < m"));
         assertTrue(bad.getMessage().contains("CUBLAS_STATUS_INVALID_VALUE"), bad.getMessage());
-        assertEquals(1.0f + 0x1p-10f, HostDriver.roundToTf32(1.0f + 0x1p-10f + 0x1p-20f));
-        assertEquals(1.0f, HostDriver.roundToTf32(1.0f + 0x1p-12f));
+        assertEquals(1.0f + 0x1p-10f, MathPrecision.TF32.round(1.0f + 0x1p-10f + 0x1p-20f));
+        assertEquals(1.0f, MathPrecision.TF32.round(1.0f + 0x1p-12f));
+        assertEquals(1.0f + 0x1p-7f, MathPrecision.BF16.round(1.0f + 0x1p-7f + 0x1p-12f));
+        assertEquals(1.0f, MathPrecision.BF16.round(1.0f + 0x1p-9f));
+        assertEquals(1.0f + 0x1p-6f, MathPrecision.BF16.round(1.0f + 0x1p-7f + 0x1p-8f), "a tie rounds to even");
     }
 
     static float bf16(float v) {

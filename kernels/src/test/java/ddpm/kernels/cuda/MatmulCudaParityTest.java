@@ -2,7 +2,8 @@ package ddpm.kernels.cuda;
 
 import org.junit.jupiter.api.Test;
 
-/** GemmKernel.matmul (cuBLAS sgemm / strided-batched, row-major trick, broadcast batches, TF32). */
+/** GemmKernel.matmul (cuBLAS GEMM / strided-batched, row-major trick, broadcast batches, and the
+ *  TF32 and BF16 math precisions). */
 class MatmulCudaParityTest extends CudaTestBase {
     void at(int ba, int bb, int m, int k, int n, boolean ta, boolean tb, double alpha, double beta, double tol) {
         int batch = Math.max(ba, bb);
@@ -39,13 +40,30 @@ class MatmulCudaParityTest extends CudaTestBase {
         at(16, 16, 256, 256, 256, false, true, 0.0625, 0, 1e-5);
     }
 
-    @Test void tf32() {
+    /** TF32 and BF16: within their rounding of the float32 product, and equal (up to float32
+     *  accumulation) to the product of the inputs rounded as the tensor cores take them. */
+    @Test void reducedPrecisions() {
         CudaBackend cb = (CudaBackend) gpu;
-        cb.setTf32(true);
-        try {
-            at(4, 4, 128, 256, 96, false, false, 1, 0, 5e-3);
-        } finally {
-            cb.setTf32(false);
+        for (MathPrecision p : new MathPrecision[]{MathPrecision.TF32, MathPrecision.BF16}) {
+            cb.setPrecision(p);
+            try {
+                int b = 4, m = 33, k = 256, n = 40;
+                at(b, b, m, k, n, false, true, 1, 0, p == MathPrecision.TF32 ? 5e-3 : 3e-2);
+                P a = rand(b, m, k), w = rand(b, k, n), o = out(b, m, n);
+                gpu.matmul(a.g(), w.g(), o.g(), false, false, 1, 0);
+                float[] av = a.c().toFloats(), wv = w.c().toFloats(), ref = new float[b * m * n];
+                for (int i = 0; i < b; i++)
+                    for (int r = 0; r < m; r++)
+                        for (int c = 0; c < n; c++) {
+                            double s = 0;
+                            for (int q = 0; q < k; q++) s += (double) p.round(av[(i * m + r) * k + q]) * p.round(wv[(i * k + q) * n + c]);
+                            ref[(i * m + r) * n + c] = (float) s;
+                        }
+                assertClose("matmul " + p + " against rounded inputs", ddpm.engine.Tensor.of(ref, ddpm.engine.Device.CPU, b, m, n),
+                        o.g(), 1e-5);
+            } finally {
+                cb.setPrecision(MathPrecision.FP32);
+            }
         }
     }
 }
