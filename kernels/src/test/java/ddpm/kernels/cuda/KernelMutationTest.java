@@ -23,11 +23,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * The harness catches bugs: mutated copies of real kernels (a __syncthreads() removed, an
- * off-by-one bound, a wrong index) are built into their own host kernel libraries, driven through
- * a {@link CudaBackend} like the real ones, and each must fail the race check, the bounds check or
- * the comparison with the CPU; the same scenario on the unmutated kernels must pass. A removed
- * barrier must be reported by the race check itself, whatever the results. Needs no GPU.
+ * The harness catches bugs: mutated copies of real kernels (a __syncthreads() or __syncwarp()
+ * removed, an off-by-one bound, a wrong index) are built into their own host kernel libraries,
+ * driven through a {@link CudaBackend} like the real ones, and each must fail the race check, the
+ * bounds check or the comparison with the CPU (float32 kernels within 1e-4, the BF16 tensor-core
+ * kernels within 3e-2); the same scenario on the unmutated kernels must pass. A removed barrier
+ * must be reported by the race check itself, whatever the results. Needs no GPU.
  */
 class KernelMutationTest {
     static Backend original;
@@ -38,8 +39,11 @@ class KernelMutationTest {
         original = new CudaBackend(Device.cuda(0), HostDriver.open());
     }
 
-    /** A scenario: runs an op on the given backend's tensors and returns the result; the CPU backend gives the reference. */
-    record Scenario(String what, Function<Backend, float[]> run) {}
+    /** A scenario: runs an op on the given backend's tensors and returns the result; the CPU backend
+     *  gives the reference, which the result must match within {@code tol} (relative to its largest value). */
+    record Scenario(String what, Function<Backend, float[]> run, double tol) {
+        Scenario(String what, Function<Backend, float[]> run) { this(what, run, 1e-4); }
+    }
 
     static Tensor upload(Backend be, float[] data, int... shape) {
         Tensor t = Tensor.empty(be, DType.F32, shape);
@@ -84,6 +88,49 @@ class KernelMutationTest {
         return o.toFloats();
     });
 
+    /** Runs {@code op} on {@code be} at math precision p where be is a CUDA backend (the CPU computes float32). */
+    static float[] atPrecision(Backend be, MathPrecision p, Function<Backend, float[]> op) {
+        if (!(be instanceof CudaBackend cb)) return op.apply(be);
+        cb.setPrecision(p);
+        try {
+            return op.apply(be);
+        } finally {
+            cb.setPrecision(MathPrecision.FP32);
+        }
+    }
+
+    static Tensor[] attentionInputs(Backend be, int b, int l, int s, int d, int dv) {
+        return new Tensor[]{upload(be, random(9, b * l * d), b, l, d), upload(be, random(10, b * s * d), b, s, d),
+                upload(be, random(11, b * s * dv), b, s, dv)};
+    }
+
+    /** The tensor-core forward (BF16: within bf16 rounding of the CPU's float32 result). */
+    static final Scenario ATTENTION_TC = new Scenario("attention forward, BF16 tensor cores, B=2 L=37 S=45 D=40 Dv=24",
+            be -> atPrecision(be, MathPrecision.BF16, x -> {
+                Tensor[] in = attentionInputs(x, 2, 37, 45, 40, 24);
+                Tensor o = Tensor.empty(x, DType.F32, 2, 37, 24), lse = Tensor.empty(x, DType.F32, 2, 37);
+                x.attention(in[0], in[1], in[2], 1 / Math.sqrt(40), o, lse);
+                return o.toFloats();
+            }), 3e-2);
+
+    /** The tensor-core backward (BF16): gq, gk, gv one after the other. */
+    static final Scenario ATTENTION_TC_BACKWARD = new Scenario("attention backward, BF16 tensor cores, B=2 L=37 S=45 D=40 Dv=24",
+            be -> atPrecision(be, MathPrecision.BF16, x -> {
+                Tensor[] in = attentionInputs(x, 2, 37, 45, 40, 24);
+                Tensor o = Tensor.empty(x, DType.F32, 2, 37, 24), lse = Tensor.empty(x, DType.F32, 2, 37);
+                double scale = 1 / Math.sqrt(40);
+                x.attention(in[0], in[1], in[2], scale, o, lse);
+                Tensor go = upload(x, random(12, 2 * 37 * 24), 2, 37, 24);
+                Tensor gq = Tensor.empty(x, DType.F32, 2, 37, 40), gk = Tensor.empty(x, DType.F32, 2, 45, 40),
+                        gv = Tensor.empty(x, DType.F32, 2, 45, 24);
+                x.attentionBackward(in[0], in[1], in[2], o, lse, go, scale, gq, gk, gv);
+                float[] a = gq.toFloats(), bb = gk.toFloats(), c = gv.toFloats(), all = new float[a.length + bb.length + c.length];
+                System.arraycopy(a, 0, all, 0, a.length);
+                System.arraycopy(bb, 0, all, a.length, bb.length);
+                System.arraycopy(c, 0, all, a.length + bb.length, c.length);
+                return all;
+            }), 3e-2);
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
@@ -103,7 +150,15 @@ class KernelMutationTest {
                     "(g[2 * W] + g[2 * W + 1])", "(g[2 * W] + g[2 * W - 1])", UPSAMPLE_BACKWARD, false),
             new Mutant("attention tile_dot dropping the feature chunk's offset", "attention", "attention.cu",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + d0 + dd], kv, acc[i]);",
-                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false));
+                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false),
+            new Mutant("attention tensor-core forward without the __syncwarp between the scores' store and the softmax",
+                    "attention", "attention.cu",
+                    "        wmma::store_matrix_sync(Sw + 16, s[1], lds, wmma::mem_row_major);\n        __syncwarp();\n",
+                    "        wmma::store_matrix_sync(Sw + 16, s[1], lds, wmma::mem_row_major);\n", ATTENTION_TC, true),
+            new Mutant("attention tensor-core dK/dV without the __syncthreads handing dPᵀ between warps", "attention", "attention.cu",
+                    "            wmma::store_matrix_sync(Xg + 16, t[1], ldx, wmma::mem_row_major);\n        }\n        __syncthreads();\n",
+                    "            wmma::store_matrix_sync(Xg + 16, t[1], ldx, wmma::mem_row_major);\n        }\n",
+                    ATTENTION_TC_BACKWARD, true));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
@@ -126,7 +181,7 @@ class KernelMutationTest {
                 return "check: " + e.getMessage();
             }
             double err = relErr(ref, got);
-            return err <= 1e-4 ? null : "parity: max rel err " + err + " against the CPU";
+            return err <= s.tol() ? null : "parity: max rel err " + err + " against the CPU";
         }
     }
 
