@@ -23,7 +23,7 @@ log=bench/target/$name.log
 run PeakBench
 run DiffusionBench -p size=train,large
 run GroupNormBench -p shape=128x32,256x8,512x16
-run AttentionBench -p shape=64x256,256x256
+run AttentionBench -p shape=64x256,256x256 -p precision=fp32
 run SoftmaxBench -p rows=256
 run UpsampleBench -p shape=256x8,256x16
 run ElementwiseBench -p shape=128x32,256x8

@@ -1,6 +1,8 @@
 package ddpm.bench;
 
 import ddpm.engine.Tensor;
+import ddpm.kernels.cuda.CudaBackend;
+import ddpm.kernels.cuda.MathPrecision;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -20,6 +22,11 @@ import java.util.concurrent.TimeUnit;
  * B = 128 on CUDA, 8 on the CPU. The fused kernel ({@code Backend.attention}, with the
  * log-sum-exp kept for backward) against matmul → softmax → matmul with the L×L score matrix in
  * memory, forward and forward + backward (5 matmuls and a softmax backward).
+ *
+ * <p>{@code precision} is the CUDA backend's math precision ({@link CudaBackend#setPrecision}):
+ * fp32 runs the float32 SIMT attention kernels, tf32 and bf16 the tensor-core ones (and cuBLAS's
+ * TF32 / bf16 GEMMs in the unfused variants). The CPU computes float32 only: there, tf32 and bf16
+ * skip, saying so.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -32,6 +39,10 @@ public class AttentionBench extends DeviceState {
     @Param({"256x256", "64x256", "1024x128"})
     public String shape;
 
+    /** The CUDA backend's math precision: fp32, tf32, bf16. */
+    @Param({"fp32", "tf32", "bf16"})
+    public String precision;
+
     /** {B, L, D}. */
     public static int[] shape(String backend, String shape) {
         int[] ld = dims(shape);
@@ -43,6 +54,13 @@ public class AttentionBench extends DeviceState {
     private double scale;
 
     @Override protected void build() {
+        MathPrecision p = MathPrecision.parse(precision);
+        if (b instanceof CudaBackend cb) cb.setPrecision(p);
+        else if (p != MathPrecision.FP32) {
+            System.out.println("skipped: precision " + p + " is a CUDA backend setting; the " + backend + " backend computes fp32");
+            skip = true;
+            return;
+        }
         int[] sh = shape(backend, shape);
         int bb = sh[0], l = sh[1];
         for (int i = 0; i < SETS; i++) {
@@ -61,6 +79,10 @@ public class AttentionBench extends DeviceState {
         gp = empty(bb, l, l);
         gs = empty(bb, l, l);
         scale = 1 / Math.sqrt(sh[2]);
+    }
+
+    @Override protected void release() {
+        if (b instanceof CudaBackend cb) cb.setPrecision(MathPrecision.FP32);
     }
 
     @Benchmark public void fwdFused() {

@@ -132,9 +132,11 @@ public final class Report {
         return l;
     }
 
-    /** A cuda result whose score is a skip marker (see {@link DeviceState}). */
+    /** A result whose score is a skip marker (see {@link DeviceState}): a cuda one, or one at a CUDA
+     *  math precision (tf32, bf16) on another backend. */
     public static boolean skipped(Result r) {
-        return r.backend().startsWith("cuda") && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS;
+        boolean cudaOnly = r.backend().startsWith("cuda") || !r.params().getOrDefault("precision", "fp32").equals("fp32");
+        return cudaOnly && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS;
     }
 
     private static String key(Work.Entry e, Result r) { return e.group() + "|" + r.simpleName().split("\\.")[0] + "|" + r.params(); }
@@ -326,7 +328,8 @@ public final class Report {
             md.append('\n');
         }
         List<Row> sk = rows.stream().filter(Row::skipped).toList();
-        if (!sk.isEmpty()) md.append("Skipped (no CUDA device in that run): ").append(sk.size()).append(" results.\n\n");
+        if (!sk.isEmpty()) md.append("Skipped (no CUDA device in that run, or a CUDA math precision on another backend): ")
+                .append(sk.size()).append(" results.\n\n");
         if (chartFile != null) md.append("![achieved vs limit; fused vs unfused](").append(chartFile).append(")\n");
         return md.toString();
     }

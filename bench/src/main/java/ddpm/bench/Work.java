@@ -66,6 +66,12 @@ public final class Work {
         ENTRIES.put(key, new Entry(kernel, variant, group, fused, Kind.COMPUTE, null, flops, shape, torch, null));
     }
 
+    private static void comp(String key, String kernel, String variant, String group, boolean fused,
+                             ToDoubleFunction<Map<String, String>> bytes, ToDoubleFunction<Map<String, String>> flops,
+                             Function<Map<String, String>, String> shape, Function<Map<String, String>, String> torch) {
+        ENTRIES.put(key, new Entry(kernel, variant, group, fused, Kind.COMPUTE, bytes, flops, shape, torch, null));
+    }
+
     static String be(Map<String, String> p) { return p.getOrDefault("backend", "cpu"); }
 
     static boolean cuda(Map<String, String> p) { return be(p).startsWith("cuda"); }
@@ -125,15 +131,20 @@ public final class Work {
 
         // ---------------------------------------------------------------- attention, softmax
         Function<Map<String, String>, int[]> at = p -> AttentionBench.shape(be(p), p.getOrDefault("shape", "256x256"));
-        Function<Map<String, String>, String> atS = p -> str(at.apply(p));
+        // the shape, with the math precision where a CUDA result names one (the CPU computes fp32)
+        Function<Map<String, String>, String> atS = p -> str(at.apply(p)) + (cuda(p) && p.containsKey("precision") ? " " + p.get("precision") : "");
+        // forward: q·kᵀ and P·v; forward + backward: the essential 3.5× (dV, dP, dQ, dK and the scores once more)
         ToDoubleFunction<Map<String, String>> atF = p -> { int[] s = at.apply(p); return 4.0 * s[0] * s[1] * (double) s[1] * s[2]; };
-        comp("AttentionBench.fwdFused", "attention fwd", "fused", "attnFwd", true, atF, atS,
+        // bytes: forward reads q, k, v and writes out, lse; backward reads q, k, v, out, gout, lse and writes gq, gk, gv
+        ToDoubleFunction<Map<String, String>> atB = p -> { int[] s = at.apply(p); return (4.0 * s[0] * s[1] * s[2] + s[0] * s[1]) * F; };
+        ToDoubleFunction<Map<String, String>> atBB = p -> { int[] s = at.apply(p); return (12.0 * s[0] * s[1] * s[2] + 2.0 * s[0] * s[1]) * F; };
+        comp("AttentionBench.fwdFused", "attention fwd", "fused", "attnFwd", true, atB, atF, atS,
                 p -> "attention_sdpa_fwd[" + str(at.apply(p)) + "]");
-        comp("AttentionBench.fwdUnfused", "attention fwd", "matmul→softmax→matmul", "attnFwd", false, atF, atS,
+        comp("AttentionBench.fwdUnfused", "attention fwd", "matmul→softmax→matmul", "attnFwd", false, atB, atF, atS,
                 p -> "attention_naive_fwd[" + str(at.apply(p)) + "]");
-        comp("AttentionBench.fwdBwdFused", "attention fwd+bwd", "fused", "attnFwdBwd", true,
+        comp("AttentionBench.fwdBwdFused", "attention fwd+bwd", "fused", "attnFwdBwd", true, atBB,
                 p -> 3.5 * atF.applyAsDouble(p), atS, p -> "attention_sdpa_fwd_bwd[" + str(at.apply(p)) + "]");
-        comp("AttentionBench.fwdBwdUnfused", "attention fwd+bwd", "matmuls + softmax (9 kernels)", "attnFwdBwd", false,
+        comp("AttentionBench.fwdBwdUnfused", "attention fwd+bwd", "matmuls + softmax (9 kernels)", "attnFwdBwd", false, atBB,
                 p -> 3.5 * atF.applyAsDouble(p), atS, null);
         Function<Map<String, String>, int[]> sm = p -> SoftmaxBench.shape(be(p), p.getOrDefault("rows", "256"));
         mem("SoftmaxBench.fwd", "softmax fwd", "fused", null, false, p -> 2 * numel(sm.apply(p)) * F, p -> str(sm.apply(p)), null);

@@ -112,6 +112,24 @@ class ReportTest {
         assertEquals(0.05, other.seconds(), 1e-12);
     }
 
+    /** AttentionBench's precision: named in the CUDA shape; a tf32/bf16 CPU result is a skip marker. */
+    @Test void attentionPrecision() {
+        Map<String, String> bf16 = Map.of("backend", "cuda", "shape", "256x256", "precision", "bf16");
+        List<Report.Result> rs = List.of(
+                new Report.Result("ddpm.bench.AttentionBench.fwdBwdFused", bf16, 250e-6, Double.NaN, Map.of()),
+                new Report.Result("ddpm.bench.AttentionBench.fwdFused", Map.of("backend", "cpu", "shape", "64x256", "precision", "tf32"),
+                        1e-12, Double.NaN, Map.of()),
+                new Report.Result("ddpm.bench.AttentionBench.fwdFused", Map.of("backend", "cpu", "shape", "64x256", "precision", "fp32"),
+                        0.1, Double.NaN, Map.of()));
+        List<Report.Row> rows = Report.rows(rs, Report.Torch.NONE);
+        assertEquals("128x256x256 bf16", rows.get(0).shape());
+        assertEquals(3.5 * 4.0 * 128 * 256 * 256 * 256 / 250e-6 / 1e9, rows.get(0).gflops(), 1e-6);
+        assertEquals((12.0 * 128 * 256 * 256 + 2 * 128 * 256) * 4, Work.get("AttentionBench.fwdBwdFused").bytes(bf16), 1e-6);
+        assertTrue(rows.get(1).skipped());
+        assertFalse(rows.get(2).skipped());
+        assertEquals("8x64x256", rows.get(2).shape());
+    }
+
     @Test void markdownTableRows() throws IOException {
         List<Report.Result> rs = results();
         List<Report.Row> rows = Report.rows(rs, torch());
