@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The harness catches bugs: mutated copies of real kernels (a __syncthreads() removed, an
- * off-by-one bound, a wrong index) are built into their own host kernel libraries, driven through
+ * off-by-one bound, a wrong index; CUDA-core and tensor-core kernels) are built into their own host kernel libraries, driven through
  * a {@link CudaBackend} like the real ones, and each must fail the race check, the bounds check or
  * the comparison with the CPU; the same scenario on the unmutated kernels must pass. A removed
  * barrier must be reported by the race check itself, whatever the results. Needs no GPU.
@@ -84,6 +84,32 @@ class KernelMutationTest {
         return o.toFloats();
     });
 
+    /** Values on a 1/8 grid in [-2, 2]: exact in bf16, so the tensor-core result equals the CPU's up to summation order. */
+    static float[] bf16Exact(long seed, int n) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (r.nextInt(33) - 16) / 8f;
+        return v;
+    }
+
+    static final Scenario CONV_IGEMM = new Scenario("conv2d forward, implicit GEMM bf16, x [2, 19, 9, 11] w [21, 19, 3, 3]", be -> {
+        Tensor x = upload(be, bf16Exact(9, 2 * 19 * 9 * 11), 2, 19, 9, 11), w = upload(be, bf16Exact(10, 21 * 19 * 9), 21, 19, 3, 3);
+        Tensor y = Tensor.empty(be, DType.F32, 2, 21, 9, 11);
+        if (!(be instanceof CudaBackend cb)) {
+            be.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        }
+        cb.setPrecision(MathPrecision.BF16);
+        cb.conv().setAlgorithm(ConvKernel.Algorithm.IGEMM);
+        try {
+            cb.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        } finally {
+            cb.setPrecision(MathPrecision.FP32);
+            cb.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+        }
+    });
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
@@ -103,7 +129,13 @@ class KernelMutationTest {
                     "(g[2 * W] + g[2 * W + 1])", "(g[2 * W] + g[2 * W - 1])", UPSAMPLE_BACKWARD, false),
             new Mutant("attention tile_dot dropping the feature chunk's offset", "attention", "attention.cu",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + d0 + dd], kv, acc[i]);",
-                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false));
+                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false),
+            new Mutant("conv implicit GEMM without the barrier after staging a tile", "conv", "conv.cu",
+                    "        __syncthreads();\n        if (k0 + BK < kEnd) load(k0 + BK);",
+                    "        if (k0 + BK < kEnd) load(k0 + BK);", CONV_IGEMM, true),
+            new Mutant("conv implicit GEMM gathering column kh for kw", "conv", "conv.cu",
+                    "                int ih = ih0 + kh, iw = iw0 + kw;\n                bool ok = colOk",
+                    "                int ih = ih0 + kh, iw = iw0 + kh;\n                bool ok = colOk", CONV_IGEMM, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
