@@ -132,9 +132,11 @@ public final class Report {
         return l;
     }
 
-    /** A cuda result whose score is a skip marker (see {@link DeviceState}). */
+    /** A cuda result whose score is a skip marker (see {@link DeviceState}), or one whose parameters
+     *  do not apply to its backend ({@link Work#applies}). */
     public static boolean skipped(Result r) {
-        return r.backend().startsWith("cuda") && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS;
+        return r.backend().startsWith("cuda") && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS
+                || !Work.applies(r.benchmark(), r.params());
     }
 
     private static String key(Work.Entry e, Result r) { return e.group() + "|" + r.simpleName().split("\\.")[0] + "|" + r.params(); }
