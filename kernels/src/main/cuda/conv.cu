@@ -125,6 +125,16 @@ template <> struct Prec<float> {
     __device__ static float round(float v) { return tf32_rne(v); }
 };
 
+// x[c, ih0 + kh, iw0 + kw] of xi (one image, C × H × W) for index t = (c·KS + kh)·KS + kw of the
+// K = C·KS² axis; 0 outside the image (the padding) or when !ok.
+template <int KS>
+__device__ __forceinline__ float x_tap(const float* xi, int t, int ih0, int iw0, int H, int W, bool ok) {
+    constexpr int KK = KS * KS;
+    int c = t / KK, r = t - c * KK, kh = r / KS, kw = r - kh * KS;
+    int ih = ih0 + kh, iw = iw0 + kw;
+    return ok && ih >= 0 && ih < H && iw >= 0 && iw < W ? xi[(size_t)c * H * W + ih * W + iw] : 0.f;
+}
+
 // The shared-memory layout: A [BM][LDA], B [BK][LDB] (or [BN][LDB] when column-major), then the
 // 8 warps' 16 × LDC staging tiles.
 template <typename T, int PASS> struct Layout {
@@ -194,10 +204,8 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
             int ih0 = colY * stride - pad, iw0 = colX * stride - pad;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
-                int kr = k0 + bk0 + 2 * i, c = kr / KK, r = kr - c * KK, kh = r / KS, kw = r - kh * KS;
-                int ih = ih0 + kh, iw = iw0 + kw;
-                bool ok = colOk && kr < kEnd && ih >= 0 && ih < H && iw >= 0 && iw < W;
-                rb[i] = ok ? xi[(size_t)c * HW + ih * W + iw] : 0.f;
+                int kr = k0 + bk0 + 2 * i;
+                rb[i] = x_tap<KS>(xi, kr, ih0, iw0, H, W, colOk && kr < kEnd);
             }
         } else if (PASS == DGRAD) {
             int k = k0 + ak, o = k / KK, r = k - o * KK;
@@ -226,10 +234,8 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
             int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
-                int j = n0 + am0 + 8 * i, c = j / KK, r = j - c * KK, kh = r / KS, kw = r - kh * KS;
-                int ih = ih0 + kh, iw = iw0 + kw;
-                bool ok = kOk && j < Ng && ih >= 0 && ih < H && iw >= 0 && iw < W;
-                rb[i] = ok ? xi[(size_t)c * HW + ih * W + iw] : 0.f;
+                int j = n0 + am0 + 8 * i;
+                rb[i] = x_tap<KS>(xi, j, ih0, iw0, H, W, kOk && j < Ng);
             }
         }
     };

@@ -27,17 +27,10 @@ import java.util.concurrent.TimeUnit;
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx6g"})
-public class Conv1x1Bench extends DeviceState {
+public class Conv1x1Bench extends MathState {
     /** Cin x R x Cout. */
     @Param({"256x16x768", "256x16x256", "512x8x256", "384x32x128", "512x32x512"})
     public String shape;
-
-    /** The CUDA backend's math precision and convolution algorithm (see {@link ConvBench}). */
-    @Param({"bf16", "tf32", "fp32"})
-    public String precision;
-
-    @Param({"auto", "igemm", "gemm"})
-    public String algo;
 
     /** {B, Cin, R, Cout}. */
     public static int[] shape(String backend, String shape) {
@@ -48,11 +41,7 @@ public class Conv1x1Bench extends DeviceState {
     private final Tensor[] x = new Tensor[SETS], x3 = new Tensor[SETS];
     private Tensor w, w3, bias, out, out3;
 
-    @Override protected void build() {
-        if (!math(precision, algo)) {
-            skip = true;
-            return;
-        }
+    @Override protected void buildInputs() {
         int[] s = shape(backend, shape);
         int n = s[0], c = s[1], r = s[2], o = s[3];
         for (int i = 0; i < SETS; i++) {

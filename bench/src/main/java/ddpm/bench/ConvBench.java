@@ -34,16 +34,10 @@ import java.util.concurrent.TimeUnit;
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx6g"})
-public class ConvBench extends DeviceState {
+public class ConvBench extends MathState {
     /** Cin x R x Cout x k x stride (padding k / 2). */
     @Param({"128x32x128x3x1", "256x16x256x3x1", "256x8x256x3x1", "128x32x128x3x2", "384x32x128x1x1"})
     public String shape;
-
-    @Param({"bf16", "tf32", "fp32"})
-    public String precision;
-
-    @Param({"auto", "igemm", "gemm"})
-    public String algo;
 
     /** {B, Cin, R, Cout, k, stride, Ro}. */
     public static int[] shape(String backend, String shape) {
@@ -65,11 +59,7 @@ public class ConvBench extends DeviceState {
     private int stride, pad;
     private CudaBackend cuda;
 
-    @Override protected void build() {
-        if (!math(precision, algo)) {
-            skip = true;
-            return;
-        }
+    @Override protected void buildInputs() {
         if (b instanceof CudaBackend c) cuda = c;
         int[] s = shape(backend, shape);
         int n = s[0], c = s[1], r = s[2], o = s[3], k = s[4], ro = s[6];

@@ -6,9 +6,6 @@ import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.Rng;
 import ddpm.engine.Tensor;
-import ddpm.kernels.cuda.ConvKernel;
-import ddpm.kernels.cuda.CudaBackend;
-import ddpm.kernels.cuda.MathPrecision;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -73,10 +70,6 @@ public abstract class DeviceState {
     public final void close() {
         if (b != null) b.synchronize();
         release();
-        if (b instanceof CudaBackend cuda) {
-            cuda.setPrecision(MathPrecision.FP32);
-            cuda.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
-        }
         for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).release();
         owned.clear();
     }
@@ -106,23 +99,6 @@ public abstract class DeviceState {
             String m = e.getMessage();
             return m == null ? e.getClass().getSimpleName() : m;
         }
-    }
-
-    /**
-     * The math precision and convolution algorithm of a compute-bound benchmark (the {@code precision}
-     * and {@code algo} parameters): set on the CUDA backend (reset at tear-down). The CPU has one of
-     * each, so there only fp32 / auto run; for other values this prints why and returns false (the
-     * caller sets {@link #skip}; {@link Work#applies} tells the report).
-     */
-    protected final boolean math(String precision, String algo) {
-        if (b instanceof CudaBackend cuda) {
-            cuda.setPrecision(MathPrecision.parse(precision));
-            cuda.conv().setAlgorithm(ConvKernel.Algorithm.parse(algo));
-            return true;
-        }
-        if (Work.cpuMath(precision, algo)) return true;
-        System.out.println("skipped: precision " + precision + " / algo " + algo + " apply to backend=cuda only");
-        return false;
     }
 
     /** The batch at which a layer-shaped kernel runs: the U-Net's on CUDA, 1/16 of it on the CPU. */

@@ -77,8 +77,17 @@ public final class ConvKernel {
 
     private final CudaBackend be;
     private final KernelModule mod;
-    private volatile Algorithm algorithm = Algorithm.parse(System.getProperty("ddpm.cuda.conv", "auto"));
+    private volatile Algorithm algorithm = fromProperty();
     private final Map<Key, Choice> choices = new ConcurrentHashMap<>();
+
+    private static Algorithm fromProperty() {
+        String v = System.getProperty("ddpm.cuda.conv", "auto");
+        try {
+            return Algorithm.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-Dddpm.cuda.conv=" + v + ": expected auto, igemm or gemm", e);
+        }
+    }
 
     ConvKernel(CudaBackend be) {
         this.be = be;
@@ -147,6 +156,11 @@ public final class ConvKernel {
         }
         choices.put(key, c);
         return c.chosen() == Algorithm.IGEMM;
+    }
+
+    /** A pass without epilogue: {@code igemm} or {@code gemm} (as {@link #useIgemm} picks) computes it into out. */
+    private void run(Pass pass, Geo g, MathPrecision p, Tensor out, LongConsumer igemm, LongConsumer gemm) {
+        (useIgemm(pass, g, p, out.numel(), igemm, gemm) ? igemm : gemm).accept(addr(out));
     }
 
     private double time(LongConsumer run, long out) {
@@ -270,11 +284,7 @@ public final class ConvKernel {
         if (gy.numel() == 0) { be.fill(gx, 0); return; }
         MathPrecision p = be.precision();
         long gya = addr(gy), wa = addr(w);
-        if (useIgemm(Pass.BACKWARD_INPUT, g, p, gx.numel(), o -> igemmBackwardInput(g, p, gya, wa, o, what),
-                o -> gemmBackwardInput(g, gya, wa, o, what)))
-            igemmBackwardInput(g, p, gya, wa, addr(gx), what);
-        else
-            gemmBackwardInput(g, gya, wa, addr(gx), what);
+        run(Pass.BACKWARD_INPUT, g, p, gx, o -> igemmBackwardInput(g, p, gya, wa, o, what), o -> gemmBackwardInput(g, gya, wa, o, what));
     }
 
     private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, Supplier<String> what) {
@@ -314,11 +324,7 @@ public final class ConvKernel {
         if (gy.numel() == 0) { be.fill(gw, 0); return; }
         MathPrecision p = be.precision();
         long xa = addr(x), gya = addr(gy);
-        if (useIgemm(Pass.BACKWARD_WEIGHT, g, p, gw.numel(), o -> igemmBackwardWeight(g, p, xa, gya, o, what),
-                o -> gemmBackwardWeight(g, xa, gya, o, what)))
-            igemmBackwardWeight(g, p, xa, gya, addr(gw), what);
-        else
-            gemmBackwardWeight(g, xa, gya, addr(gw), what);
+        run(Pass.BACKWARD_WEIGHT, g, p, gw, o -> igemmBackwardWeight(g, p, xa, gya, o, what), o -> gemmBackwardWeight(g, xa, gya, o, what));
     }
 
     /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. */

@@ -134,8 +134,8 @@ class KernelMutationTest {
                     "        __syncthreads();\n        if (k0 + BK < kEnd) load(k0 + BK);",
                     "        if (k0 + BK < kEnd) load(k0 + BK);", CONV_IGEMM, true),
             new Mutant("conv implicit GEMM gathering column kh for kw", "conv", "conv.cu",
-                    "                int ih = ih0 + kh, iw = iw0 + kw;\n                bool ok = colOk",
-                    "                int ih = ih0 + kh, iw = iw0 + kh;\n                bool ok = colOk", CONV_IGEMM, false));
+                    "    int ih = ih0 + kh, iw = iw0 + kw;\n    return ok",
+                    "    int ih = ih0 + kh, iw = iw0 + kh;\n    return ok", CONV_IGEMM, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
