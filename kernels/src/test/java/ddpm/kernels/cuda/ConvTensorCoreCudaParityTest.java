@@ -193,6 +193,21 @@ class ConvTensorCoreCudaParityTest extends CudaTestBase {
         assertTrue(e.getMessage().contains("out [2, 4, 3, 3] must be [2, 4, 5, 5]"), e.getMessage());
     }
 
+    /** On the host driver auto means igemm, unmeasured (so that every test run checks the tensor-core kernels). */
+    @Test void autoIsIgemmOnTheHostDriver() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ddpm.kernels.cuda.testing.CudaTests.onHost(), "a GPU measures instead");
+        cb.setPrecision(MathPrecision.BF16);
+        cb.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+        int measured = cb.conv().choices().size();
+        long before = KernelModule.launchCounts().getOrDefault("conv.conv_fwd_bf16_k3", 0L);
+        P x = rand(2, 3, 5, 7), w = rand(4, 3, 3, 3), y = out(2, 4, 5, 7);
+        cpu.conv2d(x.c(), w.c(), null, y.c(), 1, 1);
+        gpu.conv2d(x.g(), w.g(), null, y.g(), 1, 1);
+        assertClose("conv2d bf16 auto on the host", y, tolerance(MathPrecision.BF16));
+        assertEquals(before + 1, KernelModule.launchCounts().getOrDefault("conv.conv_fwd_bf16_k3", 0L));
+        assertEquals(measured, cb.conv().choices().size(), "nothing measured");
+    }
+
     /** auto times both algorithms on scratch memory the first time a shape is seen, keeps the faster,
      *  and still writes the right result (also when the residual is the output itself). */
     @Test void autoMeasuresEachShapeOnceAndKeepsTheFaster() {
