@@ -28,7 +28,8 @@ run SoftmaxBench -p rows=256
 run UpsampleBench -p shape=256x8,256x16
 run ElementwiseBench -p shape=128x32,256x8
 run LayoutBench -p shape=128x32,256x8
-run Conv1x1Bench -p shape=512x8x256,256x16x768
+run Conv1x1Bench -p shape=512x8x256,256x16x768 -p precision=fp32 -p algo=auto
+run ConvBench -p shape=256x8x256x3x1,128x32x128x3x2 -p precision=fp32 -p algo=auto
 run OptimBench
 run RngBench -p size=noise,large
 run StepBench -p config=tiny

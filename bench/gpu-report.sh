@@ -40,11 +40,17 @@ tq sample-tf32 60 sample --batch 256 --precision tf32
 
 # ---- the CUDA benchmarks, one JMH call per class
 jmh_files=()
+# (the conv classes run at bf16; ConvBench, last, times both algorithms: 50 forks, about 3 min)
 for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench StepBench SoftmaxBench \
-           Conv1x1Bench UpsampleBench RngBench ElementwiseBench LayoutBench; do
+           Conv1x1Bench UpsampleBench RngBench ElementwiseBench LayoutBench ConvBench; do
   l=$(left)
   if [ "$l" -lt 45 ]; then echo "jmh $cls: skipped, out of time"; continue; fi
-  timeout $((l - 25)) bash .device/run.sh jmh "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $opts \
+  case $cls in
+    Conv1x1Bench) math="-p precision=bf16 -p algo=auto" ;;
+    ConvBench) math="-p precision=bf16 -p algo=igemm,gemm" ;;
+    *) math="" ;;
+  esac
+  timeout $((l - 25)) bash .device/run.sh jmh "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $math $opts \
       -rf json -rff "$OUT/jmh-$cls.json" \
     && jmh_files+=(--jmh "$OUT/jmh-$cls.json") || echo "jmh $cls: failed or timed out"
 done

@@ -1,5 +1,10 @@
-// Helpers for conv2d as im2col + cuBLAS GEMM (the GEMMs are issued from Java).
+// conv2d: the implicit-GEMM tensor-core kernels (TF32 and BF16 math precision), and the helpers of
+// the im2col + cuBLAS GEMM path (FP32, or where it measures faster; the GEMMs are issued from Java).
+#include <mma.h>
+#include <cuda_bf16.h>
+#include <type_traits>
 #include "common.cuh"
+using namespace nvcuda;
 
 // col[n*sN + ((c*k + kh)*k + kw)*sK + oh*Wo + ow] = x[n, c, oh*s - pad + kh, ow*s - pad + kw] (0 outside).
 // sN/sK choose the layout: [nb, C·k·k, P] for the forward/backward-input GEMMs (sN = K·P, sK = P)
@@ -53,9 +58,19 @@ extern "C" __global__ void col2im(const float* __restrict__ gcol, float* __restr
     }
 }
 
-// out[n, o, p] = bias[o]: the GEMM then accumulates onto it with beta = 1.
-extern "C" __global__ void bias_fill(float* __restrict__ out, const float* __restrict__ bias, int n, int O, int P) {
-    GRID_STRIDE(i, n) out[i] = bias[(i / P) % O];
+// out[n, o, p] = bias[o] + nadd[n, o] + res[n, o, p], each term optional (null): the GEMM then
+// accumulates onto it with beta = 1. res may be out itself (each element is read, then written, by
+// one thread).
+extern "C" __global__ void conv_prefill(float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
+                                        const float* res, int n, int O, int P) {
+    GRID_STRIDE(i, n) {
+        int no = i / P;
+        float v = 0.f;
+        if (bias) v += bias[no % O];
+        if (nadd) v += nadd[no];
+        if (res) v += res[i];
+        out[i] = v;
+    }
 }
 
 // out[o, n, p] = in[n, o, p]: gy chunk [nb, O, P] to [O, nb·P] for the weight-gradient GEMM.
@@ -66,5 +81,273 @@ extern "C" __global__ void nop_to_onp(const float* __restrict__ in, float* __res
         int t = i / P;
         int o = t % O, img = t / O;
         out[((size_t)o * nb + img) * P + p] = in[i];
+    }
+}
+
+// ---------------------------------------------------------------- implicit GEMM on tensor cores
+// Each pass is one GEMM, C[M, Ng] = A[M, Kg] · B[Kg, Ng], whose operands are gathered from the NCHW
+// tensors as the tiles are loaded (no column buffer); KS = kernel size (1 or 3), KK = KS², P = Ho·Wo:
+//   forward   C[o, (n,p)]       = Σ_{(c,kh,kw)} w[o, c, kh, kw] · x[n, c, oh·s − pad + kh, ow·s − pad + kw]
+//   data grad C[c, (n,h,w)]     = Σ_{(o,kh,kw)} w[o, c, kh, kw] · gy[n, o, (h + pad − kh)/s, (w + pad − kw)/s]
+//                                 (taps where the division is inexact or out of range are 0)
+//   weight gr C[o, (c,kh,kw)]   = Σ_{(n,p)} gy[n, o, p] · x[n, c, oh·s − pad + kh, ow·s − pad + kw],
+//                                 split-K over (n,p): block z sums its slice into out + z·M·Ng
+// Block tile 128 × 128 × 32, 256 threads = 8 warps as 2 (M) × 4 (N), each warp 64 × 32 = 4 × 2
+// fragments of 16 × 16 with fp32 accumulators. Per 32-deep k-step every thread gathers 16 elements
+// of A and 16 of B into registers (the next step's loads are issued before this step's MMAs),
+// rounds them as the precision takes them (bf16: to nearest even; TF32: to nearest even at 10
+// mantissa bits, as MathPrecision.round does) and stores them to shared memory: A row-major
+// [128][32 + pad]; B row-major [32][128 + pad] (forward, data grad: threads run along the pixels,
+// so the global gathers coalesce) or column-major [128][32 + pad] (weight grad: threads run along
+// the (n,p) reduction). The output tile goes through a per-warp 16 × 16 staging buffer so that the
+// epilogue (bias, nadd, residual; NCHW scatter) knows each element's coordinates.
+namespace igemm {
+constexpr int BM = 128, BN = 128, BK = 32, LDC = 20;   // 256 threads (8 warps)
+enum Pass { FWD, DGRAD, WGRAD };
+
+// Round to nearest even at TF32's 10 mantissa bits (MathPrecision.TF32.round); inf / NaN unchanged.
+__device__ __forceinline__ float tf32_rne(float v) {
+    unsigned b = __float_as_uint(v);
+    if ((b & 0x7f800000u) == 0x7f800000u) return v;
+    return __uint_as_float((b + 0xfffu + ((b >> 13) & 1u)) & 0xffffe000u);
+}
+
+// The tensor-core input type: T is what shared memory holds, Frag what the fragments declare.
+template <typename T> struct Prec;
+template <> struct Prec<__nv_bfloat16> {
+    using Frag = __nv_bfloat16;
+    static constexpr int KSTEP = 16, PAD = 8;
+    __device__ static __nv_bfloat16 round(float v) { return __float2bfloat16_rn(v); }
+};
+template <> struct Prec<float> {
+    using Frag = wmma::precision::tf32;
+    static constexpr int KSTEP = 8, PAD = 4;
+    __device__ static float round(float v) { return tf32_rne(v); }
+};
+
+// x[c, ih0 + kh, iw0 + kw] of xi (one image, C × H × W) for index t = (c·KS + kh)·KS + kw of the
+// K = C·KS² axis; 0 outside the image (the padding) or when !ok.
+template <int KS>
+__device__ __forceinline__ float x_tap(const float* xi, int t, int ih0, int iw0, int H, int W, bool ok) {
+    constexpr int KK = KS * KS;
+    int c = t / KK, r = t - c * KK, kh = r / KS, kw = r - kh * KS;
+    int ih = ih0 + kh, iw = iw0 + kw;
+    return ok && ih >= 0 && ih < H && iw >= 0 && iw < W ? xi[(size_t)c * H * W + ih * W + iw] : 0.f;
+}
+
+// The shared-memory layout: A [BM][LDA], B [BK][LDB] (or [BN][LDB] when column-major), then the
+// 8 warps' 16 × LDC staging tiles.
+template <typename T, int PASS> struct Layout {
+    static constexpr bool BCOL = PASS == WGRAD;
+    static constexpr int LDA = BK + Prec<T>::PAD, LDB = BCOL ? BK + Prec<T>::PAD : BN + Prec<T>::PAD;
+    static constexpr int A_ELEMS = BM * LDA, B_ELEMS = BCOL ? BN * LDB : BK * LDB;
+    static constexpr int BYTES = (A_ELEMS + B_ELEMS) * (int)sizeof(T) + 8 * 16 * LDC * 4;
+};
+
+// One block's shared memory, 128-byte aligned (WMMA needs 32-byte aligned tiles). Each entry point
+// declares its own (a __shared__ variable inside a template would, on the host driver, land outside
+// the checked shared section).
+template <int BYTES> struct alignas(128) Smem { unsigned char bytes[BYTES]; };
+
+template <typename T, int PASS, int KS>
+__device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __restrict__ src0, const float* __restrict__ src1,
+                                           float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
+                                           const float* res, int N, int C, int H, int W, int O, int Ho, int Wo,
+                                           int stride, int pad, int kPerSplit) {
+    using L = Layout<T, PASS>;
+    constexpr int KK = KS * KS, KSTEP = Prec<T>::KSTEP;
+    constexpr bool BCOL = L::BCOL;
+    constexpr int LDA = L::LDA, LDB = L::LDB, A_ELEMS = L::A_ELEMS, B_ELEMS = L::B_ELEMS;
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sB = sA + A_ELEMS;
+    float* sC = reinterpret_cast<float*>(sB + B_ELEMS);
+
+    const int P = Ho * Wo, HW = H * W;
+    const int M = PASS == DGRAD ? C : O;
+    const int Ng = PASS == FWD ? N * P : PASS == DGRAD ? N * HW : C * KK;
+    const int Kg = PASS == FWD ? C * KK : PASS == DGRAD ? O * KK : N * P;
+    const int kBegin = PASS == WGRAD ? blockIdx.z * kPerSplit : 0;
+    const int kEnd = PASS == WGRAD ? min(Kg, kBegin + kPerSplit) : Kg;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
+
+    // A gathers: thread (ak, am0) loads A[m0 + am0 + 8i][k0 + ak], i < 16
+    const int ak = tid & 31, am0 = tid >> 5;
+    // B gathers, forward and data grad: B[k0 + bk0 + 2i][n0 + bj], i < 16 (the thread keeps one pixel)
+    const int bj = tid & 127, bk0 = tid >> 7;
+    // B gathers, weight grad: B[k0 + ak][n0 + am0 + 8i], i < 16 (the thread keeps one (n,p) per step)
+    int colImg = 0, colY = 0, colX = 0;
+    const bool colOk = n0 + bj < Ng;
+    if (PASS != WGRAD && colOk) {
+        int j = n0 + bj, per = PASS == FWD ? P : HW, wd = PASS == FWD ? Wo : W;
+        colImg = j / per;
+        int q = j - colImg * per;
+        colY = q / wd;
+        colX = q - colY * wd;
+    }
+
+    float ra[16], rb[16];
+    const int aRows = min(16, (M - m0 - am0 + 7) / 8);   // this thread's A rows inside the matrix
+    // ra[i] = a[i · step] for the valid rows (one running pointer: no per-row addresses to keep)
+    auto loadA = [&](const float* a, int step, bool ok) {
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            ra[i] = ok && i < aRows ? *a : 0.f;
+            a += step;
+        }
+    };
+    auto load = [&](int k0) {
+        if (PASS == FWD) {
+            int k = k0 + ak;
+            loadA(src1 + (size_t)(m0 + am0) * Kg + k, 8 * Kg, k < kEnd);
+            const float* xi = src0 + (size_t)colImg * C * HW;
+            int ih0 = colY * stride - pad, iw0 = colX * stride - pad;
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                int kr = k0 + bk0 + 2 * i;
+                rb[i] = x_tap<KS>(xi, kr, ih0, iw0, H, W, colOk && kr < kEnd);
+            }
+        } else if (PASS == DGRAD) {
+            int k = k0 + ak, o = k / KK, r = k - o * KK;
+            loadA(src1 + ((size_t)o * C + m0 + am0) * KK + r, 8 * KK, k < kEnd);
+            const float* gi = src0 + (size_t)colImg * O * P;
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                int kr = k0 + bk0 + 2 * i, oo = kr / KK, rr = kr - oo * KK, kh = rr / KS, kw = rr - kh * KS;
+                int hn = colY + pad - kh, wn2 = colX + pad - kw;
+                int oh = hn, ow = wn2;
+                bool ok = colOk && kr < kEnd && hn >= 0 && wn2 >= 0;
+                if (stride != 1) {
+                    ok = ok && hn % stride == 0 && wn2 % stride == 0;
+                    oh = hn / stride;
+                    ow = wn2 / stride;
+                }
+                ok = ok && oh < Ho && ow < Wo;
+                rb[i] = ok ? gi[((size_t)oo * Ho + oh) * Wo + ow] : 0.f;
+            }
+        } else {
+            int k = k0 + ak;
+            bool kOk = k < kEnd;
+            int img = kOk ? k / P : 0, p = k - img * P, oh = p / Wo, ow = p - oh * Wo;
+            loadA(src1 + ((size_t)img * O + m0 + am0) * P + p, 8 * P, kOk);
+            const float* xi = src0 + (size_t)img * C * HW;
+            int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                int j = n0 + am0 + 8 * i;
+                rb[i] = x_tap<KS>(xi, j, ih0, iw0, H, W, kOk && j < Ng);
+            }
+        }
+    };
+
+    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
+    using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag,
+                                 typename std::conditional<BCOL, wmma::col_major, wmma::row_major>::type>;
+    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+
+    load(kBegin);
+    for (int k0 = kBegin; k0 < kEnd; k0 += BK) {
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            sA[(am0 + 8 * i) * LDA + ak] = Prec<T>::round(ra[i]);
+            if (BCOL) sB[(am0 + 8 * i) * LDB + ak] = Prec<T>::round(rb[i]);
+            else sB[(bk0 + 2 * i) * LDB + bj] = Prec<T>::round(rb[i]);
+        }
+        __syncthreads();
+        if (k0 + BK < kEnd) load(k0 + BK);   // in flight during the MMAs below
+#pragma unroll
+        for (int ks = 0; ks < BK; ks += KSTEP) {
+            FragB fb[2];
+#pragma unroll
+            for (int j = 0; j < 2; j++)
+                wmma::load_matrix_sync(fb[j], BCOL ? sB + (wn * 32 + j * 16) * LDB + ks : sB + ks * LDB + wn * 32 + j * 16, LDB);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {   // one A fragment live at a time: fewer registers
+                FragA fa;
+                wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+            }
+        }
+        __syncthreads();
+    }
+
+    // epilogue: each fragment through the warp's staging tile; lane l writes column l % 16 of rows
+    // l / 16, l / 16 + 2, ... (16 consecutive pixels per half-warp)
+    float* st = sC + warp * 16 * LDC;
+    const int col = lane & 15;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        int gj = n0 + wn * 32 + j * 16 + col;
+        int img = 0, q = gj;
+        if (PASS == FWD) { img = gj / P; q = gj - img * P; }
+        if (PASS == DGRAD) { img = gj / HW; q = gj - img * HW; }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
+            __syncwarp();
+            for (int r = lane >> 4; r < 16; r += 2) {
+                int gm = m0 + wm * 64 + i * 16 + r;
+                if (gm >= M || gj >= Ng) continue;
+                float v = st[r * LDC + col];
+                if (PASS == FWD) {
+                    size_t at = ((size_t)img * O + gm) * P + q;
+                    if (bias) v += bias[gm];
+                    if (nadd) v += nadd[(size_t)img * O + gm];
+                    if (res) v += res[at];
+                    out[at] = v;
+                } else if (PASS == DGRAD) {
+                    out[((size_t)img * C + gm) * HW + q] = v;
+                } else {
+                    out[(size_t)blockIdx.z * M * Ng + (size_t)gm * Ng + gj] = v;
+                }
+            }
+            __syncwarp();
+        }
+    }
+}
+}  // namespace igemm
+
+// The entry points: conv_<pass>_<precision>_k<KS>, one signature for all (src0, src1: x and w
+// forward; gy and w data grad; x and gy weight grad. bias / nadd / res: forward only, each may be
+// null; kPerSplit: weight grad's reduction slice per blockIdx.z, a multiple of 32).
+#define IGEMM_PARAMS                                                                                        \
+    const float *__restrict__ src0, const float *__restrict__ src1, float *out, const float *__restrict__ bias, \
+        const float *__restrict__ nadd, const float *res, int N, int C, int H, int W, int O, int Ho, int Wo,     \
+        int stride, int pad, int kPerSplit
+// Two resident blocks per SM: ptxas then keeps to 128 registers and spills 200-500 bytes per thread
+// (to L1); 1 gives no spills but one block (8 warps) per SM. Which is faster is for a GPU to say.
+#define IGEMM_MIN_BLOCKS 2
+#define IGEMM_BODY(T, PASS, KS)                                                                             \
+    __shared__ igemm::Smem<igemm::Layout<T, PASS>::BYTES> smem;                                                 \
+    igemm::conv_igemm<T, PASS, KS>(smem.bytes, src0, src1, out, bias, nadd, res, N, C, H, W, O, Ho, Wo, stride, pad, \
+                                   kPerSplit)
+using bf16 = __nv_bfloat16;
+using igemm::FWD;
+using igemm::DGRAD;
+using igemm::WGRAD;
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_bf16_k1(IGEMM_PARAMS) { IGEMM_BODY(bf16, FWD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_bf16_k3(IGEMM_PARAMS) { IGEMM_BODY(bf16, FWD, 3); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_tf32_k1(IGEMM_PARAMS) { IGEMM_BODY(float, FWD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_tf32_k3(IGEMM_PARAMS) { IGEMM_BODY(float, FWD, 3); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_bf16_k1(IGEMM_PARAMS) { IGEMM_BODY(bf16, DGRAD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_bf16_k3(IGEMM_PARAMS) { IGEMM_BODY(bf16, DGRAD, 3); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_tf32_k1(IGEMM_PARAMS) { IGEMM_BODY(float, DGRAD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_tf32_k3(IGEMM_PARAMS) { IGEMM_BODY(float, DGRAD, 3); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_bf16_k1(IGEMM_PARAMS) { IGEMM_BODY(bf16, WGRAD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_bf16_k3(IGEMM_PARAMS) { IGEMM_BODY(bf16, WGRAD, 3); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_tf32_k1(IGEMM_PARAMS) { IGEMM_BODY(float, WGRAD, 1); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_tf32_k3(IGEMM_PARAMS) { IGEMM_BODY(float, WGRAD, 3); }
+
+// gw = Σ_z part[z] over the weight gradient's split-K partials (a fixed order: deterministic).
+extern "C" __global__ void conv_splitk_sum(const float* __restrict__ part, float* __restrict__ gw, int splits, int n) {
+    GRID_STRIDE(i, n) {
+        float s = 0.f;
+        for (int z = 0; z < splits; z++) s += part[(size_t)z * n + i];
+        gw[i] = s;
     }
 }

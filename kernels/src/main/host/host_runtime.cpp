@@ -625,10 +625,11 @@ void rt_gather(const void* mine, int bytes, void* all, const char* file, int lin
           << jddpm_host::GATHER_BYTES;
         kill_current(m.str());
     }
+    // the contributions are packed (lane l at l·bytes of the buffer), so each lane takes all 32 in one copy
     int buf = warp_arrive(jddpm_host::GATHER, 0xffffffffu, 32, file, line,
-                          [mine, bytes](Warp& w, int b, int lane) { memcpy(w.bytes[b][lane], mine, bytes); });
+                          [mine, bytes](Warp& w, int b, int lane) { memcpy(&w.bytes[b][0][0] + lane * bytes, mine, bytes); });
     const Warp& w = warps[current->warp];
-    for (int l = 0; l < 32; l++) memcpy((char*)all + l * bytes, w.bytes[buf][l], bytes);
+    memcpy(all, &w.bytes[buf][0][0], (size_t)32 * bytes);
 }
 
 unsigned rt_activemask() {

@@ -111,8 +111,11 @@ inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, 
 }
 
 namespace detail {
+// Not instrumented: it touches only the calling lane's own fragments and gathered copies, which
+// the race and bounds checks have nothing to say about; instrumented, its operand reads made
+// tensor-core kernels crawl on the host.
 template <int M, int N, int K, typename TA, typename LA, typename LB, typename TC>
-inline void mma(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
+__attribute__((noinline, no_sanitize("thread"))) void mma(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
                 const fragment<matrix_b, M, N, K, TA, LB>& b, const fragment<accumulator, M, N, K, TC>& c,
                 const char* file, int line) {
     using FA = fragment<matrix_a, M, N, K, TA, LA>;
@@ -125,23 +128,24 @@ inline void mma(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, 
     std::memcpy(mine.a, a.x, sizeof mine.a);
     std::memcpy(mine.b, b.x, sizeof mine.b);
     ::jddpm_host::api->gather(&mine, (int)sizeof(Mine), all, file, line);
-    float A[M * K], B[K * N];
+    // Element e of a tile is lane e % 32's x[e / 32]. This lane's outputs all lie in column
+    // lane % N (N is 8, 16 or 32), so it reads that column of B once and, per output, one row of A.
     constexpr bool tf32 = std::is_same<TA, precision::tf32>::value;
-    for (int l = 0; l < 32; l++) {
-        for (int i = 0; i < FA::num_elements; i++) {
-            float v = (float)all[l].a[i];
-            A[i * 32 + l] = tf32 ? tf32_operand(v) : v;
-        }
-        for (int i = 0; i < FB::num_elements; i++) {
-            float v = (float)all[l].b[i];
-            B[i * 32 + l] = tf32 ? tf32_operand(v) : v;
-        }
+    int ln = lane(), col = ln % N;
+    float bcol[K];
+    for (int k = 0; k < K; k++) {
+        int e = k * N + col;
+        float v = (float)all[e % 32].b[e / 32];
+        bcol[k] = tf32 ? tf32_operand(v) : v;
     }
-    int ln = lane();
     for (int i = 0; i < FD::num_elements; i++) {
-        int e = i * 32 + ln, r = e / N, col = e % N;
+        int r = (i * 32 + ln) / N;
         float s = (float)c.x[i];
-        for (int k = 0; k < K; k++) s = __builtin_fmaf(A[r * K + k], B[k * N + col], s);
+        for (int k = 0; k < K; k++) {
+            int e = r * K + k;
+            float v = (float)all[e % 32].a[e / 32];
+            s = __builtin_fmaf(tf32 ? tf32_operand(v) : v, bcol[k], s);
+        }
         d.x[i] = (TC)s;
     }
 }

@@ -133,10 +133,11 @@ public final class Report {
     }
 
     /** A result whose score is a skip marker (see {@link DeviceState}): a cuda one, or one at a CUDA
-     *  math precision (tf32, bf16) on another backend. */
+     *  math precision (tf32, bf16) on another backend; or one whose parameters do not apply to its
+     *  backend ({@link Work#applies}). */
     public static boolean skipped(Result r) {
         boolean cudaOnly = r.backend().startsWith("cuda") || !r.params().getOrDefault("precision", "fp32").equals("fp32");
-        return cudaOnly && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS;
+        return cudaOnly && r.seconds() * 1e9 < DeviceState.SKIP_THRESHOLD_NS || !Work.applies(r.benchmark(), r.params());
     }
 
     private static String key(Work.Entry e, Result r) { return e.group() + "|" + r.simpleName().split("\\.")[0] + "|" + r.params(); }

@@ -74,6 +74,24 @@ public final class Work {
 
     static String be(Map<String, String> p) { return p.getOrDefault("backend", "cpu"); }
 
+    /** " bf16 igemm" etc. for benchmarks with precision / algo parameters. */
+    static String math(Map<String, String> p) {
+        return p.containsKey("precision") ? " " + p.get("precision") + " " + p.getOrDefault("algo", "auto") : "";
+    }
+
+    /** The CPU backend's only math: fp32, one convolution algorithm. */
+    static boolean cpuMath(String precision, String algo) {
+        return (precision == null || precision.equals("fp32")) && (algo == null || algo.equals("auto"));
+    }
+
+    /** False for results that measured nothing because the parameters do not apply to the backend
+     *  (the CPU at another precision or algorithm, the CUDA-only conv2dAdd on the CPU). */
+    public static boolean applies(String benchmark, Map<String, String> p) {
+        if (cuda(p)) return true;
+        String k = benchmark.startsWith("ddpm.bench.") ? benchmark.substring("ddpm.bench.".length()) : benchmark;
+        return cpuMath(p.get("precision"), p.get("algo")) && !k.equals("ConvBench.addFused");
+    }
+
     static boolean cuda(Map<String, String> p) { return be(p).startsWith("cuda"); }
 
     static long numel(int[] s) {
@@ -157,8 +175,31 @@ public final class Work {
         Function<Map<String, String>, int[]> cv = p -> Conv1x1Bench.shape(be(p), p.getOrDefault("shape", "256x16x256"));
         ToDoubleFunction<Map<String, String>> cvF = p -> { int[] s = cv.apply(p); return 2.0 * s[0] * s[2] * s[2] * (double) s[1] * s[3]; };
         Function<Map<String, String>, String> cvS = p -> { int[] s = cv.apply(p); return s[0] + "x" + s[1] + "x" + s[2] + "x" + s[2] + "->" + s[3]; };
-        comp("Conv1x1Bench.conv", "conv1x1", "conv2d k=1", null, false, cvF, cvS, null);
-        comp("Conv1x1Bench.asMatmul", "conv1x1", "batched matmul", null, false, cvF, cvS, null);
+        Function<Map<String, String>, String> cvSP = p -> cvS.apply(p) + math(p);
+        ToDoubleFunction<Map<String, String>> cvB = p -> { int[] s = cv.apply(p); return F * ((double) s[0] * s[2] * s[2] * (s[1] + s[3]) + (double) s[1] * s[3]); };
+        comp("Conv1x1Bench.conv", "conv1x1", "conv2d k=1", null, false, cvB, cvF, cvSP, null);
+        comp("Conv1x1Bench.asMatmul", "conv1x1", "batched matmul", null, false, cvB, cvF, cvSP, null);
+
+        // ---------------------------------------------------------------- convolutions (3×3, stride 2, 1×1)
+        // bytes: each pass's operands once (x, w, y; gy, w, gx; x, gy, gw); conv2dAdd adds bias, nAdd, residual
+        Function<Map<String, String>, int[]> cs = p -> ConvBench.shape(be(p), p.getOrDefault("shape", "128x32x128x3x1"));
+        ToDoubleFunction<Map<String, String>> csF = p -> ConvBench.flops(cs.apply(p));
+        ToDoubleFunction<Map<String, String>> csB = p -> { double[] e = ConvBench.elems(cs.apply(p)); return F * (e[0] + e[1] + e[2]); };
+        ToDoubleFunction<Map<String, String>> csAddB = p -> {
+            int[] s = cs.apply(p);
+            double[] e = ConvBench.elems(s);
+            return F * (e[0] + e[1] + 2 * e[2] + s[3] + (double) s[0] * s[3]);
+        };
+        Function<Map<String, String>, String> csS = p -> {
+            int[] s = cs.apply(p);
+            return s[0] + "x" + s[1] + "x" + s[2] + "x" + s[2] + " k" + s[4] + " s" + s[5] + "->" + s[3] + math(p);
+        };
+        comp("ConvBench.forward", "conv fwd (+bias)", "-", null, false, csB, csF, csS, null);
+        comp("ConvBench.backwardInput", "conv data grad", "-", null, false, csB, csF, csS, null);
+        comp("ConvBench.backwardWeight", "conv weight grad", "-", null, false, csB, csF, csS, null);
+        comp("ConvBench.addFused", "conv + bias + t-emb + residual", "fused (conv2dAdd)", "convAdd", true, csAddB, csF, csS, null);
+        comp("ConvBench.addUnfused", "conv + bias + t-emb + residual", "conv2d, 2 adds (3 kernels)", "convAdd", false,
+                csAddB, csF, csS, null);
 
         // ---------------------------------------------------------------- elementwise
         Function<Map<String, String>, int[]> ew = p -> ElementwiseBench.shape(be(p), p.getOrDefault("shape", "256x16"));

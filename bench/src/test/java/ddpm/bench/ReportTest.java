@@ -173,7 +173,8 @@ class ReportTest {
 
     @Test void everyBenchmarkMethodHasWork() {
         for (Class<?> c : List.of(PeakBench.class, DiffusionBench.class, GroupNormBench.class, AttentionBench.class,
-                SoftmaxBench.class, UpsampleBench.class, Conv1x1Bench.class, OptimBench.class, RngBench.class, StepBench.class))
+                SoftmaxBench.class, UpsampleBench.class, Conv1x1Bench.class, ConvBench.class, OptimBench.class, RngBench.class,
+                StepBench.class))
             for (Method m : c.getDeclaredMethods())
                 if (m.isAnnotationPresent(Benchmark.class))
                     assertNotNull(Work.get(c.getSimpleName() + "." + m.getName()), c.getSimpleName() + "." + m.getName());
@@ -181,6 +182,26 @@ class ReportTest {
         assertEquals(8, GroupNormBench.shape("cpu", "128x32")[0]);
         assertEquals(128, GroupNormBench.shape("cuda", "128x32")[0]);
         assertEquals(35_746_307, OptimBench.params("cuda"));
+    }
+
+    /** The convolutions' bytes and flops, and which of their results measured nothing (the CPU at
+     *  another precision or algorithm, the CUDA-only conv2dAdd on the CPU). */
+    @Test void convolutionWorkAndSkips() {
+        Map<String, String> p = Map.of("backend", "cuda", "shape", "128x32x128x3x1", "precision", "bf16", "algo", "igemm");
+        Work.Entry fwd = Work.get("ConvBench.forward");
+        assertEquals(2.0 * 128 * 128 * 128 * 9 * 32 * 32, fwd.flops(p), 1);
+        assertEquals(4.0 * (2.0 * 128 * 128 * 32 * 32 + 128 * 128 * 9), fwd.bytes(p), 1);
+        assertEquals("128x128x32x32 k3 s1->128 bf16 igemm", fwd.shape(p));
+        Map<String, String> down = Map.of("backend", "cuda", "shape", "128x32x128x3x2", "precision", "tf32", "algo", "gemm");
+        assertEquals(2.0 * 128 * 128 * 128 * 9 * 16 * 16, Work.get("ConvBench.backwardWeight").flops(down), 1);
+        assertEquals(4.0 * (128.0 * 128 * 32 * 32 + 128 * 128 * 9 + 2.0 * 128 * 128 * 16 * 16 + 128 + 128 * 128),
+                Work.get("ConvBench.addFused").bytes(down), 1);
+        assertTrue(Work.applies("ddpm.bench.ConvBench.forward", p));
+        assertTrue(Work.applies("ConvBench.forward", Map.of("backend", "cpu", "precision", "fp32", "algo", "auto")));
+        assertFalse(Work.applies("ConvBench.forward", Map.of("backend", "cpu", "precision", "bf16", "algo", "auto")));
+        assertFalse(Work.applies("Conv1x1Bench.conv", Map.of("backend", "cpu", "precision", "fp32", "algo", "igemm")));
+        assertFalse(Work.applies("ConvBench.addFused", Map.of("backend", "cpu", "precision", "fp32", "algo", "auto")));
+        assertTrue(Work.applies("PeakBench.copy", Map.of("backend", "cpu")));
     }
 
     @Test void jsonReader() {

@@ -1,32 +1,110 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.Shapes;
 import ddpm.engine.Tensor;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 
 /**
- * conv2d as im2col + cuBLAS GEMM (conv.cu holds im2col, col2im, bias_fill, nop_to_onp).
- * With K = C·k·k, P = Ho·Wo:
- *   forward:        out[n] (O×P) = W (O×K) · col[n] (K×P), strided-batched over a chunk of images
- *                   (W broadcast with stride 0); bias pre-filled, GEMM with beta = 1.
- *   backward input: gcol[n] (K×P) = Wᵀ · gy[n], then col2im (a gather per input pixel, no atomics).
- *   backward weight: gw (O×K) = gy' (O × nb·P) · col'ᵀ (nb·P × K), one GEMM per chunk with the long
- *                   nb·P reduction, accumulating over chunks (beta = 1 after the first).
- * 1×1, stride 1, pad 0 convolutions skip im2col/col2im in forward and backward-input.
- * Workspace: chunks of images sized so the column buffers stay ≤ 256 MiB (pooled allocator).
- * Flops: 2·N·O·K·P per pass. Bytes: im2col writes 4·N·K·P and reads ~4·N·C·H·W; GEMM reads
- * 4·(O·K + N·K·P) and writes 4·N·O·P (a rough lower bound: cuBLAS tiles re-read from L2).
+ * conv2d, its two backward passes and the fused {@code conv2dAdd}, NCHW, in two implementations
+ * (conv.cu holds the kernels). With K = C·k·k, P = Ho·Wo:
+ * <ul>
+ * <li><b>igemm</b>: implicit GEMM on the tensor cores (WMMA; TF32 or BF16 inputs as the backend's
+ *     {@link MathPrecision} rounds them, fp32 accumulation), k ∈ {1, 3}, any stride and padding,
+ *     one kernel per pass, no column buffer. Forward: O × N·P by K, with the epilogue (bias, the
+ *     per-(n, o) add, the residual) applied as the tile is written. Data gradient: C × N·H·W by
+ *     O·k·k (a stride-2 convolution's taps that hit no output pixel are multiplied by zero: correct,
+ *     4× the useful work). Weight gradient: O × K by N·P, split over blocks along N·P (fp32 partials,
+ *     then {@code conv_splitk_sum} adds them in a fixed order: deterministic).</li>
+ * <li><b>gemm</b>: im2col + cuBLAS GEMM at the backend's precision (cublasGemmEx's compute type):
+ *     <ul>
+ *     <li>forward: out[n] (O×P) = W (O×K) · col[n] (K×P), strided-batched over a chunk of images
+ *         (W broadcast with stride 0) onto out pre-filled with the epilogue ({@code conv_prefill},
+ *         beta = 1);</li>
+ *     <li>backward input: gcol[n] (K×P) = Wᵀ · gy[n], then col2im (a gather per input pixel, no atomics);</li>
+ *     <li>backward weight: gw (O×K) = gy' (O × nb·P) · col'ᵀ (nb·P × K), one GEMM per chunk with
+ *         the long nb·P reduction, accumulating over chunks (beta = 1 after the first).</li>
+ *     </ul>
+ *     1×1, stride 1, pad 0 convolutions skip im2col/col2im in forward and backward-input; the column
+ *     buffers are chunked by images to stay ≤ 256 MiB (pooled allocator).</li>
+ * </ul>
+ * Which one runs: at FP32 (and for other kernel sizes) gemm, the exact float32 path. At TF32 and
+ * BF16, {@code -Dddpm.cuda.conv=igemm|gemm|auto} or {@link #setAlgorithm}; auto (the default)
+ * times both with CUDA events the first time a (pass, shape, precision) is seen, on scratch outputs,
+ * and keeps the faster ({@link #choices()} lists them); while a CUDA graph is being captured an
+ * unseen shape runs igemm unmeasured. On the host driver auto means igemm, so the tests run it.
+ * Flops: 2·N·O·K·P per pass.
  */
 public final class ConvKernel {
+    /** The implementation of TF32 / BF16 convolutions: measured per shape, or forced. */
+    public enum Algorithm {
+        AUTO, IGEMM, GEMM;
+
+        /** "auto" / "igemm" / "gemm" (as -Dddpm.cuda.conv takes it). */
+        public static Algorithm parse(String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "auto" -> AUTO;
+                case "igemm" -> IGEMM;
+                case "gemm" -> GEMM;
+                default -> throw new IllegalArgumentException("conv algorithm '" + s + "': expected auto, igemm or gemm");
+            };
+        }
+
+        @Override public String toString() { return name().toLowerCase(Locale.ROOT); }
+    }
+
+    /** A measured choice: the pass, the convolution, the precision, both timings (ms per call) and the winner. */
+    public record Choice(String pass, String shape, MathPrecision precision, double igemmMs, double gemmMs, Algorithm chosen) {
+        @Override public String toString() {
+            return String.format(Locale.ROOT, "%s %s %s: igemm %.4f ms, gemm %.4f ms -> %s", pass, shape, precision, igemmMs, gemmMs, chosen);
+        }
+    }
+
     /** Column-buffer budget per conv call; tests lower it to exercise chunking. */
     static volatile long workspaceBytes = 256L << 20;
+    /** Lets tests run the measuring of {@link Algorithm#AUTO} on the host driver too. */
+    static volatile boolean measureOnHost;
+    /** Timed calls per algorithm when measuring (after one untimed call: module load, JIT, cuBLAS set-up). */
+    private static final int TIMED_CALLS = 3;
+    /** The implicit GEMM's block tile (conv.cu) and its weight-gradient split bound. */
+    private static final int TILE = 128, BK = 32, THREADS = 256, MAX_SPLITS = 64;
+
     private final CudaBackend be;
     private final KernelModule mod;
+    private volatile Algorithm algorithm = fromProperty();
+    private final Map<Key, Choice> choices = new ConcurrentHashMap<>();
+
+    private static Algorithm fromProperty() {
+        String v = System.getProperty("ddpm.cuda.conv", "auto");
+        try {
+            return Algorithm.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-Dddpm.cuda.conv=" + v + ": expected auto, igemm or gemm", e);
+        }
+    }
 
     ConvKernel(CudaBackend be) {
         this.be = be;
         this.mod = new KernelModule(be, "conv");
     }
+
+    /** Sets how TF32 / BF16 convolutions are computed (FP32 always takes the exact gemm path). */
+    public void setAlgorithm(Algorithm a) { algorithm = java.util.Objects.requireNonNull(a); }
+
+    public Algorithm algorithm() { return algorithm; }
+
+    /** The choices {@link Algorithm#AUTO} has measured so far, in no particular order. */
+    public List<Choice> choices() { return new ArrayList<>(choices.values()); }
+
+    private enum Pass { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT }
+
+    private record Key(Pass pass, Geo geo, MathPrecision precision) {}
 
     private record Geo(int n, int c, int h, int w, int o, int k, int ho, int wo, int stride, int pad) {
         int kk() { return c * k * k; }
@@ -49,34 +127,110 @@ public final class ConvKernel {
         return (int) Math.min(n, nb);
     }
 
-    private static long addr(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
+    private static long addr(Tensor t) { return t == null ? 0 : ((CudaStorage) t.storage()).address(t.offset()); }
 
-    private static long addr(Tensor t, long extraElems) { return addr(t) + 4 * extraElems; }
+    private static int cdiv(long a, int b) { return Math.toIntExact((a + b - 1) / b); }
 
-    private void im2col(long xAddr, long colAddr, Geo g, int nb, long sN, long sK, Supplier<String> what) {
-        long count = (long) nb * g.kk() * g.p();
-        mod.launch1d("im2col", count, new Args().addr(xAddr).addr(colAddr).i(nb).i(g.c()).i(g.h()).i(g.w()).i(g.k())
-                .i(g.stride()).i(g.pad()).i(g.ho()).i(g.wo()).l(sN).l(sK), what);
+    // ---------------------------------------------------------------- choosing the algorithm
+    /** True when igemm runs this pass. {@code igemm} / {@code gemm} compute the pass into the
+     *  given output address (used to time both on scratch memory of {@code outFloats}). */
+    private boolean useIgemm(Pass pass, Geo g, MathPrecision p, long outFloats, LongConsumer igemm, LongConsumer gemm) {
+        if (p == MathPrecision.FP32 || (g.k() != 1 && g.k() != 3) || g.kk() == 0) return false;
+        switch (algorithm) {
+            case IGEMM: return true;
+            case GEMM: return false;
+            default: break;
+        }
+        if (be.driverKind().equals("host") && !measureOnHost) return true;
+        Key key = new Key(pass, g, p);
+        Choice c = choices.get(key);
+        if (c != null) return c.chosen() == Algorithm.IGEMM;
+        if (be.allocator().capturing()) return true;   // nothing can be timed while recording
+        CudaAllocator.Block scratch = be.allocator().allocate(outFloats * 4);
+        try {
+            double ti = time(igemm, scratch.address()), tg = time(gemm, scratch.address());
+            c = new Choice(pass.name().toLowerCase(Locale.ROOT).replace('_', ' '), g.toString(), p, ti, tg,
+                    ti <= tg ? Algorithm.IGEMM : Algorithm.GEMM);
+        } finally {
+            be.allocator().release(scratch);
+        }
+        choices.put(key, c);
+        return c.chosen() == Algorithm.IGEMM;
     }
 
+    /** A pass without epilogue: {@code igemm} or {@code gemm} (as {@link #useIgemm} picks) computes it into out. */
+    private void run(Pass pass, Geo g, MathPrecision p, Tensor out, LongConsumer igemm, LongConsumer gemm) {
+        (useIgemm(pass, g, p, out.numel(), igemm, gemm) ? igemm : gemm).accept(addr(out));
+    }
+
+    private double time(LongConsumer run, long out) {
+        run.accept(out);
+        CudaDriver d = be.driver();
+        long start = d.recordEvent();
+        for (int i = 0; i < TIMED_CALLS; i++) run.accept(out);
+        long end = d.recordEvent();
+        try {
+            return d.elapsedMs(start, end) / TIMED_CALLS;
+        } finally {
+            d.destroyEvent(start);
+            d.destroyEvent(end);
+        }
+    }
+
+    /** One launch of conv.cu's conv_{pass}_{bf16|tf32}_k{k}: C[m, ng] over blocks of 128 × 128. */
+    private void igemm(String pass, Geo g, MathPrecision p, long src0, long src1, long out, long bias, long nadd, long res,
+                       int m, long ng, int splits, int kPerSplit, Supplier<String> what) {
+        mod.launch("conv_" + pass + "_" + p + "_k" + g.k(), cdiv(ng, TILE), cdiv(m, TILE), splits, THREADS, 1, 1, 0,
+                new Args().addr(src0).addr(src1).addr(out).addr(bias).addr(nadd).addr(res).i(g.n()).i(g.c()).i(g.h()).i(g.w())
+                        .i(g.o()).i(g.ho()).i(g.wo()).i(g.stride()).i(g.pad()).i(kPerSplit),
+                () -> "igemm " + p + " " + what.get());
+    }
+
+    // ---------------------------------------------------------------- forward
     void forward(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {
-        CudaBackend.f32("conv2d", x, w, out);
-        if (bias != null) CudaBackend.f32("conv2d (bias)", bias);
+        forward("conv2d", x, w, bias, null, null, out, stride, pad);
+    }
+
+    /** out = conv2d(x, w) + bias[o] + nAdd[n, o] + residual[n, o, ·, ·]; bias, nAdd and residual may
+     *  each be null, and residual may be out itself. Shapes are checked here (a new entry point). */
+    void forwardAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+        checkAddShapes("conv2dAdd", x, w, bias, nAdd, residual, out, stride, pad);
+        forward("conv2dAdd", x, w, bias, nAdd, residual, out, stride, pad);
+    }
+
+    private void forward(String op, Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+        CudaBackend.f32(op, x, w, out);
+        for (Tensor t : new Tensor[]{bias, nAdd, residual}) if (t != null) CudaBackend.f32(op, t);
         Geo g = geo(x, w, out, stride, pad);
-        Supplier<String> what = () -> "conv2d " + g;
-        CudaBackend.checkIndexable(out.numel(), "conv2d", what);
-        CudaBackend.checkIndexable(x.numel(), "conv2d", what);
+        Supplier<String> what = () -> op + " " + g;
+        CudaBackend.checkIndexable(out.numel(), op, what);
+        CudaBackend.checkIndexable(x.numel(), op, what);
         if (out.numel() == 0) return;
+        MathPrecision p = be.precision();
+        long xa = addr(x), wa = addr(w);
+        if (useIgemm(Pass.FORWARD, g, p, out.numel(), o -> igemmForward(g, p, xa, wa, 0, 0, 0, o, what),
+                o -> gemmForward(g, xa, wa, 0, 0, 0, o, what)))
+            igemmForward(g, p, xa, wa, addr(bias), addr(nAdd), addr(residual), addr(out), what);
+        else
+            gemmForward(g, xa, wa, addr(bias), addr(nAdd), addr(residual), addr(out), what);
+    }
+
+    private void igemmForward(Geo g, MathPrecision p, long x, long w, long bias, long nadd, long res, long out,
+                              Supplier<String> what) {
+        igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, what);
+    }
+
+    private void gemmForward(Geo g, long x, long w, long bias, long nadd, long res, long out, Supplier<String> what) {
+        long count = (long) g.n() * g.o() * g.p();
         float beta = 0f;
-        if (bias != null) {
-            mod.launch1d("bias_fill", out.numel(), new Args().ptr(out).ptr(bias).i((int) out.numel()).i(g.o()).i(g.p()), what);
+        if (bias != 0 || nadd != 0 || res != 0) {
+            mod.launch1d("conv_prefill", count, new Args().addr(out).addr(bias).addr(nadd).addr(res).i((int) count).i(g.o()).i(g.p()), what);
             beta = 1f;
         }
         int kk = g.kk(), p = g.p();
         long xImg = (long) g.c() * g.h() * g.w(), yImg = (long) g.o() * p, colImg = (long) kk * p;
         if (g.pointwise()) {
-            be.gemm().gemm(false, false, g.o(), p, kk, 1f, addr(w), kk, 0, addr(x), p, xImg,
-                    beta, addr(out), p, yImg, g.n(), what);
+            be.gemm().gemm(false, false, g.o(), p, kk, 1f, w, kk, 0, x, p, xImg, beta, out, p, yImg, g.n(), what);
             return;
         }
         int nb = chunk(g.n(), colImg * 4);
@@ -84,15 +238,42 @@ public final class ConvKernel {
         try {
             for (int n0 = 0; n0 < g.n(); n0 += nb) {
                 int cnt = Math.min(nb, g.n() - n0);
-                im2col(addr(x) + n0 * xImg * 4, ws.address(), g, cnt, colImg, p, what);
-                be.gemm().gemm(false, false, g.o(), p, kk, 1f, addr(w), kk, 0, ws.address(), p, colImg,
-                        beta, addr(out, n0 * yImg), p, yImg, cnt, what);
+                im2col(x + n0 * xImg * 4, ws.address(), g, cnt, colImg, p, what);
+                be.gemm().gemm(false, false, g.o(), p, kk, 1f, w, kk, 0, ws.address(), p, colImg,
+                        beta, out + n0 * yImg * 4, p, yImg, cnt, what);
             }
         } finally {
             be.allocator().release(ws);
         }
     }
 
+    private void im2col(long xAddr, long colAddr, Geo g, int nb, long sN, long sK, Supplier<String> what) {
+        long count = (long) nb * g.kk() * g.p();
+        mod.launch1d("im2col", count, new Args().addr(xAddr).addr(colAddr).i(nb).i(g.c()).i(g.h()).i(g.w()).i(g.k())
+                .i(g.stride()).i(g.pad()).i(g.ho()).i(g.wo()).l(sN).l(sK), what);
+    }
+
+    /** conv2dAdd's operands: x [N, C, H, W], w [O, C, k, k], out [N, O, Ho, Wo], bias [O], nAdd [N, O], residual like out. */
+    private static void checkAddShapes(String op, Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out,
+                                       int stride, int pad) {
+        if (x.rank() != 4 || w.rank() != 4 || out.rank() != 4 || w.dim(1) != x.dim(1) || w.dim(2) != w.dim(3) || stride < 1 || pad < 0)
+            throw new IllegalArgumentException("CUDA " + op + ": x " + Shapes.str(x.shape()) + ", w " + Shapes.str(w.shape())
+                    + ", stride " + stride + ", pad " + pad + ": expected x [N, C, H, W], w [O, C, k, k], stride ≥ 1, pad ≥ 0");
+        int n = x.dim(0), o = w.dim(0), k = w.dim(2);
+        int[] want = {n, o, (x.dim(2) + 2 * pad - k) / stride + 1, (x.dim(3) + 2 * pad - k) / stride + 1};
+        if (!java.util.Arrays.equals(out.shape(), want))
+            throw new IllegalArgumentException("CUDA " + op + ": out " + Shapes.str(out.shape()) + " must be " + Shapes.str(want));
+        if (bias != null && bias.numel() != o)
+            throw new IllegalArgumentException("CUDA " + op + ": bias " + Shapes.str(bias.shape()) + " must have " + o + " elements");
+        if (nAdd != null && !java.util.Arrays.equals(nAdd.shape(), new int[]{n, o}))
+            throw new IllegalArgumentException("CUDA " + op + ": nAdd " + Shapes.str(nAdd.shape()) + " must be [" + n + ", " + o
+                    + "]: one value per image and output channel");
+        if (residual != null && !java.util.Arrays.equals(residual.shape(), out.shape()))
+            throw new IllegalArgumentException("CUDA " + op + ": residual " + Shapes.str(residual.shape()) + " must have out's shape "
+                    + Shapes.str(out.shape()));
+    }
+
+    // ---------------------------------------------------------------- backward input
     void backwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
         CudaBackend.f32("conv2dBackwardInput", gy, w, gx);
         Geo g = geo(gx, w, gy, stride, pad);
@@ -101,11 +282,20 @@ public final class ConvKernel {
         CudaBackend.checkIndexable(gy.numel(), "conv2dBackwardInput", what);
         if (gx.numel() == 0) return;
         if (gy.numel() == 0) { be.fill(gx, 0); return; }
+        MathPrecision p = be.precision();
+        long gya = addr(gy), wa = addr(w);
+        run(Pass.BACKWARD_INPUT, g, p, gx, o -> igemmBackwardInput(g, p, gya, wa, o, what), o -> gemmBackwardInput(g, gya, wa, o, what));
+    }
+
+    private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, Supplier<String> what) {
+        igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, what);
+    }
+
+    private void gemmBackwardInput(Geo g, long gy, long w, long gx, Supplier<String> what) {
         int kk = g.kk(), p = g.p();
         long xImg = (long) g.c() * g.h() * g.w(), yImg = (long) g.o() * p, colImg = (long) kk * p;
         if (g.pointwise()) {
-            be.gemm().gemm(true, false, kk, p, g.o(), 1f, addr(w), kk, 0, addr(gy), p, yImg,
-                    0f, addr(gx), p, xImg, g.n(), what);
+            be.gemm().gemm(true, false, kk, p, g.o(), 1f, w, kk, 0, gy, p, yImg, 0f, gx, p, xImg, g.n(), what);
             return;
         }
         int nb = chunk(g.n(), colImg * 4);
@@ -113,9 +303,9 @@ public final class ConvKernel {
         try {
             for (int n0 = 0; n0 < g.n(); n0 += nb) {
                 int cnt = Math.min(nb, g.n() - n0);
-                be.gemm().gemm(true, false, kk, p, g.o(), 1f, addr(w), kk, 0, addr(gy, n0 * yImg), p, yImg,
+                be.gemm().gemm(true, false, kk, p, g.o(), 1f, w, kk, 0, gy + n0 * yImg * 4, p, yImg,
                         0f, ws.address(), p, colImg, cnt, what);
-                mod.launch1d("col2im", (long) cnt * xImg, new Args().addr(ws.address()).addr(addr(gx) + n0 * xImg * 4)
+                mod.launch1d("col2im", (long) cnt * xImg, new Args().addr(ws.address()).addr(gx + n0 * xImg * 4)
                         .i(cnt).i(g.c()).i(g.h()).i(g.w()).i(g.k()).i(g.stride()).i(g.pad()).i(g.ho()).i(g.wo()), what);
             }
         } finally {
@@ -123,6 +313,7 @@ public final class ConvKernel {
         }
     }
 
+    // ---------------------------------------------------------------- backward weight
     void backwardWeight(Tensor x, Tensor gy, Tensor gw, int stride, int pad) {
         CudaBackend.f32("conv2dBackwardWeight", x, gy, gw);
         Geo g = geo(x, gw, gy, stride, pad);
@@ -131,6 +322,35 @@ public final class ConvKernel {
         CudaBackend.checkIndexable(gy.numel(), "conv2dBackwardWeight", what);
         if (gw.numel() == 0) return;
         if (gy.numel() == 0) { be.fill(gw, 0); return; }
+        MathPrecision p = be.precision();
+        long xa = addr(x), gya = addr(gy);
+        run(Pass.BACKWARD_WEIGHT, g, p, gw, o -> igemmBackwardWeight(g, p, xa, gya, o, what), o -> gemmBackwardWeight(g, xa, gya, o, what));
+    }
+
+    /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. */
+    private void igemmBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
+        int m = g.o(), ng = g.kk();
+        long kg = (long) g.n() * g.p();
+        int tiles = cdiv(ng, TILE) * cdiv(m, TILE), steps = cdiv(kg, BK);
+        int splits = Math.max(1, Math.min(MAX_SPLITS, Math.min(2 * be.smCount() / tiles, steps / 4)));
+        int kPerSplit = cdiv(steps, splits) * BK;
+        splits = cdiv(kg, kPerSplit);
+        if (splits == 1) {
+            igemm("wgrad", g, p, x, gy, gw, 0, 0, 0, m, ng, 1, kPerSplit, what);
+            return;
+        }
+        long n = (long) m * ng;
+        CudaBackend.checkIndexable(splits * n, "conv2dBackwardWeight", what);
+        CudaAllocator.Block part = be.allocator().allocate(splits * n * 4);
+        try {
+            igemm("wgrad", g, p, x, gy, part.address(), 0, 0, 0, m, ng, splits, kPerSplit, what);
+            mod.launch1d("conv_splitk_sum", n, new Args().addr(part.address()).addr(gw).i(splits).i((int) n), what);
+        } finally {
+            be.allocator().release(part);
+        }
+    }
+
+    private void gemmBackwardWeight(Geo g, long x, long gy, long gw, Supplier<String> what) {
         int kk = g.kk(), p = g.p();
         long xImg = (long) g.c() * g.h() * g.w(), yImg = (long) g.o() * p, colImg = (long) kk * p;
         int nb = chunk(g.n(), (colImg + yImg) * 4);
@@ -141,11 +361,11 @@ public final class ConvKernel {
                 int cnt = Math.min(nb, g.n() - n0);
                 long np = (long) cnt * p;
                 CudaBackend.checkIndexable(np, "conv2dBackwardWeight", what);
-                im2col(addr(x) + n0 * xImg * 4, col.address(), g, cnt, p, np, what);   // [K, cnt·P]
-                mod.launch1d("nop_to_onp", cnt * yImg, new Args().addr(addr(gy) + n0 * yImg * 4).addr(gyt.address())
-                        .i(cnt).i(g.o()).i(p), what);                                   // [O, cnt·P]
+                im2col(x + n0 * xImg * 4, col.address(), g, cnt, p, np, what);   // [K, cnt·P]
+                mod.launch1d("nop_to_onp", cnt * yImg, new Args().addr(gy + n0 * yImg * 4).addr(gyt.address())
+                        .i(cnt).i(g.o()).i(p), what);                              // [O, cnt·P]
                 be.gemm().gemm(false, true, g.o(), kk, (int) np, 1f, gyt.address(), (int) np, 0, col.address(), (int) np, 0,
-                        n0 == 0 ? 0f : 1f, addr(gw), kk, 0, 1, what);
+                        n0 == 0 ? 0f : 1f, gw, kk, 0, 1, what);
             }
         } finally {
             be.allocator().release(col);

@@ -370,6 +370,21 @@ public final class CudaBackend implements Backend {
         conv.forward(x, w, bias, out, stride, pad);
     }
 
+    /**
+     * The fused convolution of a residual block: out = conv2d(x, w) + bias[o] + nAdd[n, o] +
+     * residual[n, o, h, w] in one pass over the output (the tensor-core kernel's epilogue; on the
+     * im2col + GEMM path the output is pre-filled with the sum of the three and the GEMM adds onto
+     * it). bias [O], nAdd [N, O] (the timestep-embedding projection) and residual (out's shape) may
+     * each be null; residual may be out itself.
+     */
+    public void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+        enter();
+        conv.forwardAdd(x, w, bias, nAdd, residual, out, stride, pad);
+    }
+
+    /** The convolutions: their algorithm switch ({@code -Dddpm.cuda.conv}) and measured choices. */
+    public ConvKernel conv() { return conv; }
+
     @Override public void conv2dBackwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
         enter();
         conv.backwardInput(gy, w, gx, stride, pad);

@@ -91,24 +91,36 @@ public final class KernelTimings {
                             () -> be.attentionBackward(q, k, v, o, lse, go, scale, gq, gk, gv));
                 }
             }
-            // convolutions
-            int[][] convs = {{128, 32, 128, 3, 1, 1}, {128, 32, 128, 3, 2, 1}, {256, 16, 256, 3, 1, 1},
-                    {512, 8, 512, 3, 1, 1}, {256, 16, 128, 1, 1, 0}};
+            // convolutions: FP32 (im2col + cuBLAS), then TF32 and BF16 on each algorithm, and what auto keeps
+            int[][] convs = {{128, 32, 128, 3, 1, 1}, {256, 16, 256, 3, 1, 1}, {256, 8, 256, 3, 1, 1},
+                    {128, 32, 128, 3, 2, 1}, {384, 32, 128, 1, 1, 0}};
+            MathPrecision given = cb.precision();
             for (int[] c : convs) {
                 try (Scope inner = Scope.open()) {
                     int ci = c[0], h = c[1], co = c[2], k = c[3], st = c[4], pad = c[5];
                     int ho = (h + 2 * pad - k) / st + 1;
                     Tensor x = randn(20, n, ci, h, h), w = randn(21, co, ci, k, k), b = randn(22, co),
                             y = empty(n, co, ho, ho), gy = randn(23, n, co, ho, ho), gx = empty(n, ci, h, h),
-                            gw = empty(co, ci, k, k);
+                            gw = empty(co, ci, k, k), nAdd = randn(24, n, co), res = randn(25, n, co, ho, ho);
                     double f = 2.0 * n * co * ci * k * k * ho * ho;
                     double bytes = 4.0 * (x.numel() + w.numel() + y.numel());
-                    String tag = "C=" + ci + " " + h + "x" + h + " O=" + co + " k" + k + " s" + st;
-                    time("conv2d fwd " + tag, bytes, f, () -> be.conv2d(x, w, b, y, st, pad));
-                    time("conv2d bwd-input " + tag, bytes, f, () -> be.conv2dBackwardInput(gy, w, gx, st, pad));
-                    time("conv2d bwd-weight " + tag, bytes, f, () -> be.conv2dBackwardWeight(x, gy, gw, st, pad));
+                    for (MathPrecision p : MathPrecision.values())
+                        for (ConvKernel.Algorithm algo : p == MathPrecision.FP32 ? new ConvKernel.Algorithm[]{ConvKernel.Algorithm.GEMM}
+                                : new ConvKernel.Algorithm[]{ConvKernel.Algorithm.IGEMM, ConvKernel.Algorithm.GEMM, ConvKernel.Algorithm.AUTO}) {
+                            cb.setPrecision(p);
+                            cb.conv().setAlgorithm(algo);
+                            String tag = "C=" + ci + " " + h + "x" + h + " O=" + co + " k" + k + " s" + st + " " + p + " " + algo;
+                            time("conv2d fwd " + tag, bytes, f, () -> be.conv2d(x, w, b, y, st, pad));
+                            time("conv2dAdd (bias, t, residual) " + tag, bytes + 4.0 * (y.numel() + nAdd.numel()), f,
+                                    () -> cb.conv2dAdd(x, w, b, nAdd, res, y, st, pad));
+                            time("conv2d bwd-input " + tag, bytes, f, () -> be.conv2dBackwardInput(gy, w, gx, st, pad));
+                            time("conv2d bwd-weight " + tag, bytes, f, () -> be.conv2dBackwardWeight(x, gy, gw, st, pad));
+                        }
                 }
             }
+            cb.setPrecision(given);
+            cb.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+            for (ConvKernel.Choice c : cb.conv().choices()) System.out.println("conv auto: " + c);
             // elementwise, layout, reductions, optimiser
             try (Scope inner = Scope.open()) {
                 Tensor x = randn(30, n, 256, 16, 16), bias = randn(31, 1, 256, 1, 1), y = empty(n, 256, 16, 16);

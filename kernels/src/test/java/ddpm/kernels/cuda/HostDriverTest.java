@@ -316,6 +316,37 @@ class HostDriverTest {
             }
     }
 
+    /**
+     * g++ puts a function-local static of a template (or inline) function in a COMDAT section of its
+     * own, whatever its section attribute: a {@code __shared__} variable declared inside a template
+     * would then live outside jddpm_shared, unchecked for races and never refilled with NaN. The
+     * kernel objects of the build must have no writable function-local statics outside that section.
+     */
+    @Test void everySharedVariableIsInTheCheckedSection() throws Exception {
+        java.nio.file.Path objs = HostBuilds.MODULE.resolve("target/host-obj/checked");
+        List<java.nio.file.Path> files = new ArrayList<>();
+        for (java.io.File f : java.util.Objects.requireNonNull(objs.toFile().listFiles(), "no " + objs)) {
+            String n = f.getName();
+            if (n.endsWith(".o") && !n.equals("host_runtime.o") && !n.equals("kernel_library.o")) files.add(f.toPath());
+        }
+        assertTrue(files.size() > 5, "kernel objects under " + objs + ": " + files);
+        List<String> wrong = new ArrayList<>();
+        for (java.nio.file.Path f : files) {
+            Process p;
+            try {
+                p = new ProcessBuilder("objdump", "-t", f.toString()).redirectErrorStream(true).start();
+            } catch (java.io.IOException e) {
+                org.junit.jupiter.api.Assumptions.abort("no objdump on PATH: " + e.getMessage());
+                return;
+            }
+            for (String line : new String(p.getInputStream().readAllBytes()).split("\n"))
+                if (line.matches(".*\\s\\.(bss|data)\\._ZZ\\S*\\s.*")) wrong.add(f.getFileName() + ": " + line.trim());
+            assertEquals(0, p.waitFor(), "objdump -t " + f);
+        }
+        assertTrue(wrong.isEmpty(), "function-local statics outside jddpm_shared (declare __shared__ variables in the "
+                + "extern \"C\" entry or another non-template function): " + wrong);
+    }
+
     static float[] rnd(Random r, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) r.nextGaussian();

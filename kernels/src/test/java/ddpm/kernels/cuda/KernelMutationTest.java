@@ -24,11 +24,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The harness catches bugs: mutated copies of real kernels (a __syncthreads() or __syncwarp()
- * removed, an off-by-one bound, a wrong index) are built into their own host kernel libraries,
- * driven through a {@link CudaBackend} like the real ones, and each must fail the race check, the
- * bounds check or the comparison with the CPU (float32 kernels within 1e-4, the BF16 tensor-core
- * kernels within 3e-2); the same scenario on the unmutated kernels must pass. A removed barrier
- * must be reported by the race check itself, whatever the results. Needs no GPU.
+ * removed, an off-by-one bound, a wrong index; CUDA-core and tensor-core kernels) are built into
+ * their own host kernel libraries, driven through a {@link CudaBackend} like the real ones, and each
+ * must fail the race check, the bounds check or the comparison with the CPU (float32 kernels within
+ * 1e-4, the BF16 tensor-core kernels within 3e-2); the same scenario on the unmutated kernels must
+ * pass. A removed barrier must be reported by the race check itself, whatever the results. Needs no GPU.
  */
 class KernelMutationTest {
     static Backend original;
@@ -131,6 +131,32 @@ class KernelMutationTest {
                 return all;
             }), 3e-2);
 
+    /** Values on a 1/8 grid in [-2, 2]: exact in bf16, so the tensor-core result equals the CPU's up to summation order. */
+    static float[] bf16Exact(long seed, int n) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (r.nextInt(33) - 16) / 8f;
+        return v;
+    }
+
+    static final Scenario CONV_IGEMM = new Scenario("conv2d forward, implicit GEMM bf16, x [2, 19, 9, 11] w [21, 19, 3, 3]", be -> {
+        Tensor x = upload(be, bf16Exact(9, 2 * 19 * 9 * 11), 2, 19, 9, 11), w = upload(be, bf16Exact(10, 21 * 19 * 9), 21, 19, 3, 3);
+        Tensor y = Tensor.empty(be, DType.F32, 2, 21, 9, 11);
+        if (!(be instanceof CudaBackend cb)) {
+            be.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        }
+        cb.setPrecision(MathPrecision.BF16);
+        cb.conv().setAlgorithm(ConvKernel.Algorithm.IGEMM);
+        try {
+            cb.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        } finally {
+            cb.setPrecision(MathPrecision.FP32);
+            cb.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+        }
+    });
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
@@ -158,7 +184,13 @@ class KernelMutationTest {
             new Mutant("attention tensor-core dK/dV without the __syncthreads handing dPᵀ between warps", "attention", "attention.cu",
                     "            wmma::store_matrix_sync(Xg + 16, t[1], ldx, wmma::mem_row_major);\n        }\n        __syncthreads();\n",
                     "            wmma::store_matrix_sync(Xg + 16, t[1], ldx, wmma::mem_row_major);\n        }\n",
-                    ATTENTION_TC_BACKWARD, true));
+                    ATTENTION_TC_BACKWARD, true),
+            new Mutant("conv implicit GEMM without the barrier after staging a tile", "conv", "conv.cu",
+                    "        __syncthreads();\n        if (k0 + BK < kEnd) load(k0 + BK);",
+                    "        if (k0 + BK < kEnd) load(k0 + BK);", CONV_IGEMM, true),
+            new Mutant("conv implicit GEMM gathering column kh for kw", "conv", "conv.cu",
+                    "    int ih = ih0 + kh, iw = iw0 + kw;\n    return ok",
+                    "    int ih = ih0 + kh, iw = iw0 + kh;\n    return ok", CONV_IGEMM, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
