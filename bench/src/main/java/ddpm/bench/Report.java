@@ -179,7 +179,7 @@ public final class Report {
             if (!skip && r.backend().startsWith("cuda")) {
                 if (e.kind() == Work.Kind.STEP) {
                     Map<String, Object> t = torchStep(torch, r.simpleName().endsWith("train") ? "train_step" : "sample_step",
-                            (int) e.items(p));
+                            (int) e.items(p), p.getOrDefault("precision", "fp32"));
                     if (t != null) {
                         double tips = Json.num(t.get(r.simpleName().endsWith("train") ? "img_per_s" : "img_steps_per_s"));
                         tms = Json.num(t.get("ms_median"));
@@ -201,18 +201,24 @@ public final class Report {
         return rows;
     }
 
-    /** The PyTorch step to compare with: same batch, fp32 eager (as this project), else tf32 eager, else any. */
-    static Map<String, Object> torchStep(Torch torch, String what, int batch) {
+    /**
+     * The PyTorch step to compare a jddpm step at {@code precision} with: same batch, eager, as PyTorch's
+     * users run it — bf16 autocast against bf16, TF32 (PyTorch's default for convolutions) against tf32
+     * and against fp32 (a float32 jddpm step is compared with what a PyTorch user gets, never with
+     * PyTorch slowed to TF32-off); then the other reduced precision; never fp32 unless nothing else was timed.
+     */
+    static Map<String, Object> torchStep(Torch torch, String what, int batch, String precision) {
+        List<String> order = precision.equals("bf16") ? List.of("bf16", "tf32", "fp32") : List.of("tf32", "bf16", "fp32");
         Map<String, Object> best = null;
         int bestRank = Integer.MAX_VALUE;
         for (Map<String, Object> s : torch.steps()) {
-            if (!what.equals(s.get("what"))) continue;
+            if (!what.equals(s.get("what")) || s.get("error") != null) continue;
             Double b = Json.num(s.get("batch"));
             if (b == null || b.intValue() != batch) continue;
             if (Boolean.FALSE.equals(s.get("fused_attn"))) continue;
-            boolean compiled = Boolean.TRUE.equals(s.get("compile"));
-            String prec = String.valueOf(s.get("precision"));
-            int rank = (compiled ? 10 : 0) + (prec.equals("fp32") ? 0 : prec.equals("tf32") ? 1 : 2);
+            int p = order.indexOf(String.valueOf(s.get("precision")));
+            if (p < 0) continue;
+            int rank = (Boolean.TRUE.equals(s.get("compile")) ? 10 : 0) + p;
             if (rank < bestRank) { bestRank = rank; best = s; }
         }
         return best;

@@ -99,8 +99,19 @@ class ReportTest {
         assertTrue(Double.isNaN(row(rows, "PeakBench.copy", "cpu").vsTorch()), "CPU rows are not compared with GPU PyTorch");
         Report.Row train = row(rows, "StepBench.train", "cuda");
         assertEquals(500.0, train.itemsPerSecond(), 1e-9);   // 128 images in 256 ms
-        assertEquals(0.5, train.vsTorch(), 1e-12);           // against fp32 eager (1000 img/s), not tf32
-        assertTrue(train.torchNote().contains("fp32"));
+        // a float32 jddpm step against PyTorch as its users run it: TF32 eager (1500 img/s), never TF32 off
+        assertEquals(500.0 / 1500.0, train.vsTorch(), 1e-12);
+        assertTrue(train.torchNote().contains("tf32 eager"), train.torchNote());
+    }
+
+    /** A bf16 jddpm step is compared with PyTorch's bf16 autocast when that was timed, else TF32; fp32 last. */
+    @Test void baselinesFollowThePrecision() {
+        Report.Torch t = torch();
+        Map<String, Object> steps = Report.torchStep(t, "train_step", 128, "bf16");
+        assertEquals("tf32", steps.get("precision"), "no eager bf16 in the fixture (its compiled one failed): TF32");
+        assertEquals(Boolean.TRUE, steps.get("fused_attn"));
+        assertEquals("tf32", Report.torchStep(t, "train_step", 128, "fp32").get("precision"));
+        assertEquals(null, Report.torchStep(t, "train_step", 64, "fp32"), "same batch only");
     }
 
     @Test void skippedAndUnknownResults() throws IOException {
@@ -140,7 +151,7 @@ class ReportTest {
         assertTrue(md.contains("| attention fwd | fused | cuda | 128x256x256 | 1.00 ms | 8.59 TFLOP/s | 25.0% of GEMM |  |"), md);
         assertTrue(md.contains("| RNG (Philox normal) | - | cuda | 393,216 | skipped |"), md);
         assertTrue(md.contains("| group_norm_silu_fwd[128x256x16x16] (fused) | 50.0 µs | 100 µs | 2.00× |"), md);
-        assertTrue(md.contains("| 256 ms | 500.00 | PyTorch fp32 eager, B=128, 128 ms | 0.50× |"), md);
+        assertTrue(md.contains("| 256 ms | 500.00 | PyTorch tf32 eager, B=128, 85.3 ms | 0.33× |"), md);
         assertTrue(md.contains("![achieved vs limit; fused vs unfused](x.png)"));
     }
 
