@@ -5,15 +5,18 @@
 #
 # on the GPU machine, from the project root, inside the bundle made here by
 # /work/shared/device/bundle.sh. It writes into $OUT (what comes back):
-#   torch-*/torch_reference.json   PyTorch reference timings (torch_ddpm.py ops, train fp32/tf32, sample)
+#   torch-*/torch_reference.json   PyTorch reference timings (torch_ddpm.py: train and sample at bf16 autocast
+#                                  and TF32 eager, bf16 with torch.compile, and the ops), as its users run it
 #   jmh-<Class>.json               the CUDA JMH results, one file per benchmark class
 #   NAME.md                        the report (Report; no PNG there: the bundle's runtime has no java.desktop)
+#   <date>-<gpu>-summary.json      train/sample img/s of both sides at each precision, the ratios, every kernel
 #   doctor.txt, run.log            the machine and the whole log
 # Then, here:  bench/results/ <- $OUT files, and `bench/report-from.sh DIR NAME` adds the PNG.
 #
-# A device command may run 600 s at most. The script keeps to DEADLINE seconds (default 540):
-# PyTorch first (about 1-2 min), then the JMH classes in order of importance, each given the
-# time left, so that a slow class costs only itself, and Report over whatever finished.
+# A device command may run 600 s at most. The script keeps to DEADLINE seconds (default 540), in
+# order of importance, each step given the time left (a step out of time is skipped, saying so):
+# the bf16 training and sampling steps of both sides, torch.compile, the TF32 steps, then the
+# kernel benchmarks, and Report over whatever finished.
 # JMH_OPTS sets the run length (default -f 1 -wi 2 -i 3 -w 300ms -r 500ms).
 set -uo pipefail
 start=$(date +%s)
@@ -33,32 +36,46 @@ tq() {  # tq NAME SECONDS args...
   [ "$(left)" -gt $((s + 60)) ] || { echo "torch $n: skipped, out of time"; return; }
   timeout "$s" python3 .device/torch_ddpm.py "$@" --out "$OUT/torch-$n" && torch_files+=(--torch "$OUT/torch-$n/torch_reference.json")
 }
-tq ops 150 ops
-tq train-fp32 60 train --batch 128 --precision fp32
-tq train-tf32 60 train --batch 128 --precision tf32
-tq sample-tf32 60 sample --batch 256 --precision tf32
-
-# ---- the CUDA benchmarks, one JMH call per class
 jmh_files=()
+jb() {  # jb NAME SECONDS jmh-args...: one JMH run into jmh-NAME.json, within the time left
+  local n=$1 s=$2; shift 2
+  local l=$(left)
+  if [ "$l" -lt 45 ]; then echo "jmh $n: skipped, out of time"; return; fi
+  [ "$s" -gt $((l - 25)) ] && s=$((l - 25))
+  timeout "$s" bash .device/run.sh jmh "$@" -rf json -rff "$OUT/jmh-$n.json" \
+    && jmh_files+=(--jmh "$OUT/jmh-$n.json") || echo "jmh $n: failed or timed out"
+}
+steps="-p backend=cuda -p config=cifar10 -f 1 -wi 2 -i 3 -w 1s -r 1s"
+tq train-bf16 75 train --batch 128 --precision bf16
+tq sample-bf16 45 sample --batch 256 --precision bf16
+jb StepBench-bf16 120 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16
+tq train-bf16-compile 150 train --batch 128 --precision bf16 --compile
+tq train-tf32 60 train --batch 128 --precision tf32
+tq sample-tf32 45 sample --batch 256 --precision tf32
+jb StepBench-tf32 120 'ddpm\.bench\.StepBench\.' $steps -p precision=tf32
+tq sample-bf16-compile 120 sample --batch 256 --precision bf16 --compile
+tq ops 120 ops
+
+# ---- the CUDA kernel benchmarks, one JMH call per class (the limits first: the report's percentages)
 # (the conv classes run at bf16; ConvBench, last, times both algorithms: 50 forks, about 3 min)
-for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench StepBench SoftmaxBench \
+for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench SoftmaxBench \
            Conv1x1Bench UpsampleBench RngBench ElementwiseBench LayoutBench ConvBench; do
-  l=$(left)
-  if [ "$l" -lt 45 ]; then echo "jmh $cls: skipped, out of time"; continue; fi
   case $cls in
+    AttentionBench) math="-p precision=bf16,tf32,fp32 -p shape=256x256,64x256" ;;
     Conv1x1Bench) math="-p precision=bf16 -p algo=auto" ;;
     ConvBench) math="-p precision=bf16 -p algo=igemm,gemm" ;;
     *) math="" ;;
   esac
-  timeout $((l - 25)) bash .device/run.sh jmh "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $math $opts \
-      -rf json -rff "$OUT/jmh-$cls.json" \
-    && jmh_files+=(--jmh "$OUT/jmh-$cls.json") || echo "jmh $cls: failed or timed out"
+  jb "$cls" 9999 "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $math $opts
 done
 
 # ---- the report (Markdown; the PNG is made afterwards on a machine with java.desktop)
 if [ ${#jmh_files[@]} -gt 0 ]; then
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
   bash .device/run.sh java ddpm.bench.Report "${jmh_files[@]}" "${torch_files[@]}" --out "$OUT/$name" \
-       --title "jddpm on $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1): kernels, fusions, end to end"
+       --title "jddpm on ${gpu_name:-the GPU}: kernels, fusions, end to end" \
+       --summary "$OUT/$(date +%F)-${gpu:-gpu}-summary.json" --gpu "${gpu_name:-unknown}" --driver "${driver:-unknown}"
 else
   echo "no JMH results: no report"
 fi

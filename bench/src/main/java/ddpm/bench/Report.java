@@ -407,11 +407,23 @@ public final class Report {
         return written;
     }
 
+    /** Writes the summary JSON (see {@link Summary}) of these results to {@code path}. */
+    public static void writeSummary(List<Path> jmhFiles, List<Path> torchFiles, Path path, String gpu, String driver)
+            throws IOException {
+        List<Result> results = new ArrayList<>();
+        for (Path p : jmhFiles) results.addAll(parseJmh(Files.readString(p, StandardCharsets.UTF_8)));
+        List<String> tj = new ArrayList<>();
+        for (Path p : torchFiles) tj.add(Files.readString(p, StandardCharsets.UTF_8));
+        Torch torch = tj.isEmpty() ? Torch.NONE : parseTorch(tj);
+        Map<String, Object> sum = Summary.of(rows(results, torch), torch, gpu, driver, java.time.LocalDate.now().toString());
+        Files.writeString(path, Summary.json(sum) + "\n", StandardCharsets.UTF_8);
+    }
+
     public static void main(String[] args) throws IOException {
-        Path out = null;
+        Path out = null, summary = null;
         List<Path> jmh = new ArrayList<>(), torch = new ArrayList<>();
         List<String> notes = new ArrayList<>();
-        String title = null;
+        String title = null, gpu = null, driver = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("-h") || a.equals("--help")) { usage(); return; }
@@ -422,6 +434,9 @@ public final class Report {
                 case "--out" -> out = Path.of(args[++i]);
                 case "--title" -> title = args[++i];
                 case "--note" -> notes.add(args[++i]);
+                case "--summary" -> summary = Path.of(args[++i]);
+                case "--gpu" -> gpu = args[++i];
+                case "--driver" -> driver = args[++i];
                 default -> { System.err.println("unknown option " + a); usage(); System.exit(2); }
             }
         }
@@ -430,10 +445,15 @@ public final class Report {
         for (Path t : torch) if (!Files.isReadable(t)) { System.err.println("cannot read " + t); System.exit(2); }
         if (title == null) title = "jddpm benchmarks: " + out.getFileName();
         for (Path p : write(jmh, torch, out, title, notes)) System.out.println("wrote " + p);
+        if (summary != null) {
+            writeSummary(jmh, torch, summary, gpu, driver);
+            System.out.println("wrote " + summary);
+        }
     }
 
     private static void usage() {
         System.err.println("usage: Report --jmh results.json [--jmh more.json]... [--torch torch_reference.json]... --out DIR/NAME [--title TEXT] [--note TEXT]...\n"
-                + "  writes DIR/NAME.md and DIR/NAME.png (the PNG needs java.desktop)");
+                + "              [--summary FILE.json --gpu NAME --driver VERSION]\n"
+                + "  writes DIR/NAME.md and DIR/NAME.png (the PNG needs java.desktop), and the summary JSON when asked");
     }
 }

@@ -45,6 +45,10 @@ public class StepBench extends DeviceState {
     @Param({"cifar10", "tiny"})
     public String config;
 
+    /** The CUDA backend's math precision (fp32, tf32, bf16; see MathPrecision); the CPU computes fp32. */
+    @Param({"fp32"})
+    public String precision;
+
     public static UNetConfig unetConfig(String config) {
         return switch (config) {
             case "cifar10" -> UNetConfig.cifar10();
@@ -78,6 +82,12 @@ public class StepBench extends DeviceState {
     private int trainB, sampleB;
 
     @Override protected void build() {
+        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.kernels.cuda.MathPrecision.parse(precision));
+        else if (!precision.equals("fp32")) {
+            System.out.println("skipped: precision " + precision + " applies to backend=cuda only");
+            skip = true;
+            return;
+        }
         UNetConfig c = unetConfig(config);
         trainB = batch(backend, config, true);
         sampleB = batch(backend, config, false);
@@ -107,6 +117,7 @@ public class StepBench extends DeviceState {
     }
 
     @Override protected void release() {
+        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.kernels.cuda.MathPrecision.FP32);
         if (ema != null) ema.close();
         if (adam != null) adam.close();
         if (model != null) model.close();

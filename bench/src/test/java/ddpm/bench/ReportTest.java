@@ -105,7 +105,7 @@ class ReportTest {
     }
 
     /** A bf16 jddpm step is compared with PyTorch's bf16 autocast when that was timed, else TF32; fp32 last. */
-    @Test void baselinesFollowThePrecision() {
+    @Test void baselinesFollowThePrecision() throws IOException {
         Report.Torch t = torch();
         Map<String, Object> steps = Report.torchStep(t, "train_step", 128, "bf16");
         assertEquals("tf32", steps.get("precision"), "no eager bf16 in the fixture (its compiled one failed): TF32");
