@@ -311,8 +311,11 @@ final class KernelEmulator {
                 int hasZ = i(a, 3), per = i(a, 9); float clip = f(a, 6);
                 gridStride(i(a, 8) * per, k -> {
                     int r = 5 * idx.i(k / per);
-                    float e = eh.f(k), x0 = (xt.f(k) - co.f(r + 1) * e) / co.f(r);
-                    if (clip > 0f) x0 = fminf(fmaxf(x0, -clip), clip);
+                    float x = xt.f(k), e = eh.f(k), x0 = (x - co.f(r + 1) * e) / co.f(r);
+                    if (clip > 0f) {
+                        x0 = fminf(fmaxf(x0, -clip), clip);
+                        e = (x - co.f(r) * x0) / co.f(r + 1);
+                    }
                     float v = co.f(r + 2) * x0 + co.f(r + 3) * e;
                     if (hasZ != 0) v += co.f(r + 4) * z.f(k);
                     out.f(k, v);
