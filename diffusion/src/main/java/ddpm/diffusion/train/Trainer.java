@@ -120,7 +120,7 @@ public final class Trainer implements AutoCloseable {
         }
         this.model = new UNet(mc, device, cfg.seed);
         this.eps = model::forward;
-        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps));
+        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps), cfg.predict, cfg.variance);
         this.opt = cfg.weightDecay > 0 ? new AdamW(model, cfg.weightDecay) : new Adam(model);
         this.ema = new Ema(model, cfg.emaDecay);
         this.lrSchedule = new LinearWarmup(cfg.lr, cfg.warmup);
@@ -134,6 +134,7 @@ public final class Trainer implements AutoCloseable {
     public static UNetConfig modelConfigFor(TrainConfig cfg, ImageDataset data) {
         try {
             return cfg.model.withResolution(data.height()).withChannels(data.channels())
+                    .withOutChannels(cfg.variance.learned() ? 2 * data.channels() : data.channels())
                     .withNumClasses(cfg.classConditional ? data.numClasses() : 0);
         } catch (IllegalArgumentException e) {
             throw new UserError("the " + cfg.preset + " model does not fit " + data.name() + " (" + data.channels() + "×"
@@ -305,6 +306,8 @@ public final class Trainer implements AutoCloseable {
             extra.put("diffusion.timesteps", Integer.toString(cfg.timesteps));
             extra.put("diffusion.schedule", cfg.schedule);
             extra.put("diffusion.loss", cfg.loss.name().toLowerCase(Locale.ROOT));
+            extra.put("diffusion.predict", cfg.predict.cliName);
+            extra.put("diffusion.variance", cfg.variance.cliName);
             extra.put("train_config", cfg.toJson());
             extra.put("data.name", data.name());
             extra.put("data.epoch", Long.toString(batches.epoch()));
