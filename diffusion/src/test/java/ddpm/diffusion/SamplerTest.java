@@ -216,6 +216,14 @@ class SamplerTest {
             assertEquals(1, calls[0], "null-label form: cond and uncond in one batched call");
         }
         assertArrayEquals(u, new Guidance(cond, 2.0, -1).predictEps(x, t, null).toDoubles(), 0, "labels null: unconditional");
+        // a learned variance (twice the channels): the mean half is guided, the variance half is the conditional one
+        EpsModel twice = (xx, tt, yy) -> { Tensor e = cond.predictEps(xx, tt, yy); return Tensor.concat(1, e, e.mul(3.0)); };
+        double[] gv = new Guidance(twice, 0.5, -1).predictEps(x, t, y).toDoubles();
+        for (int b = 0; b < 3; b++)
+            for (int k = 0; k < 2; k++) {
+                assertEquals(1.5 * c[b * 2 + k] - 0.5 * u[b * 2 + k], gv[b * 4 + k], 1e-12);
+                assertEquals(3 * c[b * 2 + k], gv[b * 4 + 2 + k], 1e-12);
+            }
         // guided sampling runs through the samplers
         GaussianDiffusion g = new GaussianDiffusion(Schedule.linear(50));
         Tensor img = new DdimSampler(g, 10).sample(new Guidance(cond, 1.5, -1), new int[]{3, 2}, Device.CPU,
