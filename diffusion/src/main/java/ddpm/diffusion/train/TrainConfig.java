@@ -82,7 +82,7 @@ public final class TrainConfig {
      * Fashion-MNIST on a 2-core CPU in under 30 minutes: 28×28 grey images, a 1.1 M-parameter U-Net
      * (ch 32, mult 1,2,2, one ResBlock per level, attention at 7×7, no dropout), batch 32, Adam
      * 5e-4 with 200 warmup steps, EMA 0.995 (a short run wants a short average), 2 500 steps,
-     * previews with 50 DDIM steps every 500 steps.
+     * previews of 36 images with 50 DDIM steps every 500 steps.
      */
     public static TrainConfig fashion() {
         TrainConfig c = new TrainConfig();
@@ -96,7 +96,7 @@ public final class TrainConfig {
         c.hflip = false;
         c.logEvery = 50;
         c.sampleEvery = 500;
-        c.sampleCount = 64;
+        c.sampleCount = 36;
         c.sampleSteps = 50;
         c.ckptEvery = 500;
         return c;
