@@ -82,7 +82,7 @@ __device__ __forceinline__ void zero_rows(float* dst, int D) {
 extern "C" __global__ void __launch_bounds__(NT) attn_fwd(const float* __restrict__ q, const float* __restrict__ k,
         const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
         int L, int S, int D, int Dv, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     float* Qs = sm;
     float* Os = Qs + BR * D;
     float* buf = Os + BR * Dv;
@@ -150,7 +150,7 @@ extern "C" __global__ void attn_bwd_pre(const float* __restrict__ out, const flo
 extern "C" __global__ void __launch_bounds__(NT) attn_bwd_dq(const float* __restrict__ q, const float* __restrict__ k,
         const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
         const float* __restrict__ dvec, float* __restrict__ gq, int L, int S, int D, int Dv, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     float* Qs = sm;
     float* dOs = Qs + BR * D;
     float* dQs = dOs + BR * Dv;
@@ -196,7 +196,7 @@ extern "C" __global__ void __launch_bounds__(NT) attn_bwd_dkv(const float* __res
         const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
         const float* __restrict__ dvec, float* __restrict__ gk, float* __restrict__ gv,
         int L, int S, int D, int Dv, float scale) {
-    extern __shared__ float sm[];
+    DYNAMIC_SHARED(float, sm);
     float* Ks = sm;
     float* Vs = Ks + BR * D;
     float* dKs = Vs + BR * Dv;

@@ -5,6 +5,11 @@
 
 #define MAX_RANK 8
 
+// The launch's dynamic shared memory as `type* name` (on the host driver, cuda_host.h defines it).
+#ifdef __CUDACC__
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 // Shapes and strides travel by value as one struct, so a launch needs no device-side metadata.
 struct Dims8 { int d[MAX_RANK]; };
 

@@ -14,6 +14,7 @@ import ddpm.engine.Tensor;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Evaluates the variational bound of a checkpoint on test images, in bits/dim (paper Table 2),
@@ -31,7 +32,9 @@ public final class EvalNll {
         return new Args("EvalNll", "Computes the negative log-likelihood bound in bits/dim of a trained model (its EMA weights\n"
                 + "unless --raw-weights) on held-out images, with the prior / KL / decoder breakdown. Costs T model\n"
                 + "evaluations per batch: use --n to evaluate a subset.")
-                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required")
+                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required;\n"
+                        + "also a PyTorch state dict (.safetensors) in a layout Convert reads")
+                .option("config", "JSON|FILE", null, Sample.CONFIG_HELP)
                 .option("dataset", "NAME", "cifar10", Datasets.HELP)
                 .option("data-dir", "DIR", null, Datasets.DATA_DIR_HELP)
                 .option("split", "NAME", "test", "test | train")
@@ -65,9 +68,10 @@ public final class EvalNll {
             int synth = a.getInt("synthetic-size", 1, 10_000_000);
             Devices.check(a.get("device"));
 
+            Map<String, Object> hint = Sample.configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
-            Sample.Loaded m = Sample.load(ckpt, device, !a.flag("raw-weights"));
+            Sample.Loaded m = Sample.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             try (var net = m.net()) {
                 int r = net.config.resolution, c = net.config.inChannels;
                 ImageDataset data = Datasets.open(new Datasets.Request(dataset, Datasets.dataDir(dataset, a.get("data-dir")), train, r,
@@ -89,7 +93,8 @@ public final class EvalNll {
                     labels = Tensor.ofInts(y, device, count);
                 }
                 int T = m.diffusion().steps();
-                out.printf(Locale.ROOT, "evaluating %s (step %d, T=%d) on %d images of %s, batch %d%n", ckpt, m.step(), T, count, data.name(), batch);
+                out.printf(Locale.ROOT, "evaluating %s (%s weights, step %d, T=%d) on %d images of %s, batch %d%n", ckpt, m.weights(), m.step(), T,
+                        count, data.name(), batch);
                 LikelihoodEvaluator ev = new LikelihoodEvaluator(m.diffusion(), seed, !a.flag("no-clip"));
                 long[] last = {0};
                 ProgressBar bar = new ProgressBar(out, "bits/dim", (long) ((count + batch - 1) / batch) * T, "steps");

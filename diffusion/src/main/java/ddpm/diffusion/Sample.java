@@ -21,6 +21,7 @@ import ddpm.nn.Classifier;
 import ddpm.nn.UNet;
 import ddpm.nn.io.Checkpoint;
 import ddpm.nn.io.CheckpointException;
+import ddpm.nn.io.WeightFiles;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -44,12 +45,17 @@ import java.util.Map;
 public final class Sample {
     private Sample() {}
 
+    static final String CONFIG_HELP = "for a state dict without jddpm metadata: the model config, as a JSON file\n"
+            + "(jddpm's keys, or diffusers' config.json) or inline, e.g. '{\"resolution\": 256}'";
+
     static Args spec() {
         return new Args("Sample", "Samples images from a trained model (its EMA weights unless --raw-weights) and writes a\n"
                 + "PNG grid (--out) and/or the raw array (--npy; numpy.load reads it). Optionally steers the samples with a\n"
                 + "noise-conditional classifier (--classifier), measures them (--eval, --inception), or interpolates\n"
                 + "between two latents (--interpolate).")
-                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required")
+                .option("ckpt", "PATH", null, "checkpoint file, or a run directory (its latest checkpoint) — required;\n"
+                        + "also a PyTorch state dict (.safetensors) in a layout Convert reads")
+                .option("config", "JSON|FILE", null, CONFIG_HELP)
                 .option("sampler", "NAME", "ddpm", "ddpm (ancestral, as the paper) | ddim")
                 .option("steps", "S", null, "DDIM steps (default 50); for ddpm: respaced ancestral sampling over S of the T\n"
                         + "steps with the subsequence's betas recomputed (default all T)")
@@ -132,9 +138,10 @@ public final class Sample {
             EvalSamples.Request measure = a.given("eval") || a.given("inception")
                     ? EvalSamples.request(a, "eval", "--eval or --inception", null) : null;
 
+            Map<String, Object> hint = configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
-            Loaded m = load(ckpt, device, !a.flag("raw-weights"));
+            Loaded m = load(ckpt, device, !a.flag("raw-weights"), hint, out);
             Classifier guide = null;
             try (UNet net = m.net) {
                 int classes = net.config.numClasses, c = net.config.inChannels, r = net.config.resolution, T = m.diffusion.steps();
@@ -174,7 +181,7 @@ public final class Sample {
                     int[] asked = labelClasses > 0 && (label == null || label >= 0) ? new int[n] : null;
                     if (asked != null) for (int i = 0; i < n; i++) asked[i] = label != null ? label : i % labelClasses;
                     out.printf(Locale.ROOT, "sampling %d images %dx%dx%d with %s from %s (%s weights, step %d)%s%s%n", n, c, r, r, sampler, ckpt,
-                            a.flag("raw-weights") ? "raw" : "EMA", m.step,
+                            m.weights, m.step,
                             classes > 0 ? ", guidance " + w + (label == null ? ", labels cycling 0.." + (classes - 1) : label < 0 ? ", null label" : ", label " + label) : "",
                             guide != null ? ", classifier guidance s = " + scale + " towards " + (label == null ? "classes cycling 0.." + (labelClasses - 1)
                                     : "class " + label + " (" + (label < names.size() ? names.get(label) : "") + ")") : "");
@@ -348,30 +355,59 @@ public final class Sample {
         return x;
     }
 
-    /** A model loaded for inference, with the diffusion it was trained with. */
-    record Loaded(UNet net, GaussianDiffusion diffusion, String schedule, long step, List<String> classNames, String dataName) {}
+    /** A model loaded for inference, with the diffusion it was trained with and which weights it holds. */
+    record Loaded(UNet net, GaussianDiffusion diffusion, String schedule, long step, List<String> classNames, String dataName, String weights) {}
 
-    static Loaded load(Path ckpt, Device device, boolean ema) {
+    static Loaded load(Path ckpt, Device device, boolean ema) { return load(ckpt, device, ema, null, null); }
+
+    /**
+     * A jddpm checkpoint (EMA weights when {@code ema} and present), or a state dict in a layout
+     * {@link WeightFiles} reads, with {@code hint} filling in what its names do not say; where the
+     * weights came from and any assumption made is printed to {@code log} (when given). The
+     * diffusion (T, schedule, parameterisation, variance) is the one the checkpoint records.
+     */
+    static Loaded load(Path ckpt, Device device, boolean ema, Map<String, Object> hint, PrintStream log) {
+        WeightFiles.Loaded w;
         try {
-            Map<String, String> meta = Checkpoint.readMetadata(ckpt);
+            w = WeightFiles.load(ckpt, device, ema, hint);
+        } catch (IOException | RuntimeException e) {
+            throw new UserError("cannot load checkpoint " + ckpt + ": " + e.getMessage(), e);
+        }
+        try {
+            Map<String, String> meta = w.metadata();
             int T = Integer.parseInt(meta.getOrDefault("diffusion.timesteps", "1000"));
             String schedule = meta.getOrDefault("diffusion.schedule", "linear");
             GaussianDiffusion.MeanType mean = GaussianDiffusion.MeanType.named(meta.getOrDefault("diffusion.predict", "eps"));
             GaussianDiffusion.VarianceType var = GaussianDiffusion.VarianceType.named(meta.getOrDefault("diffusion.variance", "fixed-large"));
-            UNet net = Checkpoint.loadUNet(ckpt, device, ema);
-            net.eval();
+            UNet net = w.net();
             GaussianDiffusion diffusion = new GaussianDiffusion(Schedule.named(schedule, T), mean, var);
-            if (net.config.outChannels != diffusion.outChannels(net.config.inChannels)) {
-                net.close();
+            if (net.config.outChannels != diffusion.outChannels(net.config.inChannels))
                 throw new IllegalArgumentException("the model has " + net.config.outChannels + " output channels, the " + var.cliName
                         + " variance needs " + diffusion.outChannels(net.config.inChannels));
-            }
             long step = Long.parseLong(meta.getOrDefault("step", "0"));
             String cls = meta.get("data.classes");
             List<String> names = cls == null || cls.isEmpty() ? List.of() : Arrays.asList(cls.split(","));
-            return new Loaded(net, diffusion, schedule, step, names, meta.get("data.name"));
-        } catch (IOException | RuntimeException e) {
-            throw new UserError("cannot load checkpoint " + ckpt + ": " + e.getMessage(), e);
+            if (log != null) {
+                if (!w.source().equals("jddpm checkpoint")) log.println("weights: " + w.source());
+                for (String note : w.notes()) log.println("note: " + note);
+                if (!meta.containsKey("diffusion.timesteps"))
+                    log.println("note: the file does not say how it was trained: T = 1000 steps, linear β from 1e-4 to 0.02 (the paper's);"
+                            + " Convert --timesteps/--schedule records others");
+            }
+            return new Loaded(net, diffusion, schedule, step, names, meta.get("data.name"), w.weights());
+        } catch (RuntimeException e) {
+            w.net().close();
+            throw new UserError("cannot load checkpoint " + ckpt + ": bad metadata: " + e.getMessage(), e);
+        }
+    }
+
+    /** The --config option's value as a config hint (null when absent); a bad value is a usage error. */
+    static Map<String, Object> configHint(Args a) {
+        if (!a.given("config")) return null;
+        try {
+            return WeightFiles.configHint(a.get("config"));
+        } catch (IOException | IllegalArgumentException e) {
+            throw new UsageException("--config: " + e.getMessage());
         }
     }
 

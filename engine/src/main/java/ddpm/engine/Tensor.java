@@ -59,6 +59,13 @@ public class Tensor implements AutoCloseable {
         return new Tensor(b.allocate(dtype, Shapes.numel(shape)), 0, shape);
     }
 
+    /** Uninitialised tensor on a given backend instance: for tests and tools that drive a backend
+     *  that is not the one registered for its device (e.g. a CUDA backend over another driver). */
+    public static Tensor empty(Backend backend, DType dtype, int... shape) {
+        Shapes.check(shape);
+        return new Tensor(backend.allocate(dtype, Shapes.numel(shape)), 0, shape);
+    }
+
     public static Tensor full(DType dtype, Device device, double value, int... shape) {
         Tensor t = empty(dtype, device, shape);
         t.backend().fill(t, value);

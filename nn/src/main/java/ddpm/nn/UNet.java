@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * The DDPM noise-prediction U-Net (Ho et al. 2020), mirroring {@code UNet} of the reference
  * {@code torch_ddpm.py}: time-embedding MLP; input conv; down path (ResBlocks, an AttnBlock after
- * each at the attention resolutions, a strided-conv Downsample between levels); middle (ResBlock,
+ * each at the attention resolutions, a strided-conv Downsample between levels, padded as
+ * {@link UNetConfig#downsamplePad} says); middle (ResBlock,
  * AttnBlock, ResBlock); up path (numResBlocks + 1 ResBlocks per level, each taking the
  * channel-concatenation of the running features and a skip, AttnBlocks at the attention
  * resolutions, an Upsample between levels); output GroupNorm → SiLU → 3×3 conv.
@@ -75,7 +76,7 @@ public class UNet extends Module {
                 chans.add(c);
             }
             if (i != mult.length - 1) {
-                down.add(new Downsample(c));
+                down.add(new Downsample(c, config.downsamplePad));
                 chans.add(c);
                 r /= 2;
             }

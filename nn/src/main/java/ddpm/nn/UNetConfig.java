@@ -23,18 +23,47 @@ import java.util.Map;
  *   <li>{@code numClasses}: 0 for unconditional; else a label embedding of numClasses + 1 rows
  *       (the last is the null label for classifier-free guidance)</li>
  *   <li>{@code groups}: GroupNorm groups (32); every width must divide by it</li>
+ *   <li>{@code downsamplePad}: how the stride-2 Downsample conv pads: {@link DownsamplePad#SYMMETRIC}
+ *       (one zero row/column on every side, jddpm's default) or {@link DownsamplePad#TF_SAME} (only
+ *       at the bottom and right, TensorFlow's "SAME" padding, which the paper's released weights
+ *       were trained with); it changes no parameter, only which pixels each output sees</li>
  * </ul>
  */
 public final class UNetConfig {
     public final int resolution, inChannels, outChannels, ch, numResBlocks, numClasses, groups;
     private final int[] chMult, attnResolutions;
     public final double dropout;
+    public final DownsamplePad downsamplePad;
+
+    /** Where the stride-2 3×3 convolution of a Downsample pads its (even-sized) input. */
+    public enum DownsamplePad {
+        /** One zero row and column on every side (output pixel i sees input rows 2i−1..2i+1). */
+        SYMMETRIC("symmetric"),
+        /** TensorFlow's "SAME" for stride 2 on even sizes: one zero row/column at the bottom/right only (rows 2i..2i+2). */
+        TF_SAME("tf_same");
+
+        /** The JSON spelling. */
+        public final String json;
+
+        DownsamplePad(String json) { this.json = json; }
+
+        public static DownsamplePad parse(String s) {
+            for (DownsamplePad p : values()) if (p.json.equals(s)) return p;
+            throw new IllegalArgumentException("downsample_pad must be \"symmetric\" or \"tf_same\", got \"" + s + "\"");
+        }
+    }
 
     /** The paper's CIFAR-10 model. */
     public UNetConfig() { this(32, 3, 3, 128, new int[]{1, 2, 2, 2}, 2, new int[]{16}, 0.1, 0, 32); }
 
     public UNetConfig(int resolution, int inChannels, int outChannels, int ch, int[] chMult, int numResBlocks,
                       int[] attnResolutions, double dropout, int numClasses, int groups) {
+        this(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups,
+                DownsamplePad.SYMMETRIC);
+    }
+
+    public UNetConfig(int resolution, int inChannels, int outChannels, int ch, int[] chMult, int numResBlocks,
+                      int[] attnResolutions, double dropout, int numClasses, int groups, DownsamplePad downsamplePad) {
         this.resolution = resolution;
         this.inChannels = inChannels;
         this.outChannels = outChannels;
@@ -45,6 +74,7 @@ public final class UNetConfig {
         this.dropout = dropout;
         this.numClasses = numClasses;
         this.groups = groups;
+        this.downsamplePad = java.util.Objects.requireNonNull(downsamplePad, "downsamplePad");
         validate();
     }
 
@@ -81,17 +111,18 @@ public final class UNetConfig {
     public int nullLabelRow() { return numClasses; }
 
     // ---------------------------------------------------------------- withers
-    public UNetConfig withResolution(int r) { return new UNetConfig(r, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups); }
+    public UNetConfig withResolution(int r) { return new UNetConfig(r, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad); }
     /** Sets both in and out channels. */
-    public UNetConfig withChannels(int c) { return new UNetConfig(resolution, c, c, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups); }
-    public UNetConfig withOutChannels(int c) { return new UNetConfig(resolution, inChannels, c, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups); }
-    public UNetConfig withCh(int c) { return new UNetConfig(resolution, inChannels, outChannels, c, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups); }
-    public UNetConfig withChMult(int... m) { return new UNetConfig(resolution, inChannels, outChannels, ch, m, numResBlocks, attnResolutions, dropout, numClasses, groups); }
-    public UNetConfig withNumResBlocks(int n) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, n, attnResolutions, dropout, numClasses, groups); }
-    public UNetConfig withAttnResolutions(int... a) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, a, dropout, numClasses, groups); }
-    public UNetConfig withDropout(double d) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, d, numClasses, groups); }
-    public UNetConfig withNumClasses(int n) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, n, groups); }
-    public UNetConfig withGroups(int g) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, g); }
+    public UNetConfig withChannels(int c) { return new UNetConfig(resolution, c, c, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withOutChannels(int c) { return new UNetConfig(resolution, inChannels, c, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withCh(int c) { return new UNetConfig(resolution, inChannels, outChannels, c, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withChMult(int... m) { return new UNetConfig(resolution, inChannels, outChannels, ch, m, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withNumResBlocks(int n) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, n, attnResolutions, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withAttnResolutions(int... a) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, a, dropout, numClasses, groups, downsamplePad); }
+    public UNetConfig withDropout(double d) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, d, numClasses, groups, downsamplePad); }
+    public UNetConfig withNumClasses(int n) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, n, groups, downsamplePad); }
+    public UNetConfig withDownsamplePad(DownsamplePad p) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, p); }
+    public UNetConfig withGroups(int g) { return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, g, downsamplePad); }
 
     /** A builder starting from this config, for changing several fields at once (validated at build()). */
     public Builder toBuilder() { return new Builder(this); }
@@ -103,11 +134,13 @@ public final class UNetConfig {
         private int resolution, inChannels, outChannels, ch, numResBlocks, numClasses, groups;
         private int[] chMult, attnResolutions;
         private double dropout;
+        private DownsamplePad downsamplePad;
 
         private Builder(UNetConfig c) {
             resolution = c.resolution; inChannels = c.inChannels; outChannels = c.outChannels; ch = c.ch;
             numResBlocks = c.numResBlocks; numClasses = c.numClasses; groups = c.groups;
             chMult = c.chMult.clone(); attnResolutions = c.attnResolutions.clone(); dropout = c.dropout;
+            downsamplePad = c.downsamplePad;
         }
 
         public Builder resolution(int v) { resolution = v; return this; }
@@ -122,9 +155,10 @@ public final class UNetConfig {
         public Builder dropout(double v) { dropout = v; return this; }
         public Builder numClasses(int v) { numClasses = v; return this; }
         public Builder groups(int v) { groups = v; return this; }
+        public Builder downsamplePad(DownsamplePad v) { downsamplePad = v; return this; }
 
         public UNetConfig build() {
-            return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups);
+            return new UNetConfig(resolution, inChannels, outChannels, ch, chMult, numResBlocks, attnResolutions, dropout, numClasses, groups, downsamplePad);
         }
     }
 
@@ -169,6 +203,7 @@ public final class UNetConfig {
         m.put("dropout", dropout);
         m.put("num_classes", numClasses);
         m.put("groups", groups);
+        m.put("downsample_pad", downsamplePad.json);
         return m;
     }
 
@@ -179,7 +214,9 @@ public final class UNetConfig {
         try {
             return new UNetConfig(i(m, "resolution"), i(m, "in_channels"), i(m, "out_channels"), i(m, "ch"),
                     ia(m, "ch_mult"), i(m, "num_res_blocks"), ia(m, "attn_resolutions"),
-                    ((Number) req(m, "dropout")).doubleValue(), i(m, "num_classes"), i(m, "groups"));
+                    ((Number) req(m, "dropout")).doubleValue(), i(m, "num_classes"), i(m, "groups"),
+                    // absent in checkpoints written before the option existed: those models pad symmetrically
+                    DownsamplePad.parse((String) m.getOrDefault("downsample_pad", DownsamplePad.SYMMETRIC.json)));
         } catch (ClassCastException e) {
             throw new IllegalArgumentException("UNetConfig JSON has a field of the wrong type: " + json, e);
         }

@@ -26,6 +26,14 @@
  * net.eval();                                                  // dropout off
  * try (Ema.Swap s = ema.swap(); Grad.Guard g = Grad.noGrad()) { ... net.forward(x, t, labels) ... }
  * // or from a file:  UNet net = Checkpoint.loadUNet(path, device, true).eval();
+ * // or from any file jddpm reads (its checkpoints, PyTorch state dicts in the paper's layouts):
+ * //                  UNet net = WeightFiles.load(path, device, true, null).net();
  * }</pre>
+ *
+ * <h2>Files</h2>
+ * Checkpoints are safetensors with per-tensor CRC-32 checksums, checked on load together with
+ * NaN/Inf ({@code Checkpoint}); {@code WeightLayout} maps jddpm's parameter names to the
+ * pytorch_diffusion and diffusers layouts of the paper's weights, {@code WeightFiles} loads and
+ * converts them. {@code tools/torch/jddpm_unet.py} is the same network in PyTorch.
  */
 package ddpm.nn;

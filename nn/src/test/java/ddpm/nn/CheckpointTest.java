@@ -202,6 +202,59 @@ class CheckpointTest {
         }
     }
 
+    @Test void checksumsAreVerifiedAndNonFiniteWeightsRefused() throws IOException {
+        Path ck = dir.resolve("ck.safetensors");
+        try (UNet net = new UNet(cfg(), Device.CPU, 3); Ema ema = new Ema(net, 0.5)) {
+            Checkpoint.save(ck, net, null, ema, 0, null, null);
+        }
+        // every tensor has the CRC-32 (zlib's) of its bytes
+        SafeTensors.Header h = SafeTensors.readHeader(ck);
+        Map<String, Object> crc = Json.parseObject(h.metadata().get(Checkpoint.CRC32_KEY));
+        assertEquals(h.entries().keySet(), crc.keySet());
+        byte[] bytes = Files.readAllBytes(ck);
+        SafeTensors.Entry w = h.entries().get("conv_in.weight");
+        java.util.zip.CRC32 c = new java.util.zip.CRC32();
+        c.update(bytes, (int) (h.dataStart() + w.begin()), (int) (w.end() - w.begin()));
+        assertEquals(String.format("%08x", c.getValue()), crc.get("conv_in.weight"));
+        // one flipped bit in a raw tensor: loading the raw weights names it; the EMA weights alone still load
+        bytes[(int) (h.dataStart() + w.begin() + 1)] ^= 1;
+        Path flipped = Files.write(dir.resolve("flipped.safetensors"), bytes);
+        try (UNet net = new UNet(cfg(), Device.CPU, 5)) {
+            float[] before = f(net.flatParams());
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.loadWeights(flipped, net, false));
+            assertTrue(e.getMessage().startsWith(flipped + " is corrupt: tensor 'conv_in.weight' does not match its checksum (CRC-32 "), e.getMessage());
+            assertArrayEquals(before, f(net.flatParams()), "nothing overwritten");
+            Checkpoint.loadWeights(flipped, net, true);
+        }
+        // a NaN saved with a valid checksum (a diverged model) is refused naming the tensor
+        Path nan = dir.resolve("nan.safetensors");
+        try (UNet net = new UNet(cfg(), Device.CPU, 3)) {
+            float[] p = f(net.flatParams());
+            Parameter target = net.parameterSlots().stream().filter(q -> q.name().equals("down.0.conv1.weight")).findFirst().orElseThrow();
+            p[(int) target.flatOffset() + 5] = Float.NaN;
+            p[(int) target.flatOffset() + 6] = Float.NEGATIVE_INFINITY;
+            net.flatParams().backend().write(net.flatParams(), p);
+            Checkpoint.save(nan, net, null, null, 0, null, null);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.load(nan, net, null, null));
+            assertEquals(nan + " is unusable: tensor 'down.0.conv1.weight' " + Arrays.toString(target.shape()) + " holds NaN at element 5"
+                    + " (2 non-finite values in all); the file is damaged or was saved from a diverged run", e.getMessage());
+        }
+        // files written before checksums existed load as before
+        Map<String, String> meta = new java.util.LinkedHashMap<>(h.metadata());
+        meta.remove(Checkpoint.CRC32_KEY);
+        List<SafeTensors.HostTensor> ts = new java.util.ArrayList<>();
+        for (SafeTensors.Entry e : h.entries().values()) {
+            float[] v = new float[(int) e.numel()];
+            SafeTensors.readFloats(ck, h, e, v, 0);
+            ts.add(new SafeTensors.HostTensor(e.name(), ddpm.engine.DType.F32, e.shape(), v, 0));
+        }
+        Path old = dir.resolve("old.safetensors");
+        SafeTensors.write(old, ts, meta);
+        try (UNet net = Checkpoint.loadUNet(old, Device.CPU, true); UNet ref = Checkpoint.loadUNet(ck, Device.CPU, true)) {
+            assertArrayEquals(f(ref.flatParams()), f(net.flatParams()));
+        }
+    }
+
     @Test void safetensorsWriterReaderRoundTrip() throws IOException {
         Path p = dir.resolve("t.safetensors");
         float[] a = {1, -2.5f, 3e-7f, Float.MAX_VALUE, 0, 6};

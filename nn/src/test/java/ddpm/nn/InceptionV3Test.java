@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The FID InceptionV3 on a synthetic weight file in the layout of pytorch-fid's weights, against the
- * per-stage outputs PyTorch computes for the same weights and inputs (nn/tools/inception_reference.py
+ * per-stage outputs PyTorch computes for the same weights and inputs (tools/torch/fid_inception.py
  * wrote the layout and the expected values into the test resources); and its pooling and 1×n
  * convolutions against plain loops.
  */

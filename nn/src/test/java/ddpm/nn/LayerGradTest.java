@@ -60,10 +60,12 @@ class LayerGradTest {
             Fd.check("upsample", u, () -> u.forward(x), withParams(u, x), 30, TOL);
             x.close();
         }
-        try (Downsample d = build(new Downsample(3))) {
-            Tensor x = input(6, 1, 3, 6, 6);
-            Fd.check("downsample", d, () -> d.forward(x), withParams(d, x), 30, TOL);
-            x.close();
+        for (UNetConfig.DownsamplePad pad : UNetConfig.DownsamplePad.values()) {
+            try (Downsample d = build(new Downsample(3, pad))) {
+                Tensor x = input(6, 1, 3, 6, 6);
+                Fd.check("downsample " + pad, d, () -> d.forward(x), withParams(d, x), 30, TOL);
+                x.close();
+            }
         }
     }
 

@@ -125,6 +125,19 @@ class LayerTest {
             assertArrayEquals(new int[]{3, 2, 4, 4}, d.forward(Tensor.zeros(DType.F64, Device.CPU, 3, 2, 8, 8)).shape());
             assertArrayEquals(new int[]{3, 2, 4, 4}, d.forward(Tensor.zeros(DType.F64, Device.CPU, 3, 2, 7, 7)).shape());
         }
+        // the top-left tap alone: output (i, j) sees input (2i−1, 2j−1) padded symmetrically, (2i, 2j) with TF's "SAME"
+        double[] x = new double[16];
+        for (int i = 0; i < 16; i++) x[i] = i + 1;
+        double[] tap = new double[9];
+        tap[0] = 1;
+        for (UNetConfig.DownsamplePad pad : UNetConfig.DownsamplePad.values()) {
+            try (Downsample d = f64(new Downsample(1, pad))) {
+                set(d.conv.weight, tap);
+                set(d.conv.bias, 0);
+                double[] y = d.forward(Tensor.of(x, 1, 1, 4, 4)).toDoubles();
+                assertArrayEquals(pad == UNetConfig.DownsamplePad.TF_SAME ? new double[]{1, 3, 9, 11} : new double[]{0, 0, 0, 6}, y, 0, pad.json);
+            }
+        }
     }
 
     @Test void attentionAgainstLoops() {

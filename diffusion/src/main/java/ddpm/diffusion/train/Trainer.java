@@ -50,7 +50,8 @@ import java.util.concurrent.TimeUnit;
  * every {@code sampleEvery} steps; a checkpoint every {@code ckptEvery} steps, at the end, and on
  * Ctrl-C (a shutdown hook asks the loop to stop after the current step and waits for the save);
  * resumption from the run directory's latest checkpoint (model, EMA, Adam moments, step, RNG
- * streams and data position). A non-finite loss or gradient stops training naming the step; the
+ * streams and data position). The run directory is locked ({@link RunLock}) from construction to
+ * {@link #close()}, so a second trainer on it is refused. A non-finite loss or gradient stops training naming the step; the
  * parameters are never updated with it and no checkpoint is written, so the last good one stays.
  */
 public final class Trainer implements AutoCloseable {
@@ -82,6 +83,7 @@ public final class Trainer implements AutoCloseable {
     private final Ema ema;
     private final LinearWarmup lrSchedule;
     private final BatchIterator batches;
+    private final RunLock lock;
     private Rng rng, labelRng;
     private long step;
     private Path lastCheckpoint;
@@ -102,8 +104,27 @@ public final class Trainer implements AutoCloseable {
             throw new UserError("images must be square, " + data.name() + " has " + data.height() + "×" + data.width());
         if (cfg.classConditional && !data.hasLabels())
             throw new UserError("class-conditional training needs labels, and " + data.name() + " has none");
+        this.lock = RunLock.acquire(runDir, log);   // before looking at the checkpoints: they are now ours
         Path resume = RunDir.latest(runDir);
-        UNetConfig mc = modelConfigFor(cfg, data);
+        try {
+            this.model = start(resume, modelConfigFor(cfg, data));
+        } catch (RuntimeException e) {
+            lock.close();
+            throw e;
+        }
+        this.eps = model::forward;
+        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps), cfg.predict, cfg.variance);
+        this.opt = cfg.weightDecay > 0 ? new AdamW(model, cfg.weightDecay) : new Adam(model);
+        this.ema = new Ema(model, cfg.emaDecay);
+        this.lrSchedule = new LinearWarmup(cfg.lr, cfg.warmup);
+        this.batches = new BatchIterator(data, cfg.batch, cfg.seed, cfg.hflip);
+        this.rng = new Rng(cfg.seed + 1);
+        this.labelRng = new Rng(cfg.seed ^ LABEL_SALT);
+        if (resume != null) resumeFrom(resume);
+    }
+
+    /** The model to train: the requested one, or the one of the checkpoint to resume from. */
+    private UNet start(Path resume, UNetConfig mc) {
         if (resume != null) {
             try {
                 UNetConfig saved = Checkpoint.readConfig(resume);
@@ -118,16 +139,7 @@ public final class Trainer implements AutoCloseable {
                         + "\n(move it away, or choose another --run-dir to start afresh)", e);
             }
         }
-        this.model = new UNet(mc, device, cfg.seed);
-        this.eps = model::forward;
-        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps), cfg.predict, cfg.variance);
-        this.opt = cfg.weightDecay > 0 ? new AdamW(model, cfg.weightDecay) : new Adam(model);
-        this.ema = new Ema(model, cfg.emaDecay);
-        this.lrSchedule = new LinearWarmup(cfg.lr, cfg.warmup);
-        this.batches = new BatchIterator(data, cfg.batch, cfg.seed, cfg.hflip);
-        this.rng = new Rng(cfg.seed + 1);
-        this.labelRng = new Rng(cfg.seed ^ LABEL_SALT);
-        if (resume != null) resumeFrom(resume);
+        return new UNet(mc, device, cfg.seed);
     }
 
     /** The requested model adapted to the data: resolution, channels, classes. */
@@ -201,6 +213,7 @@ public final class Trainer implements AutoCloseable {
             } catch (InterruptedException ignored) {
                 Thread.currentThread().interrupt();
             }
+            lock.close();   // the JVM may halt before close() runs
         }, "jddpm-save-on-exit");
         try {
             Runtime.getRuntime().addShutdownHook(hook);
@@ -394,5 +407,6 @@ public final class Trainer implements AutoCloseable {
         ema.close();
         opt.close();
         model.close();
+        lock.close();
     }
 }

@@ -38,7 +38,7 @@ class MainsTest {
     }
 
     /** Tiny but complete: synthetic 8-px images, a 43k-parameter U-Net, T = 30. */
-    String[] tinyTrain(Path runDir, String... more) {
+    static String[] tinyTrain(Path runDir, String... more) {
         List<String> a = new ArrayList<>(List.of("--dataset", "synthetic", "--image-size", "8", "--ch", "8", "--batch", "2",
                 "--timesteps", "30", "--synthetic-size", "40", "--sample-every", "2", "--sample-steps", "3", "--samples", "4",
                 "--ckpt-every", "2", "--log-every", "1", "--device", "cpu", "--run-dir", runDir.toString()));
@@ -47,7 +47,7 @@ class MainsTest {
     }
 
     @Test void helpPrintsUsageAndExitsZero() {
-        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, TrainClassifier::run, EvalSamples::run}) {
+        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, ddpm.diffusion.Convert::run, TrainClassifier::run, EvalSamples::run}) {
             Run r = run(m, "--help");
             assertEquals(0, r.code);
             assertTrue(r.out.contains("usage: mvn exec:java -Dmain="), r.out);
@@ -235,5 +235,7 @@ class MainsTest {
         assertTrue(RunDir.step(ckpt) >= 3, out.toString());
         assertTrue(out.toString().contains("saved " + ckpt), out.toString());
         assertFalse(Files.exists(ckpt.resolveSibling(ckpt.getFileName() + ".tmp")));
+        assertEquals("", Files.readString(runDir.resolve(ddpm.diffusion.train.RunLock.FILE)),
+                "the run directory's lock is released on exit");
     }
 }

@@ -51,9 +51,7 @@ public final class ConvKernel {
 
     private static long addr(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
 
-    private static DevPtr ptr(Tensor t, long extraElems) {
-        return ((CudaStorage) t.storage()).pointer(t.offset() + extraElems);
-    }
+    private static long addr(Tensor t, long extraElems) { return addr(t) + 4 * extraElems; }
 
     private void im2col(long xAddr, long colAddr, Geo g, int nb, long sN, long sK, Supplier<String> what) {
         long count = (long) nb * g.kk() * g.p();
@@ -77,8 +75,8 @@ public final class ConvKernel {
         int kk = g.kk(), p = g.p();
         long xImg = (long) g.c() * g.h() * g.w(), yImg = (long) g.o() * p, colImg = (long) kk * p;
         if (g.pointwise()) {
-            be.gemm().gemm(false, false, g.o(), p, kk, 1f, ptr(w, 0), kk, 0, ptr(x, 0), p, xImg,
-                    beta, ptr(out, 0), p, yImg, g.n(), what);
+            be.gemm().gemm(false, false, g.o(), p, kk, 1f, addr(w), kk, 0, addr(x), p, xImg,
+                    beta, addr(out), p, yImg, g.n(), what);
             return;
         }
         int nb = chunk(g.n(), colImg * 4);
@@ -87,8 +85,8 @@ public final class ConvKernel {
             for (int n0 = 0; n0 < g.n(); n0 += nb) {
                 int cnt = Math.min(nb, g.n() - n0);
                 im2col(addr(x) + n0 * xImg * 4, ws.address(), g, cnt, colImg, p, what);
-                be.gemm().gemm(false, false, g.o(), p, kk, 1f, ptr(w, 0), kk, 0, ws.ptr, p, colImg,
-                        beta, ptr(out, n0 * yImg), p, yImg, cnt, what);
+                be.gemm().gemm(false, false, g.o(), p, kk, 1f, addr(w), kk, 0, ws.address(), p, colImg,
+                        beta, addr(out, n0 * yImg), p, yImg, cnt, what);
             }
         } finally {
             be.allocator().release(ws);
@@ -106,8 +104,8 @@ public final class ConvKernel {
         int kk = g.kk(), p = g.p();
         long xImg = (long) g.c() * g.h() * g.w(), yImg = (long) g.o() * p, colImg = (long) kk * p;
         if (g.pointwise()) {
-            be.gemm().gemm(true, false, kk, p, g.o(), 1f, ptr(w, 0), kk, 0, ptr(gy, 0), p, yImg,
-                    0f, ptr(gx, 0), p, xImg, g.n(), what);
+            be.gemm().gemm(true, false, kk, p, g.o(), 1f, addr(w), kk, 0, addr(gy), p, yImg,
+                    0f, addr(gx), p, xImg, g.n(), what);
             return;
         }
         int nb = chunk(g.n(), colImg * 4);
@@ -115,8 +113,8 @@ public final class ConvKernel {
         try {
             for (int n0 = 0; n0 < g.n(); n0 += nb) {
                 int cnt = Math.min(nb, g.n() - n0);
-                be.gemm().gemm(true, false, kk, p, g.o(), 1f, ptr(w, 0), kk, 0, ptr(gy, n0 * yImg), p, yImg,
-                        0f, ws.ptr, p, colImg, cnt, what);
+                be.gemm().gemm(true, false, kk, p, g.o(), 1f, addr(w), kk, 0, addr(gy, n0 * yImg), p, yImg,
+                        0f, ws.address(), p, colImg, cnt, what);
                 mod.launch1d("col2im", (long) cnt * xImg, new Args().addr(ws.address()).addr(addr(gx) + n0 * xImg * 4)
                         .i(cnt).i(g.c()).i(g.h()).i(g.w()).i(g.k()).i(g.stride()).i(g.pad()).i(g.ho()).i(g.wo()), what);
             }
@@ -146,8 +144,8 @@ public final class ConvKernel {
                 im2col(addr(x) + n0 * xImg * 4, col.address(), g, cnt, p, np, what);   // [K, cnt·P]
                 mod.launch1d("nop_to_onp", cnt * yImg, new Args().addr(addr(gy) + n0 * yImg * 4).addr(gyt.address())
                         .i(cnt).i(g.o()).i(p), what);                                   // [O, cnt·P]
-                be.gemm().gemm(false, true, g.o(), kk, (int) np, 1f, gyt.ptr, (int) np, 0, col.ptr, (int) np, 0,
-                        n0 == 0 ? 0f : 1f, ptr(gw, 0), kk, 0, 1, what);
+                be.gemm().gemm(false, true, g.o(), kk, (int) np, 1f, gyt.address(), (int) np, 0, col.address(), (int) np, 0,
+                        n0 == 0 ? 0f : 1f, addr(gw), kk, 0, 1, what);
             }
         } finally {
             be.allocator().release(col);

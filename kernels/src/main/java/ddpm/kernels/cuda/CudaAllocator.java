@@ -1,8 +1,6 @@
 package ddpm.kernels.cuda;
 
 import ddpm.engine.MemoryStats;
-import jcuda.driver.CUresult;
-import jcuda.driver.JCudaDriver;
 
 import java.util.ArrayDeque;
 import java.util.Map;
@@ -24,26 +22,14 @@ import java.util.TreeMap;
 public final class CudaAllocator {
     static final long SMALL_LIMIT = 1L << 20, SMALL_ROUND = 512, LARGE_ROUND = 2L << 20;
 
-    /** A device block: its base pointer and rounded size. */
-    static final class Block {
-        final DevPtr ptr;
-        final long bytes;
-        Block(DevPtr ptr, long bytes) { this.ptr = ptr; this.bytes = bytes; }
-        long address() { return ptr == null ? 0L : ptr.address(); }
-    }
+    /** A device block: its base address (0 for empty blocks) and rounded size. */
+    record Block(long address, long bytes) {}
 
     private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
     private long liveBytes, peakBytes, liveBlocks, cachedBytes, allocations, reuses;
-    private final Runnable deviceSync;
-    private final DryRun dry;
+    private final CudaDriver driver;
 
-    CudaAllocator(Runnable deviceSync) { this(deviceSync, null); }
-
-    /** With a {@link DryRun}: fake addresses from it, no driver calls. */
-    CudaAllocator(Runnable deviceSync, DryRun dry) {
-        this.deviceSync = deviceSync;
-        this.dry = dry;
-    }
+    CudaAllocator(CudaDriver driver) { this.driver = driver; }
 
     /** The size class a request of {@code bytes} falls into. */
     static long roundUp(long bytes) {
@@ -54,7 +40,7 @@ public final class CudaAllocator {
 
     synchronized Block allocate(long requested) {
         long size = roundUp(requested);
-        if (size == 0) { liveBlocks++; return new Block(null, 0); }
+        if (size == 0) { liveBlocks++; return new Block(0, 0); }
         Block b = takeCached(size);
         if (b != null) {
             reuses++;
@@ -62,7 +48,7 @@ public final class CudaAllocator {
             b = new Block(deviceAlloc(size, requested), size);
             allocations++;
         }
-        liveBytes += b.bytes;
+        liveBytes += b.bytes();
         liveBlocks++;
         peakBytes = Math.max(peakBytes, liveBytes);
         return b;
@@ -70,10 +56,10 @@ public final class CudaAllocator {
 
     synchronized void release(Block b) {
         liveBlocks--;
-        if (b.bytes == 0) return;
-        liveBytes -= b.bytes;
-        cachedBytes += b.bytes;
-        free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).push(b);
+        if (b.bytes() == 0) return;
+        liveBytes -= b.bytes();
+        cachedBytes += b.bytes();
+        free.computeIfAbsent(b.bytes(), k -> new ArrayDeque<>()).push(b);
     }
 
     private Block takeCached(long size) {
@@ -82,39 +68,34 @@ public final class CudaAllocator {
         if (e == null || e.getKey() > limit) return null;
         Block b = e.getValue().pop();
         if (e.getValue().isEmpty()) free.remove(e.getKey());
-        cachedBytes -= b.bytes;
+        cachedBytes -= b.bytes();
         return b;
     }
 
-    private DevPtr deviceAlloc(long size, long requested) {
-        if (dry != null) return DevPtr.fake(dry.allocate(size));
-        DevPtr p = new DevPtr();
-        int r = JCudaDriver.cuMemAlloc(p, size);
-        if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
+    private long deviceAlloc(long size, long requested) {
+        long p = driver.malloc(size);
+        if (p == 0) {
             long had = cachedBytes;
             emptyCache();
-            p = new DevPtr();
-            r = JCudaDriver.cuMemAlloc(p, size);
-            if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
-                long[] fr = {0}, tot = {0};
-                JCudaDriver.cuMemGetInfo(fr, tot);
+            p = driver.malloc(size);
+            if (p == 0) {
+                long[] mem = driver.memInfo();
                 throw new CudaException.OutOfMemory(String.format(
                         "CUDA out of memory: requested %d bytes (%s, rounded to %s); the pool holds %s in %d live blocks"
                                 + " (peak %s) and had %s cached (released and retried); device free %s of %s",
                         requested, human(requested), human(size), human(liveBytes), liveBlocks, human(peakBytes),
-                        human(had), human(fr[0]), human(tot[0])));
+                        human(had), human(mem[0]), human(mem[1])));
             }
         }
-        Cuda.check(r, "cuMemAlloc(" + size + " bytes)");
         return p;
     }
 
     /** Frees every cached block back to the driver (after the device has finished with them). */
     public synchronized void emptyCache() {
         if (free.isEmpty()) return;
-        deviceSync.run();
+        driver.synchronize();
         for (ArrayDeque<Block> q : free.values())
-            for (Block b : q) if (dry == null) Cuda.check(JCudaDriver.cuMemFree(b.ptr), "cuMemFree");
+            for (Block b : q) driver.free(b.address());
         free.clear();
         cachedBytes = 0;
     }

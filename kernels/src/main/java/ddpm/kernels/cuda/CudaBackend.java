@@ -7,44 +7,26 @@ import ddpm.engine.MemoryStats;
 import ddpm.engine.Ops;
 import ddpm.engine.Storage;
 import ddpm.engine.Tensor;
-import jcuda.Pointer;
-import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
-import jcuda.driver.CUresult;
-import jcuda.driver.CUstream;
-import jcuda.driver.CUstream_flags;
-import jcuda.driver.JCudaDriver;
-import jcuda.jcublas.JCublas2;
-import jcuda.jcublas.cublasHandle;
-import jcuda.runtime.cudaStream_t;
 
 import java.util.function.Supplier;
 
 /**
- * The CUDA backend: one device, its primary context (shared with cuBLAS, which uses the runtime
- * API), one stream on which every kernel, copy and GEMM is queued in order, a caching allocator,
- * and the kernel families (one PTX module each, loaded on first use).
+ * The CUDA backend: one device reached through a {@link CudaDriver} (the GPU through JCuda, or the
+ * host driver that runs the same kernels on the CPU), one stream on which every kernel, copy and
+ * GEMM is queued in order, a caching allocator, and the kernel families (one .cu file each).
  *
- * <p>Only F32 (data) and I32 (indices) live on the GPU; other dtypes are refused with an
+ * <p>Only F32 (data) and I32 (indices) live on the device; other dtypes are refused with an
  * IllegalArgumentException. Host transfers (write / read*) synchronise the stream; nothing else
- * waits for the GPU. Set {@code -Dddpm.cuda.syncCheck=true} to synchronise after every kernel
+ * waits for the device. Set {@code -Dddpm.cuda.syncCheck=true} to synchronise after every kernel
  * so an asynchronous fault names the kernel and shapes that caused it.
  */
 public final class CudaBackend implements Backend {
     static final boolean SYNC_CHECK = Boolean.getBoolean("ddpm.cuda.syncCheck");
 
     private final Device device;
-    private final CUdevice cuDevice;
-    private final CUcontext context;
-    private final CUstream stream;
-    private final cublasHandle blas;
+    private final CudaDriver driver;
+    private final CudaDriver.DeviceInfo info;
     private final CudaAllocator allocator;
-    private final String name;
-    private final int smCount, maxSharedOptin, ccMajor, ccMinor;
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
-    /** Non-null only in the test-only dry mode (no driver; see {@link DryRun}). */
-    private final DryRun dry;
 
     private final ElementwiseKernel elementwise;
     private final ReduceKernel reduce;
@@ -60,40 +42,13 @@ public final class CudaBackend implements Backend {
     private final ConvKernel conv;
     private final GemmKernel gemm;
 
-    /** Opens CUDA device {@code index}; {@link CudaBackendProvider} maps failures to clear messages. */
-    CudaBackend(Device device) {
+    /** The backend of {@code device} over an opened driver ({@link CudaBackendProvider} picks it). */
+    CudaBackend(Device device, CudaDriver driver) {
         this.device = device;
-        this.dry = null;
-        cuDevice = new CUdevice();
-        Cuda.check(JCudaDriver.cuDeviceGet(cuDevice, device.index), "cuDeviceGet(" + device.index + ")");
-        byte[] nm = new byte[256];
-        Cuda.check(JCudaDriver.cuDeviceGetName(nm, nm.length, cuDevice), "cuDeviceGetName");
-        int len = 0;
-        while (len < nm.length && nm[len] != 0) len++;
-        name = new String(nm, 0, len);
-        smCount = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
-        maxSharedOptin = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
-        ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
-        ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
-        context = new CUcontext();
-        Cuda.check(JCudaDriver.cuDevicePrimaryCtxRetain(context, cuDevice), "cuDevicePrimaryCtxRetain(" + device + ")");
-        Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        current.set(true);
-        stream = new CUstream();
-        // a blocking stream: it also orders against the legacy default stream that synchronous
-        // cuMemcpy calls use
-        Cuda.check(JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
-        allocator = new CudaAllocator(this::synchronize);
-        try {
-            Cuda.loadBlas();
-        } catch (LinkageError e) {
-            throw new CudaException.Unavailable("cuBLAS natives could not be loaded (JCublas2 needs libcublas.so.12,"
-                    + " or the patched copy for CUDA 13 that .device/run.sh selects): " + e.getMessage(), e);
-        }
-        blas = new cublasHandle();
-        Cuda.checkBlas(JCublas2.cublasCreate(blas), "cublasCreate");
-        Cuda.checkBlas(JCublas2.cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
-        gemm = new GemmKernel(this, blas);
+        this.driver = driver;
+        this.info = driver.device();
+        allocator = new CudaAllocator(driver);
+        gemm = new GemmKernel(driver);
         gemm.setTf32(false);
         elementwise = new ElementwiseKernel(this);
         reduce = new ReduceKernel(this);
@@ -107,67 +62,21 @@ public final class CudaBackend implements Backend {
         groupNorm = new GroupNormKernel(this);
         attention = new AttentionKernel(this);
         conv = new ConvKernel(this);
-    }
-
-    /**
-     * Test-only dry mode: no driver, no cuBLAS, no GPU. Launches, GEMMs, memsets and copies are
-     * recorded in {@code dry} instead of issued; allocations get fake addresses. The device is
-     * described by {@code smCount} and {@code maxSharedOptin} (an H100 SXM: 132, 232448).
-     */
-    CudaBackend(Device device, int smCount, int maxSharedOptin, DryRun dry) {
-        this.device = device;
-        this.dry = java.util.Objects.requireNonNull(dry);
-        cuDevice = null;
-        context = null;
-        stream = null;
-        blas = null;
-        name = "dry run";
-        this.smCount = smCount;
-        this.maxSharedOptin = maxSharedOptin;
-        ccMajor = 9;
-        ccMinor = 0;
-        allocator = new CudaAllocator(() -> {}, dry);
-        gemm = new GemmKernel(this, null);
-        gemm.setTf32(false);
-        elementwise = new ElementwiseKernel(this);
-        reduce = new ReduceKernel(this);
-        softmax = new SoftmaxKernel(this);
-        layout = new LayoutKernel(this);
-        upsample = new UpsampleKernel(this);
-        gather = new GatherKernel(this);
-        rng = new RngKernel(this);
-        adam = new AdamKernel(this);
-        diffusion = new DiffusionKernels(this);
-        groupNorm = new GroupNormKernel(this);
-        attention = new AttentionKernel(this);
-        conv = new ConvKernel(this);
-    }
-
-    DryRun dryRun() { return dry; }
-
-    private int attribute(int attr) {
-        int[] v = {0};
-        Cuda.check(JCudaDriver.cuDeviceGetAttribute(v, attr, cuDevice), "cuDeviceGetAttribute(" + attr + ")");
-        return v[0];
     }
 
     // ---------------------------------------------------------------- infrastructure
-    /** Makes the primary context current on the calling thread (once per thread). */
-    private void enter() {
-        if (dry != null) return;
-        if (!current.get()) {
-            Cuda.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-            current.set(true);
-        }
-    }
+    /** Makes the device current on the calling thread (once per thread). */
+    private void enter() { driver.makeCurrent(); }
 
-    CUstream stream() { return stream; }
+    CudaDriver driver() { return driver; }
 
     public CudaAllocator allocator() { return allocator; }
 
-    int smCount() { return smCount; }
+    int smCount() { return info.smCount(); }
 
-    int maxSharedOptin() { return maxSharedOptin; }
+    int maxSharedOptin() { return info.maxSharedOptin(); }
+
+    int itemsPerThread() { return info.itemsPerThread(); }
 
     GemmKernel gemm() { return gemm; }
 
@@ -179,19 +88,18 @@ public final class CudaBackend implements Backend {
 
     public boolean tf32() { return gemm.tf32(); }
 
-    public String deviceName() { return name; }
+    public String deviceName() { return info.name(); }
+
+    /** "jcuda" (a GPU) or "host" (the kernels on the CPU). */
+    public String driverKind() { return driver.kind(); }
 
     public String describe() {
-        return device + ": " + name + " (sm_" + ccMajor + ccMinor + ", " + smCount + " SMs)";
+        return device + ": " + info.name() + " (sm_" + info.ccMajor() + info.ccMinor() + ", " + info.smCount() + " SMs, "
+                + driver.kind() + " driver)";
     }
 
-    /** Called after a library call (cuBLAS) so that sync-check mode also covers it. */
-    void afterLibraryCall(String what) {
-        if (SYNC_CHECK) {
-            int r = JCudaDriver.cuStreamSynchronize(stream);
-            if (r != CUresult.CUDA_SUCCESS) throw new CudaException(what + " failed: " + Cuda.errorName(r));
-        }
-    }
+    /** Driver, versions and natives, for logs and the GPU doctor. */
+    public String driverDetails() { return driver.describe(); }
 
     /** Kernels index with 32-bit ints: refuse tensors of 2^31 elements or more. */
     static void checkIndexable(long n, String op, Supplier<String> what) {
@@ -215,7 +123,7 @@ public final class CudaBackend implements Backend {
      *  after queueing the kernels that use it (later work on the one stream runs after them). */
     CudaAllocator.Block scratch(long floats) { return allocator.allocate(floats * 4); }
 
-    private static DevPtr ptr(Tensor t) { return ((CudaStorage) t.storage()).pointer(t.offset()); }
+    private static long address(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
 
     // ---------------------------------------------------------------- Backend
     @Override public Device device() { return device; }
@@ -231,45 +139,20 @@ public final class CudaBackend implements Backend {
     @Override public MemoryStats memoryStats() { return allocator.stats(); }
 
     @Override public void synchronize() {
-        if (dry != null) return;
         enter();
-        Cuda.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        driver.synchronize();
     }
 
-    private static Pointer hostPointer(Object host) {
-        return host instanceof float[] f ? Pointer.to(f) : Pointer.to((int[]) host);
+    private void upload(Tensor dst, Object host, int count) {
+        if (count == 0) return;
+        enter();
+        driver.copyToDevice(address(dst), host, count);
     }
 
-    /** Dry mode: host words <-> the block's backing words (when the dry run keeps memory). */
-    private void dryTransfer(Tensor t, Object host, long bytes, boolean toDevice) {
-        if (!dry.memory) return;
-        int[] idx = {0};
-        int[] w = dry.wordsAt(ptr(t).address(), idx);
-        int n = (int) (bytes / 4);
-        for (int i = 0; i < n; i++) {
-            if (host instanceof float[] f) {
-                if (toDevice) w[idx[0] + i] = Float.floatToRawIntBits(f[i]);
-                else f[i] = Float.intBitsToFloat(w[idx[0] + i]);
-            } else {
-                int[] v = (int[]) host;
-                if (toDevice) w[idx[0] + i] = v[i];
-                else v[i] = w[idx[0] + i];
-            }
-        }
-    }
-
-    private void upload(Tensor dst, Object host, long bytes) {
-        if (bytes == 0) return;
-        if (dry != null) { dryTransfer(dst, host, bytes, true); return; }
-        synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyHtoD(ptr(dst), hostPointer(host), bytes), "cuMemcpyHtoD", dst::describe);
-    }
-
-    private void download(Tensor src, Object host, long bytes) {
-        if (bytes == 0) return;
-        if (dry != null) { dryTransfer(src, host, bytes, false); return; }
-        synchronize();
-        Cuda.check(JCudaDriver.cuMemcpyDtoH(hostPointer(host), ptr(src), bytes), "cuMemcpyDtoH", src::describe);
+    private void download(Tensor src, Object host, int count) {
+        if (count == 0) return;
+        enter();
+        driver.copyToHost(host, address(src), count);
     }
 
     private static int count(Tensor t, int have, String op) {
@@ -280,11 +163,11 @@ public final class CudaBackend implements Backend {
 
     @Override public void write(Tensor dst, float[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.F32) upload(dst, src, 4L * n);
+        if (dst.dtype() == DType.F32) upload(dst, src, n);
         else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
             for (int i = 0; i < n; i++) v[i] = (int) src[i];
-            upload(dst, v, 4L * n);
+            upload(dst, v, n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
@@ -293,21 +176,21 @@ public final class CudaBackend implements Backend {
         if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = (float) src[i];
-            upload(dst, v, 4L * n);
+            upload(dst, v, n);
         } else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
             for (int i = 0; i < n; i++) v[i] = (int) src[i];
-            upload(dst, v, 4L * n);
+            upload(dst, v, n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
     @Override public void write(Tensor dst, int[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.I32) upload(dst, src, 4L * n);
+        if (dst.dtype() == DType.I32) upload(dst, src, n);
         else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = src[i];
-            upload(dst, v, 4L * n);
+            upload(dst, v, n);
         } else throw new IllegalArgumentException("write: unsupported dtype " + dst.describe());
     }
 
@@ -315,7 +198,7 @@ public final class CudaBackend implements Backend {
         int n = (int) src.numel();
         if (src.dtype() == DType.F32) {
             float[] v = new float[n];
-            download(src, v, 4L * n);
+            download(src, v, n);
             return v;
         }
         int[] iv = readInts(src);
@@ -341,7 +224,7 @@ public final class CudaBackend implements Backend {
         int n = (int) src.numel();
         if (src.dtype() == DType.I32) {
             int[] v = new int[n];
-            download(src, v, 4L * n);
+            download(src, v, n);
             return v;
         }
         float[] f = readFloats(src);
@@ -355,23 +238,11 @@ public final class CudaBackend implements Backend {
         if (src.numel() != dst.numel())
             throw new IllegalArgumentException("copy: " + src.describe() + " into " + dst.describe() + ": sizes differ");
         if (src.numel() == 0) return;
-        if (src.dtype() == dst.dtype()) {
-            if (dry != null) {
-                long d = ptr(dst).address(), sa = ptr(src).address(), bytes = src.numel() * src.dtype().bytes;
-                dry.record(new DryRun.Call(DryRun.Kind.MEMCPY, "driver", "cuMemcpyDtoDAsync", null, null, null, 0,
-                        null, new long[]{d, sa}, new long[]{bytes}, null));
-                if (dry.memory) {
-                    int[] di = {0}, si = {0};
-                    int[] dw = dry.wordsAt(d, di), sw = dry.wordsAt(sa, si);
-                    System.arraycopy(sw, si[0], dw, di[0], (int) (bytes / 4));
-                }
-                return;
-            }
-            Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(ptr(dst), ptr(src), src.numel() * src.dtype().bytes, stream),
-                    "cuMemcpyDtoDAsync", () -> src.describe() + " -> " + dst.describe());
-        } else {
+        if (src.dtype() == dst.dtype())
+            driver.copyDeviceToDevice(address(dst), address(src), src.numel() * src.dtype().bytes,
+                    () -> src.describe() + " -> " + dst.describe());
+        else
             elementwise.cast(src, dst);
-        }
     }
 
     @Override public void fill(Tensor dst, double value) {
@@ -381,18 +252,7 @@ public final class CudaBackend implements Backend {
         if (dst.dtype() == DType.F32) bits = Float.floatToRawIntBits((float) value);
         else if (dst.dtype() == DType.I32) bits = (int) value;
         else throw new IllegalArgumentException("fill: unsupported dtype " + dst.describe());
-        if (dry != null) {
-            long d = ptr(dst).address();
-            dry.record(new DryRun.Call(DryRun.Kind.MEMSET, "driver", "cuMemsetD32Async", null, null, null, 0,
-                    new int[]{bits}, new long[]{d}, new long[]{dst.numel()}, null));
-            if (dry.memory) {
-                int[] di = {0};
-                int[] dw = dry.wordsAt(d, di);
-                java.util.Arrays.fill(dw, di[0], di[0] + (int) dst.numel(), bits);
-            }
-            return;
-        }
-        Cuda.check(JCudaDriver.cuMemsetD32Async(ptr(dst), bits, dst.numel(), stream), "cuMemsetD32Async", dst::describe);
+        driver.memsetD32(address(dst), bits, dst.numel(), dst::describe);
     }
 
     @Override public void unary(Ops.Unary op, Tensor x, Tensor out) { enter(); elementwise.unary(op, x, out); }
@@ -434,7 +294,7 @@ public final class CudaBackend implements Backend {
 
     @Override public void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
         enter();
-        gemm.matmul(a, b, out, transA, transB, alpha, beta);
+        gemm.matmul(this, a, b, out, transA, transB, alpha, beta);
     }
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {

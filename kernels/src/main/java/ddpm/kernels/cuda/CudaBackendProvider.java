@@ -3,74 +3,47 @@ package ddpm.kernels.cuda;
 import ddpm.engine.Backend;
 import ddpm.engine.BackendProvider;
 import ddpm.engine.Device;
-import jcuda.driver.CUresult;
-import jcuda.driver.JCudaDriver;
 
 /**
  * Plugs the CUDA backend into the engine (META-INF/services/ddpm.engine.BackendProvider).
- * {@link #open} throws {@link CudaException.Unavailable} with one clear sentence when JCuda's
- * natives or the NVIDIA driver cannot be loaded, or there is no such device, so the engine can
- * log one line and fall back to the CPU.
+ * The driver is {@code -Dddpm.cuda.driver}: {@code jcuda} (default, a GPU) or {@code host} (the same
+ * kernels compiled for the CPU, for development and tests without a GPU). {@link #open} throws
+ * {@link CudaException.Unavailable} with one clear sentence when the driver cannot be used (no
+ * natives, no NVIDIA driver, no device, no host build), so the engine can log one line and fall
+ * back to the CPU.
  */
 public final class CudaBackendProvider implements BackendProvider {
-    private static volatile String initFailure;
-    private static volatile boolean initDone;
+    /** The driver property and its values. */
+    public static final String DRIVER_PROPERTY = "ddpm.cuda.driver";
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
 
+    /** "jcuda" or "host", from {@value #DRIVER_PROPERTY}. */
+    public static String driverKind() {
+        String d = System.getProperty(DRIVER_PROPERTY, "jcuda").trim().toLowerCase(java.util.Locale.ROOT);
+        if (!d.equals("jcuda") && !d.equals("host"))
+            throw new CudaException.Unavailable("CUDA unavailable: -D" + DRIVER_PROPERTY + "=" + d
+                    + " is not a driver (use jcuda or host)", null);
+        return d;
+    }
+
     @Override public Backend open(Device device) {
-        int count = init();
-        if (device.index >= count)
-            throw new CudaException.Unavailable("no CUDA device " + device.index + ": the driver reports " + count
-                    + " device(s)", null);
-        try {
-            return new CudaBackend(device);
-        } catch (CudaException e) {
-            throw e;
-        } catch (LinkageError e) {
-            throw new CudaException.Unavailable("CUDA libraries failed to load while opening " + device + ": " + e, e);
+        if (driverKind().equals("host")) {
+            if (device.index != 0)
+                throw new CudaException.Unavailable("no CUDA device " + device.index + ": the host driver has device 0 only", null);
+            return new CudaBackend(device, HostDriver.open());
         }
+        return new CudaBackend(device, GpuDriver.open(device.index));
     }
 
-    /** Loads the driver natives and runs cuInit once; returns the device count. */
-    static synchronized int init() {
-        if (initFailure != null) throw new CudaException.Unavailable(initFailure, null);
-        try {
-            if (!initDone) {
-                JCudaDriver.setExceptionsEnabled(false);
-                int r = JCudaDriver.cuInit(0);
-                if (r != CUresult.CUDA_SUCCESS) {
-                    initFailure = "CUDA unavailable: cuInit failed with " + Cuda.errorName(r)
-                            + (r == CUresult.CUDA_ERROR_NO_DEVICE ? " (no NVIDIA GPU visible)" : "");
-                    throw new CudaException.Unavailable(initFailure, null);
-                }
-                initDone = true;
-            }
-            int[] n = {0};
-            Cuda.check(JCudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
-            if (n[0] == 0) throw new CudaException.Unavailable("CUDA unavailable: the driver reports no devices", null);
-            return n[0];
-        } catch (LinkageError e) {
-            // JCuda's natives load in JCudaDriver's static initialiser; they need libcuda.so.1
-            initFailure = "CUDA unavailable: JCuda driver natives could not be loaded (is an NVIDIA driver with"
-                    + " libcuda.so.1 installed?): " + firstLine(e);
-            throw new CudaException.Unavailable(initFailure, e);
-        }
-    }
-
-    /** Why CUDA cannot be used here, or null when a device is usable (for tests to skip with). */
+    /** Why CUDA (with the selected driver) cannot be used here, or null when a device is usable. */
     public static String unavailableReason() {
         try {
-            init();
+            if (driverKind().equals("host")) return HostDriver.unavailableReason();
+            GpuDriver.init();
             return null;
         } catch (RuntimeException | LinkageError e) {
             return e.getMessage();
         }
-    }
-
-    private static String firstLine(Throwable e) {
-        String m = String.valueOf(e.getMessage());
-        int nl = m.indexOf('\n');
-        return e.getClass().getSimpleName() + ": " + (nl < 0 ? m : m.substring(0, nl));
     }
 }

@@ -17,8 +17,5 @@ public final class CudaStorage extends Storage {
     /** Device address of element {@code index}. */
     long address(long index) { return block.address() + index * dtype.bytes; }
 
-    /** A pointer object at element {@code index} (for cuBLAS and memcpy). */
-    DevPtr pointer(long index) { return block.ptr == null ? new DevPtr() : block.ptr.at(index * dtype.bytes); }
-
     @Override protected void free() { allocator.release(block); }
 }

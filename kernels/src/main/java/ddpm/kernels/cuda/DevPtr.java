@@ -2,21 +2,16 @@ package ddpm.kernels.cuda;
 
 import jcuda.driver.CUdeviceptr;
 
-/** A CUdeviceptr whose raw address is readable: kernels take addresses as 64-bit values, so a
- *  launch needs no JNI pointer object per tensor, and views at an offset are plain arithmetic. */
+/** A CUdeviceptr whose raw address is readable (kernels take addresses as 64-bit values) and from
+ *  which pointer objects at an offset can be made (for cuBLAS and memcpy calls). */
 final class DevPtr extends CUdeviceptr {
     DevPtr() { super(); }
 
     private DevPtr(DevPtr base, long byteOffset) { super(base, byteOffset); }
 
-    /** A pointer that only carries {@code address} (native pointer 0 plus a byte offset): for
-     *  {@link DryRun}, never handed to the driver. */
-    static DevPtr fake(long address) { return new DevPtr(new DevPtr(), address); }
-
-    /** The device address: the native pointer plus the byte offset that {@link #at} views carry
-     *  (JCuda adds the byte offset itself when it passes a pointer object to the driver). */
+    /** The device address: the native pointer plus the byte offset that {@link #at} views carry. */
     long address() { return getNativePointer() + getByteOffset(); }
 
-    /** A pointer object at {@code byteOffset} (for cuBLAS and memcpy calls). */
+    /** A pointer object at {@code byteOffset} from this one. */
     DevPtr at(long byteOffset) { return byteOffset == 0 ? this : new DevPtr(this, byteOffset); }
 }

@@ -1,11 +1,6 @@
 package ddpm.kernels.cuda;
 
 import ddpm.engine.Tensor;
-import jcuda.Pointer;
-import jcuda.jcublas.JCublas2;
-import jcuda.jcublas.cublasHandle;
-import jcuda.jcublas.cublasMath;
-import jcuda.jcublas.cublasOperation;
 
 import java.util.function.Supplier;
 
@@ -17,25 +12,13 @@ import java.util.function.Supplier;
  * TF32 tensor-op math is off by default (exact float32 parity); setTf32(true) enables it.
  */
 public final class GemmKernel {
-    private final CudaBackend be;
-    private final cublasHandle handle;
+    private final CudaDriver driver;
     private boolean tf32;
 
-    GemmKernel(CudaBackend be, cublasHandle handle) {
-        this.be = be;
-        this.handle = handle;
-    }
+    GemmKernel(CudaDriver driver) { this.driver = driver; }
 
     void setTf32(boolean on) {
-        DryRun dry = be.dryRun();
-        if (dry != null) {
-            dry.record(new DryRun.Call(DryRun.Kind.MATH_MODE, "cublas", "cublasSetMathMode", null, null, null, 0,
-                    new int[]{on ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH}, null, null, null));
-            tf32 = on;
-            return;
-        }
-        Cuda.checkBlas(JCublas2.cublasSetMathMode(handle, on ? cublasMath.CUBLAS_TF32_TENSOR_OP_MATH : cublasMath.CUBLAS_DEFAULT_MATH),
-                "cublasSetMathMode(" + (on ? "TF32" : "default") + ")");
+        driver.setTf32(on);
         tf32 = on;
     }
 
@@ -44,41 +27,24 @@ public final class GemmKernel {
     /**
      * Row-major C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b], b &lt; batch, with op(A) M×K, op(B) K×N,
      * lda/ldb/ldc row-major leading dimensions and element strides between batch entries
-     * (0 = broadcast). Addresses are device pointers.
+     * (0 = broadcast). Addresses are device addresses.
      */
     void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-              DevPtr a, int lda, long strideA, DevPtr b, int ldb, long strideB, float beta,
-              DevPtr c, int ldc, long strideC, int batch, Supplier<String> what) {
+              long a, int lda, long strideA, long b, int ldb, long strideB, float beta,
+              long c, int ldc, long strideC, int batch, Supplier<String> what) {
         if (m == 0 || n == 0 || batch == 0) return;
-        int opA = transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
-        int opB = transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
-        DryRun dry = be.dryRun();
-        if (dry != null) {   // cuBLAS's column-major call, exactly as issued below
-            dry.record(new DryRun.Call(DryRun.Kind.GEMM, "cublas", batch == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched",
-                    null, null, null, 0, new int[]{opB, opA, n, m, k, ldb, lda, ldc, batch},
-                    new long[]{b.address(), a.address(), c.address()}, new long[]{strideB, strideA, strideC},
-                    new float[]{alpha, beta}));
-            return;
-        }
-        Pointer al = Pointer.to(new float[]{alpha}), bt = Pointer.to(new float[]{beta});
-        int st;
-        if (batch == 1) {
-            st = JCublas2.cublasSgemm(handle, opB, opA, n, m, k, al, b, ldb, a, lda, bt, c, ldc);
-            Cuda.checkBlas(st, "cublasSgemm", () -> dims(m, n, k, batch, transA, transB) + " " + what.get());
-        } else {
-            st = JCublas2.cublasSgemmStridedBatched(handle, opB, opA, n, m, k, al, b, ldb, strideB, a, lda, strideA,
-                    bt, c, ldc, strideC, batch);
-            Cuda.checkBlas(st, "cublasSgemmStridedBatched", () -> dims(m, n, k, batch, transA, transB) + " " + what.get());
-        }
-        be.afterLibraryCall("cuBLAS sgemm " + dims(m, n, k, batch, transA, transB));
+        driver.sgemm(transB, transA, n, m, k, alpha, b, ldb, strideB, a, lda, strideA, beta, c, ldc, strideC, batch,
+                () -> dims(m, n, k, batch, transA, transB) + " " + what.get());
     }
 
     private static String dims(int m, int n, int k, int batch, boolean ta, boolean tb) {
         return "M=" + m + " N=" + n + " K=" + k + " batch=" + batch + (ta ? " transA" : "") + (tb ? " transB" : "");
     }
 
+    private static long addr(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
+
     /** Backend.matmul: a [Ba, M, K] (or [Ba, K, M]), b [Bb, K, N] (or [Bb, N, K]), out [B, M, N]. */
-    void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
+    void matmul(CudaBackend be, Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
         CudaBackend.f32("matmul", a, b, out);
         int m = out.dim(-2), n = out.dim(-1);
         int k = transA ? a.dim(-2) : a.dim(-1);
@@ -93,10 +59,7 @@ public final class GemmKernel {
             else be.affine(out, beta, 0, out);
             return;
         }
-        CudaStorage sa = (CudaStorage) a.storage(), sb = (CudaStorage) b.storage(), sc = (CudaStorage) out.storage();
-        gemm(transA, transB, m, n, k, (float) alpha,
-                sa.pointer(a.offset()), transA ? m : k, ba == 1 ? 0 : aMat,
-                sb.pointer(b.offset()), transB ? k : n, bb == 1 ? 0 : bMat,
-                (float) beta, sc.pointer(out.offset()), n, mn, batch, what);
+        gemm(transA, transB, m, n, k, (float) alpha, addr(a), transA ? m : k, ba == 1 ? 0 : aMat,
+                addr(b), transB ? k : n, bb == 1 ? 0 : bMat, (float) beta, addr(out), n, mn, batch, what);
     }
 }

@@ -41,9 +41,10 @@ class ConvCudaParityTest extends CudaTestBase {
 
     /** U-Net shapes on 8 images (the per-image GEMMs are the model's; the batch only chunks). */
     @Test void uNet() {
-        at(8, 128, 32, 32, 128, 3, 1, 1, true, 1e-4);
-        at(8, 128, 32, 32, 128, 3, 2, 1, true, 1e-4);   // downsample
-        at(8, 256, 16, 16, 128, 1, 1, 0, true, 1e-4);   // skip projection
-        at(8, 3, 32, 32, 128, 3, 1, 1, true, 1e-4);     // stem
+        int n = pick(8, 2);
+        at(n, 128, 32, 32, 128, 3, 1, 1, true, 1e-4);
+        at(n, 128, 32, 32, 128, 3, 2, 1, true, 1e-4);   // downsample
+        at(n, 256, 16, 16, 128, 1, 1, 0, true, 1e-4);   // skip projection
+        at(n, 3, 32, 32, 128, 3, 1, 1, true, 1e-4);     // stem
     }
 }

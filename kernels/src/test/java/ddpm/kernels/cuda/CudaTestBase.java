@@ -7,52 +7,54 @@ import ddpm.engine.Device;
 import ddpm.engine.Scope;
 import ddpm.engine.Shapes;
 import ddpm.engine.Tensor;
+import ddpm.kernels.cuda.testing.CudaTests;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Base of the GPU parity tests: skips the class (with the provider's reason) where no CUDA device
- * is usable; gives paired CPU/GPU tensors holding the same fresh random data (never zeros), GPU
- * outputs poisoned with NaN so an unwritten element fails, and a max-relative-error comparison
- * against the CPU backend, the specification.
+ * Base of the CUDA parity tests. They run on the host driver (the .cu kernels compiled for the CPU)
+ * in every `mvn verify`, and on a real GPU where there is one (see {@link CudaTests}); they skip,
+ * saying why, where the selected driver cannot run. Paired CPU/GPU tensors hold the same fresh
+ * random data (never zeros; the seed is new each run and named in every failure, or set with
+ * -Dddpm.test.seed); GPU tensors start at an odd offset into their storage, so a kernel that ignores
+ * a pointer's offset reads the wrong elements; GPU outputs are poisoned with NaN so an unwritten
+ * element fails. Errors are relative to the CPU backend, the specification.
  *
  * <p>Error measure: max_i |gpu_i − cpu_i| / max_i |cpu_i| (relative to the reference's largest
  * magnitude, so elements near zero do not dominate); NaN must appear on both sides or neither.
  */
 @Tag("gpu")
 abstract class CudaTestBase {
-    static final Device GPU = Device.cuda(0);
+    static final Device GPU = CudaTests.GPU;
+    /** GPU tensors start this many elements into their storage. */
+    static final int OFFSET = 3;
     static Backend cpu, gpu;
-    static String unavailable;
+    static long seed;
     Scope scope;
     Random rnd;
 
-    @BeforeAll
-    static void openGpu() {
-        unavailable = CudaBackendProvider.unavailableReason();
-        cpu = Backends.cpu();
-        if (unavailable == null) gpu = Backends.get(GPU);
-    }
-
-    /** Each test skips (reported as skipped, with the reason) where no CUDA device is usable. */
     @BeforeEach
     void openScope() {
-        assumeTrue(unavailable == null, () -> "no usable CUDA device: " + unavailable);
+        CudaTests.assumeCuda();
+        cpu = Backends.cpu();
+        gpu = CudaTests.backend();
         scope = Scope.open();
-        rnd = new Random(getClass().getName().hashCode());
+        seed = Long.getLong("ddpm.test.seed", System.nanoTime());
+        rnd = new Random(seed);
     }
 
     @AfterEach
     void closeScope() {
         if (scope != null) scope.close();
     }
+
+    /** A problem size: the first on a GPU, the second on the host driver (the CPU runs every GPU thread). */
+    static int pick(int device, int host) { return CudaTests.pick(device, host); }
 
     /** The same tensor on the CPU (c) and the GPU (g). */
     record P(Tensor c, Tensor g) {
@@ -61,6 +63,11 @@ abstract class CudaTestBase {
             g.fill(Double.NaN);
             return this;
         }
+    }
+
+    /** An uninitialised GPU tensor at {@link #OFFSET} elements into its storage. */
+    static Tensor gpuEmpty(DType dtype, int... shape) {
+        return Tensor.empty(dtype, GPU, Math.toIntExact(Shapes.numel(shape) + OFFSET)).flatView(OFFSET, shape);
     }
 
     /** Values ±[0.05, 1.05)·scale, random signs: never zero. */
@@ -80,13 +87,21 @@ abstract class CudaTestBase {
         return d;
     }
 
-    P of(float[] d, int... shape) { return new P(Tensor.of(d, Device.CPU, shape), Tensor.of(d, GPU, shape)); }
+    P of(float[] d, int... shape) {
+        Tensor g = gpuEmpty(DType.F32, shape);
+        gpu.write(g, d);
+        return new P(Tensor.of(d, Device.CPU, shape), g);
+    }
 
     P rand(int... shape) { return of(data(Shapes.numel(shape), 1), shape); }
 
     P randPos(int... shape) { return of(positive(Shapes.numel(shape), 1), shape); }
 
-    P ints(int[] d, int... shape) { return new P(Tensor.ofInts(d, Device.CPU, shape), Tensor.ofInts(d, GPU, shape)); }
+    P ints(int[] d, int... shape) {
+        Tensor g = gpuEmpty(DType.I32, shape);
+        gpu.write(g, d);
+        return new P(Tensor.ofInts(d, Device.CPU, shape), g);
+    }
 
     /** Indices uniform in [0, bound). */
     P index(int n, int bound) {
@@ -97,12 +112,12 @@ abstract class CudaTestBase {
 
     /** Outputs: zeros on the CPU, NaN on the GPU (an element the kernel skips stays NaN and fails). */
     P out(int... shape) {
-        return new P(Tensor.zeros(DType.F32, Device.CPU, shape), Tensor.empty(DType.F32, GPU, shape)).poison();
+        return new P(Tensor.zeros(DType.F32, Device.CPU, shape), gpuEmpty(DType.F32, shape)).poison();
     }
 
     /** Same-valued outputs (for ops that accumulate into them, e.g. beta ≠ 0). */
     P outOf(P src) {
-        P o = new P(Tensor.empty(DType.F32, Device.CPU, src.c().shape()), Tensor.empty(DType.F32, GPU, src.g().shape()));
+        P o = new P(Tensor.empty(DType.F32, Device.CPU, src.c().shape()), gpuEmpty(DType.F32, src.g().shape()));
         o.c().copyFrom(src.c());
         o.g().copyFrom(src.g());
         return o;
@@ -142,9 +157,9 @@ abstract class CudaTestBase {
                 double d = Math.abs((double) a[i] - e[i]);
                 if (d > wd) { wd = d; worst = i; }
             }
-            fail(String.format("%s %s: max rel err %.3g > %.3g (worst at %d: cpu %s gpu %s%s)", what,
+            fail(String.format("%s %s: max rel err %.3g > %.3g (worst at %d: cpu %s gpu %s%s; seed %d)", what,
                     Shapes.str(cpuT.shape()), err, tol, worst, e[worst], a[worst],
-                    nan >= 0 ? ", first NaN at " + nan : ""));
+                    nan >= 0 ? ", first NaN at " + nan : "", seed));
         }
         return err;
     }

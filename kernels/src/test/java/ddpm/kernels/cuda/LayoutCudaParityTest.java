@@ -22,7 +22,7 @@ class LayoutCudaParityTest extends CudaTestBase {
     }
 
     /** U-Net attention reshapes: [B, C, HW] -> [B, HW, C]. */
-    @Test void permuteUNet() { permute(new int[]{128, 256, 256}, 0, 2, 1); }
+    @Test void permuteUNet() { permute(new int[]{pick(128, 2), 256, 256}, 0, 2, 1); }
 
     void slices(int[] big, int axis, int start, int len) {
         int[] small = big.clone();
@@ -46,5 +46,5 @@ class LayoutCudaParityTest extends CudaTestBase {
     }
 
     /** U-Net skip concat: [128, 256+256, 16, 16] along channels. */
-    @Test void sliceUNet() { slices(new int[]{128, 512, 16, 16}, 1, 256, 256); }
+    @Test void sliceUNet() { slices(new int[]{pick(128, 2), 512, 16, 16}, 1, 256, 256); }
 }

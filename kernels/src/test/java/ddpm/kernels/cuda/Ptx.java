@@ -38,7 +38,7 @@ final class Ptx {
     }
 
     static Map<String, Entry> parse(String family) {
-        byte[] z = KernelModule.ptx(family);
+        byte[] z = GpuDriver.ptx(family);
         String text = new String(z, 0, z.length - 1, StandardCharsets.US_ASCII);
         Map<String, Entry> out = new LinkedHashMap<>();
         Matcher m = ENTRY.matcher(text);

@@ -42,7 +42,7 @@ class PtxInSyncTest {
     void everyFamilyHasCommittedPtx() throws IOException {
         assumeTrue(Files.isDirectory(CUDA), "sources not found at " + CUDA);
         assertEquals(names(CUDA, ".cu"), names(PTX, ".ptx"), "each src/main/cuda/<family>.cu needs ptx/<family>.ptx");
-        for (String f : names(CUDA, ".cu")) assertTrue(KernelModule.ptx(f).length > 100, f + ".ptx on the class path");
+        for (String f : names(CUDA, ".cu")) assertTrue(GpuDriver.ptx(f).length > 100, f + ".ptx on the class path");
     }
 
     static boolean nvccOnPath() {

@@ -33,16 +33,22 @@ import java.util.Map;
  * Metadata (strings): {@code format}, {@code config} (the UNetConfig JSON), {@code model} (class),
  * {@code step}, {@code optimizer} (JSON: type, betas, eps, weight decay, step count),
  * {@code ema_decay}, {@code rng.<key>.seed} / {@code rng.<key>.offset} for every stream saved
- * (the UNet's dropout stream as key {@code dropout}), and any extra entries the caller adds.
+ * (the UNet's dropout stream as key {@code dropout}), {@code tensor_crc32} (JSON: every tensor's
+ * name → the CRC-32 of its bytes, 8 hex digits, as Python's {@code zlib.crc32}), and any extra
+ * entries the caller adds.
  *
  * <p>{@link #save} writes a temporary file and renames it atomically over the target. {@link #load}
  * validates everything first — the file's integrity, the config, and every expected tensor's
  * presence, dtype and shape, listing every problem in one {@link CheckpointException} — and reads
- * all data to the host before writing anything, so a failed load changes nothing.
+ * all data to the host before writing anything, so a failed load changes nothing. While reading it
+ * checks each tensor against its checksum (files written before checksums existed have none and
+ * load without that check) and refuses any tensor holding NaN or ±Inf, naming the first.
  */
 public final class Checkpoint {
     public static final String FORMAT = "jddpm-checkpoint-1";
     public static final String EMA_PREFIX = "ema.", M_PREFIX = "optim.m.", V_PREFIX = "optim.v.";
+    /** Metadata key of the per-tensor checksums. */
+    public static final String CRC32_KEY = "tensor_crc32";
 
     private Checkpoint() {}
 
@@ -98,7 +104,54 @@ public final class Checkpoint {
             addAll(ts, M_PREFIX, slots, host(opt.m()));
             addAll(ts, V_PREFIX, slots, host(opt.v()));
         }
+        meta.put(CRC32_KEY, checksums(ts));
         SafeTensors.write(path, ts, meta);
+    }
+
+    /** The {@link #CRC32_KEY} metadata value for these tensors. */
+    static String checksums(List<SafeTensors.HostTensor> ts) {
+        Map<String, Object> crc = new LinkedHashMap<>();
+        for (SafeTensors.HostTensor t : ts) crc.put(t.name(), SafeTensors.crc32(t));
+        return Json.write(crc);
+    }
+
+    /** The checksums a file's metadata holds (name → 8 hex digits), null when it has none (an older file). */
+    static Map<String, String> checksums(Map<String, String> meta, Path path) {
+        String v = meta.get(CRC32_KEY);
+        if (v == null) return null;
+        Map<String, String> out = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Object> e : Json.parseObject(v).entrySet()) out.put(e.getKey(), (String) e.getValue());
+        } catch (IllegalArgumentException | ClassCastException e) {
+            throw new CheckpointException(path + " is corrupt: its " + CRC32_KEY + " metadata is not a JSON map of names to hex strings");
+        }
+        return out;
+    }
+
+    /**
+     * Throws a one-line CheckpointException when {@code numel} values of {@code array} from
+     * {@code offset} (a float[] or double[]) hold a NaN or ±Inf, naming the tensor.
+     */
+    static void requireFinite(Path path, String name, int[] shape, Object array, int offset, long numel) {
+        int first = -1, bad = 0;
+        double value = 0;
+        for (int i = 0; i < numel; i++) {
+            double x = array instanceof float[] f ? f[offset + i] : ((double[]) array)[offset + i];
+            if (!Double.isFinite(x)) {
+                if (first < 0) { first = i; value = x; }
+                bad++;
+            }
+        }
+        if (first >= 0)
+            throw new CheckpointException(path + " is unusable: tensor '" + name + "' " + Arrays.toString(shape) + " holds " + value
+                    + " at element " + first + (bad > 1 ? " (" + bad + " non-finite values in all)" : "")
+                    + "; the file is damaged or was saved from a diverged run");
+    }
+
+    /** Whether a file holds EMA weights (tensors named ema.*). */
+    public static boolean hasEma(SafeTensors.Header h) {
+        for (String n : h.entries().keySet()) if (n.startsWith(EMA_PREFIX)) return true;
+        return false;
     }
 
     private static Object host(Tensor flat) {
@@ -226,6 +279,14 @@ public final class Checkpoint {
                 problems.add("bad optimizer metadata: " + e.getMessage());
             }
         }
+        Map<String, String> crc = null;
+        try {
+            crc = checksums(meta, path);
+        } catch (CheckpointException e) {
+            problems.add(e.getMessage());
+        }
+        if (crc != null) for (SafeTensors.Entry e : toRead)
+            if (!crc.containsKey(e.name())) problems.add("'" + e.name() + "' has no checksum in the " + CRC32_KEY + " metadata");
         Map<String, Rng> rngs = new LinkedHashMap<>();
         for (String k : meta.keySet()) {
             if (!k.startsWith("rng.") || !k.endsWith(".seed")) continue;
@@ -247,7 +308,9 @@ public final class Checkpoint {
         for (int i = 0; i < bufs.length; i++) bufs[i] = f64 ? new double[n] : new float[n];
         List<Object> arrays = new ArrayList<>();
         for (int w : which) arrays.add(bufs[w]);
-        SafeTensors.readAll(path, h, toRead, arrays, offsets.stream().mapToInt(Integer::intValue).toArray());
+        SafeTensors.readAll(path, h, toRead, arrays, offsets.stream().mapToInt(Integer::intValue).toArray(), crc);
+        for (int i = 0; i < toRead.size(); i++)
+            requireFinite(path, toRead.get(i).name(), toRead.get(i).shape(), arrays.get(i), offsets.get(i), toRead.get(i).numel());
 
         Tensor[] targets = new Tensor[prefixes.size()];
         for (int i = 0; i < prefixes.size(); i++) {

@@ -18,6 +18,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
 
 /**
  * The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N
@@ -283,11 +284,12 @@ public final class SafeTensors {
 
     private static void read(Path path, Header h, Entry e, Sink sink, int eb) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            read(ch, h, e, sink, eb);
+            read(ch, h, e, sink, eb, null);
         }
     }
 
-    private static void read(FileChannel ch, Header h, Entry e, Sink sink, int eb) throws IOException {
+    /** Streams entry {@code e} through {@code sink} in chunks; {@code crc} (when given) sees the raw bytes first. */
+    private static void read(FileChannel ch, Header h, Entry e, Sink sink, int eb, CRC32 crc) throws IOException {
         long n = e.numel();
         ByteBuffer bb = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
         long pos = h.dataStart() + e.begin();
@@ -297,30 +299,87 @@ public final class SafeTensors {
             bb.clear().limit(k * eb);
             readFully(ch, bb, pos);
             bb.flip();
+            if (crc != null) crc.update(bb.duplicate());
             sink.take(bb, done, k);
             done += k;
             pos += (long) k * eb;
         }
     }
 
-    /** Reads many F32/F64 entries through one open channel: each into its array at its offset. */
-    public static void readAll(Path path, Header h, List<Entry> entries, List<Object> arrays, int[] offsets) throws IOException {
+    /** The CRC-32 (zlib's, {@code zlib.crc32} in Python) of a tensor's little-endian bytes, as 8 hex digits. */
+    public static String crc32(HostTensor t) {
+        CRC32 crc = new CRC32();
+        ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        int n = Math.toIntExact(t.numel()), o = t.offset(), eb = t.dtype().bytes;
+        for (int i = 0; i < n; ) {
+            buf.clear();
+            int k = Math.min(buf.capacity() / eb, n - i);
+            switch (t.dtype()) {
+                case F32 -> buf.asFloatBuffer().put((float[]) t.data(), o + i, k);
+                case F64 -> buf.asDoubleBuffer().put((double[]) t.data(), o + i, k);
+                case I32 -> buf.asIntBuffer().put((int[]) t.data(), o + i, k);
+                default -> throw new IllegalArgumentException("safetensors: " + t.dtype() + " is not supported");
+            }
+            crc.update(buf.array(), 0, k * eb);
+            i += k;
+        }
+        return hex(crc.getValue());
+    }
+
+    static String hex(long crc) { return String.format("%08x", crc); }
+
+    /**
+     * Reads many entries through one open channel, each into its array at its offset: float[]
+     * targets take F32, or F16, BF16 and F64 converted to float; double[] take F64; int[] take I32.
+     * When {@code crc32} is given (tensor name → 8 hex digits, as {@link #crc32} writes), every
+     * entry's bytes are checked against it and the first mismatch is a {@link CheckpointException}
+     * naming the tensor.
+     */
+    public static void readAll(Path path, Header h, List<Entry> entries, List<Object> arrays, int[] offsets,
+                               Map<String, String> crc32) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             for (int i = 0; i < entries.size(); i++) {
                 Entry e = entries.get(i);
                 Object a = arrays.get(i);
                 int off = offsets[i];
+                CRC32 crc = crc32 == null ? null : new CRC32();
                 if (a instanceof float[] f) {
-                    if (!e.dtype().equals("F32")) throw new CheckpointException("'" + e.name() + "' is " + e.dtype() + ", expected F32");
-                    read(ch, h, e, (bb, done, k) -> bb.asFloatBuffer().get(f, off + done, k), 4);
+                    switch (e.dtype()) {
+                        case "F32" -> read(ch, h, e, (bb, done, k) -> bb.asFloatBuffer().get(f, off + done, k), 4, crc);
+                        case "F64" -> read(ch, h, e, (bb, done, k) -> {
+                            for (int j = 0; j < k; j++) f[off + done + j] = (float) bb.getDouble(8 * j);
+                        }, 8, crc);
+                        case "F16" -> read(ch, h, e, (bb, done, k) -> {
+                            for (int j = 0; j < k; j++) f[off + done + j] = halfToFloat(bb.getShort(2 * j));
+                        }, 2, crc);
+                        case "BF16" -> read(ch, h, e, (bb, done, k) -> {
+                            for (int j = 0; j < k; j++) f[off + done + j] = Float.intBitsToFloat(bb.getShort(2 * j) << 16);
+                        }, 2, crc);
+                        default -> throw new CheckpointException("'" + e.name() + "' is " + e.dtype() + ", expected a floating-point tensor");
+                    }
                 } else if (a instanceof double[] d) {
                     if (!e.dtype().equals("F64")) throw new CheckpointException("'" + e.name() + "' is " + e.dtype() + ", expected F64");
-                    read(ch, h, e, (bb, done, k) -> bb.asDoubleBuffer().get(d, off + done, k), 8);
+                    read(ch, h, e, (bb, done, k) -> bb.asDoubleBuffer().get(d, off + done, k), 8, crc);
                 } else if (a instanceof int[] iv) {
                     if (!e.dtype().equals("I32")) throw new CheckpointException("'" + e.name() + "' is " + e.dtype() + ", expected I32");
-                    read(ch, h, e, (bb, done, k) -> bb.asIntBuffer().get(iv, off + done, k), 4);
+                    read(ch, h, e, (bb, done, k) -> bb.asIntBuffer().get(iv, off + done, k), 4, crc);
                 } else throw new IllegalArgumentException("unsupported array " + a);
+                if (crc != null) {
+                    String want = crc32.get(e.name()), got = hex(crc.getValue());
+                    if (!got.equals(want))
+                        throw new CheckpointException(path + " is corrupt: tensor '" + e.name() + "' does not match its checksum (CRC-32 "
+                                + got + ", the file says " + want + "): its data changed after it was written");
+                }
             }
         }
+    }
+
+    /** IEEE 754 binary16 → float (exact; JDK 17 has no Float.float16ToFloat). */
+    static float halfToFloat(short bits) {
+        int h = bits & 0xffff, sign = (h & 0x8000) << 16, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
+        if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));          // Inf / NaN
+        if (exp != 0) return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));    // normal
+        float v = mant * 0x1p-24f;                                                            // subnormal or zero
+        return sign != 0 ? -v : v;
     }
 }

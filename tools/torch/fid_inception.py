@@ -20,7 +20,7 @@ round(clip(0.25*value + 9*column, 0, 255)).
 
 The network is a transcription of torchvision's Inception3 with pytorch-fid's FID blocks
 (FIDInceptionA/C/E_1/E_2), with the state-dict names of the FID weight file
-pt_inception-2015-12-05-6726825d.pth. Requires torch and numpy.  usage: inception_reference.py [outdir]
+pt_inception-2015-12-05-6726825d.pth. Requires torch and numpy.  usage: python3 tools/torch/fid_inception.py [outdir]
 """
 import math
 import os
@@ -211,7 +211,7 @@ class FidInception(nn.Module):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "ddpm", "nn")
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "nn", "src", "test", "resources", "ddpm", "nn")
     os.makedirs(out, exist_ok=True)
     net = FidInception().eval()
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -227,7 +227,7 @@ def main():
     with torch.no_grad():
         net(x, lambda name, t: stages.append((name, t.double().numpy().reshape(2, -1))))
     with open(os.path.join(out, "inception-fid-expected.txt"), "w") as f:
-        f.write("# per stage of the network: its output on the two synthetic images (see nn/tools/inception_reference.py):\n")
+        f.write("# per stage of the network: its output on the two synthetic images (see tools/torch/fid_inception.py):\n")
         f.write("# name numel-per-image norm0 norm1 sum0 sum1 |a0-a1| then 8 values of each image at indices (k*7919) % numel\n")
         for name, a in stages:
             n = a.shape[1]

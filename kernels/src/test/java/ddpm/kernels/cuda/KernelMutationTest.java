@@ -1,0 +1,154 @@
+package ddpm.kernels.cuda;
+
+import ddpm.engine.Backend;
+import ddpm.engine.Backends;
+import ddpm.engine.DType;
+import ddpm.engine.Device;
+import ddpm.engine.Ops;
+import ddpm.engine.Scope;
+import ddpm.engine.Shapes;
+import ddpm.engine.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The harness catches bugs: mutated copies of real kernels (a __syncthreads() removed, an
+ * off-by-one bound, a wrong index) are built into their own host kernel libraries, driven through
+ * a {@link CudaBackend} like the real ones, and each must fail the race check, the bounds check or
+ * the comparison with the CPU; the same scenario on the unmutated kernels must pass. A removed
+ * barrier must be reported by the race check itself, whatever the results. Needs no GPU.
+ */
+class KernelMutationTest {
+    static Backend original;
+
+    @BeforeAll
+    static void open() {
+        HostBuilds.assumeHostDriver();
+        original = new CudaBackend(Device.cuda(0), HostDriver.open());
+    }
+
+    /** A scenario: runs an op on the given backend's tensors and returns the result; the CPU backend gives the reference. */
+    record Scenario(String what, Function<Backend, float[]> run) {}
+
+    static Tensor upload(Backend be, float[] data, int... shape) {
+        Tensor t = Tensor.empty(be, DType.F32, shape);
+        be.write(t, data);
+        return t;
+    }
+
+    static float[] random(long seed, int n) {
+        Random r = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (r.nextGaussian() + 0.1);
+        return v;
+    }
+
+    static final Scenario GROUP_NORM = new Scenario("groupNorm forward [2, 64, 9, 9], 8 groups", be -> {
+        int[] s = {2, 64, 9, 9};
+        Tensor x = upload(be, random(1, (int) Shapes.numel(s)), s), g = upload(be, random(2, 64), 64), b = upload(be, random(3, 64), 64);
+        Tensor y = Tensor.empty(be, DType.F32, s), mean = Tensor.empty(be, DType.F32, 2, 8), rstd = Tensor.empty(be, DType.F32, 2, 8);
+        be.groupNorm(x, g, b, 8, 1e-5, false, y, mean, rstd);
+        return y.toFloats();
+    });
+
+    static Scenario reduce(int outer, int n, int inner) {
+        return new Scenario("reduce SUM [" + outer + ", " + n + ", " + inner + "]", be -> {
+            Tensor x = upload(be, random(4, outer * n * inner), outer, n, inner), o = Tensor.empty(be, DType.F32, outer, inner);
+            be.reduce(Ops.Reduce.SUM, x, outer, n, inner, o);
+            return o.toFloats();
+        });
+    }
+
+    static final Scenario UPSAMPLE_BACKWARD = new Scenario("upsample backward [2, 3, 5, 7]", be -> {
+        Tensor gy = upload(be, random(5, 2 * 3 * 10 * 14), 2, 3, 10, 14), gx = Tensor.empty(be, DType.F32, 2, 3, 5, 7);
+        be.upsampleNearest2xBackward(gy, gx);
+        return gx.toFloats();
+    });
+
+    static final Scenario ATTENTION = new Scenario("attention forward B=2 L=19 S=23 D=80", be -> {
+        Tensor q = upload(be, random(6, 2 * 19 * 80), 2, 19, 80), k = upload(be, random(7, 2 * 23 * 80), 2, 23, 80),
+                v = upload(be, random(8, 2 * 23 * 80), 2, 23, 80);
+        Tensor o = Tensor.empty(be, DType.F32, 2, 19, 80), lse = Tensor.empty(be, DType.F32, 2, 19);
+        be.attention(q, k, v, 1 / Math.sqrt(80), o, lse);
+        return o.toFloats();
+    });
+
+    /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
+    record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
+
+    static final List<Mutant> MUTANTS = List.of(
+            new Mutant("block_sum without its first __syncthreads", "group_norm", "common.cuh",
+                    "    if (lane == 0) scratch[warp] = v;\n    __syncthreads();\n", "    if (lane == 0) scratch[warp] = v;\n",
+                    GROUP_NORM, true),
+            new Mutant("block_sum without its trailing __syncthreads", "group_norm", "common.cuh",
+                    "    t = warp_sum(t);\n    __syncthreads();\n    return t;", "    t = warp_sum(t);\n    return t;",
+                    GROUP_NORM, true),
+            new Mutant("reduce_cols without its __syncthreads", "reduce", "reduce.cu",
+                    "        sh[threadIdx.y][threadIdx.x] = acc;\n        __syncthreads();\n",
+                    "        sh[threadIdx.y][threadIdx.x] = acc;\n", reduce(3, 37, 45), true),
+            new Mutant("reduce_rows_warp reading one element past its row (k <= n)", "reduce", "reduce.cu",
+                    "for (int k = lane; k < n; k += 32)", "for (int k = lane; k <= n; k += 32)", reduce(9, 37, 1), false),
+            new Mutant("upsample2x_bwd summing a wrong neighbour (2W - 1 for 2W + 1)", "upsample", "upsample.cu",
+                    "(g[2 * W] + g[2 * W + 1])", "(g[2 * W] + g[2 * W - 1])", UPSAMPLE_BACKWARD, false),
+            new Mutant("attention tile_dot dropping the feature chunk's offset", "attention", "attention.cu",
+                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + d0 + dd], kv, acc[i]);",
+                    "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false));
+
+    static double relErr(float[] ref, float[] got) {
+        double max = 1e-30, err = 0;
+        for (int i = 0; i < ref.length; i++) {
+            if (Float.isNaN(got[i]) != Float.isNaN(ref[i])) return Double.POSITIVE_INFINITY;
+            max = Math.max(max, Math.abs(ref[i]));
+            err = Math.max(err, Math.abs((double) ref[i] - got[i]));
+        }
+        return err / max;
+    }
+
+    /** Null when the backend's result matches the CPU, else how it failed. */
+    static String verdict(Backend be, Scenario s) {
+        try (Scope ignored = Scope.open()) {
+            float[] ref = s.run().apply(Backends.cpu());
+            float[] got;
+            try {
+                got = s.run().apply(be);
+            } catch (CudaException e) {
+                return "check: " + e.getMessage();
+            }
+            double err = relErr(ref, got);
+            return err <= 1e-4 ? null : "parity: max rel err " + err + " against the CPU";
+        }
+    }
+
+    @Test
+    void everyMutantIsCaughtAndTheOriginalsPass() throws Exception {
+        List<String> report = new ArrayList<>();
+        for (Mutant m : MUTANTS) {
+            assertEquals(null, verdict(original, m.scenario()), "the unmutated kernels pass " + m.scenario().what());
+            Path src = HostBuilds.MODULE.resolve("target/host-test/mutants/" + m.family() + "-" + MUTANTS.indexOf(m) + "/src");
+            Files.createDirectories(src);
+            for (String f : new String[]{m.family() + ".cu", "common.cuh"})
+                Files.copy(HostBuilds.CUDA.resolve(f), src.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            String text = Files.readString(src.resolve(m.file()));
+            int at = text.indexOf(m.from());
+            assertTrue(at >= 0 && text.indexOf(m.from(), at + 1) < 0, m.name() + ": the text to mutate must occur exactly once in " + m.file());
+            Files.writeString(src.resolve(m.file()), text.replace(m.from(), m.to()));
+            Backend mutant = new CudaBackend(Device.cuda(0), HostDriver.open(HostBuilds.build("mutant-" + MUTANTS.indexOf(m), src)));
+            String v = verdict(mutant, m.scenario());
+            report.add(m.name() + " -> " + (v == null ? "NOT CAUGHT" : v.lines().findFirst().orElse(v)));
+            if (v == null) fail(m.name() + " was not caught by " + m.scenario().what());
+            if (m.barrier()) assertTrue(v.startsWith("check:") && v.contains("race"), m.name() + " must be reported by the race check: " + v);
+        }
+        report.forEach(r -> System.out.println("mutant: " + r));
+    }
+}
