@@ -63,7 +63,9 @@ public final class TrainCifar {
                 .option("label-dropout", "P", "0.1", "with --classes: probability of training on the null label")
                 .option("guidance", "W", "0", "with --classes: guidance weight of the preview grids")
                 .option("sample-every", "N", null, "write a sample grid from the EMA weights every N steps; 0 = never (paper 5000, cpu 1000)")
-                .option("sample-steps", "S", null, "DDIM steps for the grids; 0 = ancestral DDPM over all T (paper 100, cpu 50)")
+                .option("sample-steps", "S", null, "sampler steps for the grids; 0 = ancestral DDPM over all T (paper 100, cpu 50, fashion 100)")
+                .option("sample-sampler", "NAME", null, "sampler of the grids: ddim | ddpm (ancestral, respaced to --sample-steps)\n"
+                        + "(paper, cpu ddim; fashion ddpm)")
                 .option("samples", "N", null, "images per grid (paper 64, cpu 36)")
                 .option("ckpt-every", "N", null, "checkpoint every N steps; 0 = only at the end and on Ctrl-C (paper 5000, cpu 1000)")
                 .option("keep", "N", "3", "checkpoints kept in the run directory")
@@ -164,6 +166,8 @@ public final class TrainCifar {
             throw new UsageException("--label-dropout and --guidance need --classes (a class-conditional model)");
         if (a.given("sample-every")) c.sampleEvery = a.getLong("sample-every", 0, Long.MAX_VALUE);
         if (a.given("sample-steps")) c.sampleSteps = a.getInt("sample-steps", 0, 100_000);
+        if (a.given("sample-sampler")) c.sampleAncestral = a.getChoice("sample-sampler", "ddim", "ddpm").equals("ddpm");
+        if (c.sampleAncestral && c.sampleSteps == 1) throw new UsageException("--sample-steps: ancestral previews need at least 2 steps");
         if (!a.given("sample-steps") && c.sampleSteps >= c.timesteps) c.sampleSteps = 0;   // ancestral over all T
         if (c.sampleSteps > c.timesteps) throw new UsageException("--sample-steps: expected at most --timesteps (" + c.timesteps + "), got " + c.sampleSteps);
         if (a.given("samples")) c.sampleCount = a.getInt("samples", 1, 1024);

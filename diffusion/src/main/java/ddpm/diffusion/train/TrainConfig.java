@@ -47,6 +47,8 @@ public final class TrainConfig {
     public int sampleCount = 64;
     /** Sampler steps for preview grids: 0 = ancestral DDPM over all T, else DDIM (η = 0) with this many steps. */
     public int sampleSteps = 100;
+    /** Previews by ancestral sampling respaced to {@link #sampleSteps} steps instead of DDIM. */
+    public boolean sampleAncestral = false;
     /** Guidance weight for the preview grids of class-conditional models. */
     public double guidance = 0.0;
     public long ckptEvery = 5_000;
@@ -82,7 +84,8 @@ public final class TrainConfig {
      * Fashion-MNIST on a 2-core CPU in under 30 minutes: 28×28 grey images, a 1.1 M-parameter U-Net
      * (ch 32, mult 1,2,2, one ResBlock per level, attention at 7×7, no dropout), batch 32, Adam
      * 5e-4 with 200 warmup steps, EMA 0.995 (a short run wants a short average), 2 500 steps,
-     * previews of 36 images with 50 DDIM steps every 500 steps.
+     * previews of 36 images by ancestral sampling respaced to 100 steps every 500 steps (a short
+     * run's model draws clearer garments ancestrally than with deterministic DDIM).
      */
     public static TrainConfig fashion() {
         TrainConfig c = new TrainConfig();
@@ -97,7 +100,8 @@ public final class TrainConfig {
         c.logEvery = 50;
         c.sampleEvery = 500;
         c.sampleCount = 36;
-        c.sampleSteps = 50;
+        c.sampleSteps = 100;
+        c.sampleAncestral = true;
         c.ckptEvery = 500;
         return c;
     }

@@ -367,12 +367,12 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * n samples from the EMA weights (in the current scope): DDIM with {@code samplerSteps} steps
-     * (η = 0), or ancestral DDPM when 0; class-conditional models get labels 0, 1, 2, … and
-     * guidance weight {@code w}.
+     * (η = 0), or ancestral DDPM when 0 (over all T) or when the config asks for ancestral previews
+     * (respaced to samplerSteps); class-conditional models get labels 0, 1, 2, … and guidance weight {@code w}.
      */
     public Tensor sampleEma(int n, Rng sampleRng, int samplerSteps, double w) {
         Sampler sampler = samplerSteps <= 0 || samplerSteps >= cfg.timesteps ? new DdpmSampler(diffusion)
-                : new DdimSampler(diffusion, samplerSteps);
+                : cfg.sampleAncestral ? DdpmSampler.respaced(diffusion, samplerSteps, true) : new DdimSampler(diffusion, samplerSteps);
         int c = model.config.inChannels, r = model.config.resolution;
         try (Ema.Swap sw = ema.swap()) {
             model.eval();
