@@ -45,9 +45,13 @@ public final class SampleQuality {
             StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
                     "%s: %.4f (%d samples vs %d test images); floor, the test set's split-half %s: %.4f (%d vs %d)",
                     metric, distance, n, refN, metric, floor, refN / 2, refN - refN / 2));
-            if (!Double.isNaN(classAccuracy))
+            if (!Double.isNaN(classAccuracy)) {
                 sb.append(String.format(Locale.ROOT, "%nclass accuracy: %.4f (the fraction of samples the classifier assigns to the class asked for)",
                         classAccuracy));
+                sb.append("\n  per class asked (hits/samples):");
+                for (int k = 0; k < perClassAsked.length; k++)
+                    if (perClassAsked[k] > 0) sb.append(' ').append(k).append(": ").append(perClassHit[k]).append('/').append(perClassAsked[k]);
+            }
             return sb.toString();
         }
     }

@@ -157,6 +157,13 @@ class MainsTest {
                 "--dataset", "synthetic", "--device", "cpu");
         assertEquals(0, e.code, e.out + e.err);
         assertTrue(e.out.contains("FD-fashion: ") && e.out.contains("class accuracy: "), e.out);
+        // a class-conditional model: the fraction of its samples classified as the label asked for
+        Path cond = tmp.resolve("cond");
+        assertEquals(0, run(TrainCifar::run, tinyTrain(cond, "--steps", "2", "--classes")).code);
+        s = run(Sample::run, "--ckpt", cond.toString(), "--sampler", "ddim", "--steps", "3", "--n", "4", "--guidance", "1", "--eval", clean.toString(),
+                "--out", "none", "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertTrue(s.out.contains("class accuracy: ") && s.out.contains("per class asked (hits/samples): 0: "), s.out);
         // ancestral sampling respaced to 5 of the 30 steps, guided towards one class by name
         s = run(Sample::run, "--ckpt", runDir.toString(), "--steps", "5", "--n", "2", "--classifier", noisy.toString(), "--label", "stripes",
                 "--out", tmp.resolve("d.png").toString(), "--device", "cpu");
