@@ -5,11 +5,13 @@
 # Needs Debian's dataset-fashion-mnist. Each step prints its wall and CPU time.
 #
 # usage: bench/fashion-mnist.sh [step...]   steps: train grid classifier noisy fd nll guidance interpolate
-#        (default: all, in that order). JDDPM_CP=<class path> runs the mains with java instead of mvn.
+#        (default: all, in that order). JDDPM_CP=<class path> runs the mains with java instead of mvn;
+#        CKPT=<file> measures that checkpoint instead of the run directory's latest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results/2026-12-02-fashion-mnist
 run=runs/fashion-mnist-fashion
+ckpt=${CKPT:-$run}   # the run directory's latest checkpoint, or the one given
 clean=runs/fashion-mnist-classifier.safetensors
 noisy=runs/fashion-mnist-classifier-noised.safetensors
 mkdir -p bench/results runs
@@ -31,16 +33,16 @@ steps=("$@")
 for s in "${steps[@]}"; do
   case $s in
     train)       main TrainCifar --dataset fashion-mnist --device cpu ;;
-    grid)        main Sample --ckpt $run --steps 250 --n 100 --cols 10 --seed 0 --device cpu --out $out-samples.png ;;
+    grid)        main Sample --ckpt $ckpt --steps 250 --n 100 --cols 10 --seed 0 --device cpu --out $out-samples.png ;;
     classifier)  main TrainClassifier --device cpu --out $clean ;;
     noisy)       main TrainClassifier --noised --device cpu --out $noisy ;;
-    fd)          main Sample --ckpt $run --steps 100 --n 1000 --batch 100 --seed 1 --device cpu --out none --eval $clean ;;
-    nll)         main EvalNll --ckpt $run --dataset fashion-mnist --n 100 --batch 100 --device cpu ;;
+    fd)          main Sample --ckpt $ckpt --steps 100 --n 500 --batch 100 --seed 1 --device cpu --out none --eval $clean ;;
+    nll)         main EvalNll --ckpt $ckpt --dataset fashion-mnist --n 50 --batch 50 --device cpu ;;
     guidance)    for scale in 0 1 3 10; do
-                   main Sample --ckpt $run --steps 100 --n 100 --cols 10 --seed 2 --device cpu --classifier $noisy \
+                   main Sample --ckpt $ckpt --steps 50 --n 100 --cols 10 --seed 2 --device cpu --classifier $noisy \
                      --classifier-scale $scale --eval $clean --out $out-guidance-s$scale.png
                  done ;;
-    interpolate) main Sample --ckpt $run --interpolate 0,1 --encode --frames 8 --steps 100 --device cpu --out $out-interpolation.png ;;
+    interpolate) main Sample --ckpt $ckpt --interpolate 0,1 --encode --frames 8 --steps 100 --device cpu --out $out-interpolation.png ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac
 done

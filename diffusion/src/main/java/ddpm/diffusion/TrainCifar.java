@@ -102,7 +102,7 @@ public final class TrainCifar {
                 preset = !device.isCpu() ? "paper" : fashion ? "fashion" : "cpu";
                 if (device.isCpu())
                     out.println(fashion ? "no GPU in use: training on the CPU with the 'fashion' preset (28-px images, 1.1M-parameter"
-                            + " U-Net, batch 32, 2500 steps); pass --preset paper for the paper's model"
+                            + " U-Net, batch 32, 2000 steps); pass --preset paper for the paper's model"
                             : "no GPU in use: training on the CPU with the small 'cpu' preset (16-px images, tiny U-Net,"
                             + " batch 16); pass --preset paper for the paper's model");
             }

@@ -83,7 +83,7 @@ public final class TrainConfig {
     /**
      * Fashion-MNIST on a 2-core CPU in under 30 minutes: 28×28 grey images, a 1.1 M-parameter U-Net
      * (ch 32, mult 1,2,2, one ResBlock per level, attention at 7×7, no dropout), batch 32, Adam
-     * 5e-4 with 200 warmup steps, EMA 0.995 (a short run wants a short average), 2 500 steps,
+     * 5e-4 with 200 warmup steps, EMA 0.995 (a short run wants a short average), 2 000 steps,
      * previews of 36 images by ancestral sampling respaced to 100 steps every 500 steps (a short
      * run's model draws clearer garments ancestrally than with deterministic DDIM).
      */
@@ -93,7 +93,7 @@ public final class TrainConfig {
         c.model = new UNetConfig(28, 1, 1, 32, new int[]{1, 2, 2}, 1, new int[]{7}, 0.0, 0, 32);
         c.batch = 32;
         c.lr = 5e-4;
-        c.steps = 2_500;
+        c.steps = 2_000;
         c.warmup = 200;
         c.emaDecay = 0.995;
         c.hflip = false;
