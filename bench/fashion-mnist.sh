@@ -35,7 +35,7 @@ for s in "${steps[@]}"; do
     train)       main TrainCifar --dataset fashion-mnist --device cpu ;;
     grid)        main Sample --ckpt $ckpt --steps 250 --n 100 --cols 10 --seed 0 --device cpu --out $out-samples.png ;;
     classifier)  main TrainClassifier --device cpu --out $clean ;;
-    noisy)       main TrainClassifier --noised --device cpu --out $noisy ;;
+    noisy)       main TrainClassifier --noised --steps 2000 --dropout 0.1 --device cpu --out $noisy ;;
     fd)          main Sample --ckpt $ckpt --steps 100 --n 500 --batch 100 --seed 1 --device cpu --out none --eval $clean ;;
     nll)         main EvalNll --ckpt $ckpt --dataset fashion-mnist --n 50 --batch 50 --device cpu ;;
     guidance)    for scale in 0 1 3 10; do

@@ -57,7 +57,7 @@ public final class TrainClassifier {
                 .option("timesteps", "T", "1000", "with --noised: diffusion steps T (must match the diffusion model it guides)")
                 .option("schedule", "NAME", "linear", "with --noised: beta schedule, linear | cosine")
                 .option("out", "FILE", null, "checkpoint to write (default runs/<dataset>-classifier[-noised].safetensors)")
-                .option("steps", "N", "2000", "training steps")
+                .option("steps", "N", "3000", "training steps")
                 .option("batch", "N", "64", "batch size")
                 .option("lr", "X", "2e-3", "peak learning rate (linear warmup, then cosine decay to 0)")
                 .option("warmup", "N", "100", "warmup steps")
@@ -65,14 +65,14 @@ public final class TrainClassifier {
                 .option("grad-clip", "X", "1.0", "clip the global gradient norm; 0 = off")
                 .option("image-size", "PX", null, "resize the images to PX×PX (integer ratios; default: the data set's size)")
                 .option("ch", "N", "32", "base width (widths ch·(1,2,2))")
-                .option("dropout", "P", "0.1", "dropout in the ResBlocks")
+                .option("dropout", "P", "0", "dropout in the ResBlocks")
                 .option("eval-n", "N", "0", "test images for the accuracy (0 = the whole test split)")
                 .option("log-every", "N", "100", "progress line every N steps")
                 .option("seed", "N", "0", "seed of the initialisation, data order, noise and dropout")
                 .option("device", "DEV", "auto", Devices.HELP)
                 .option("synthetic-size", "N", "5000", "images in the synthetic data set")
                 .example("mvn exec:java -Dmain=TrainClassifier")
-                .example("mvn exec:java -Dmain=TrainClassifier -Dexec.args=\"--noised --steps 3000\"");
+                .example("mvn exec:java -Dmain=TrainClassifier -Dexec.args=\"--noised --steps 2000 --dropout 0.1\"");
     }
 
     public static void main(String[] argv) {

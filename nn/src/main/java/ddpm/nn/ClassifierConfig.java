@@ -36,15 +36,6 @@ public final class ClassifierConfig {
         validate();
     }
 
-    /**
-     * The Fashion-MNIST classifier of the sample-quality metric: 1×28×28, ch 32, mult (1,2,2), one
-     * ResBlock per level, no attention, dropout 0.1; features 64-wide.
-     */
-    public static ClassifierConfig fashion(boolean noiseConditional) {
-        return new ClassifierConfig(28, 1, 10, 32, new int[]{1, 2, 2}, 1, noiseConditional ? new int[]{7} : new int[0],
-                0.1, 32, noiseConditional);
-    }
-
     public int[] chMult() { return chMult.clone(); }
 
     public int[] attnResolutions() { return attnResolutions.clone(); }
