@@ -53,7 +53,8 @@ extern "C" __global__ void posterior_step(const float* __restrict__ xt, const fl
     }
 }
 
-// DDIM step with coefs [S, 5] = (sqrt(ab_t), sqrt(1-ab_t), sqrt(ab_prev), sqrt(1-ab_prev-sigma^2), sigma).
+// DDIM step with coefs [S, 5] = (sqrt(ab_t), sqrt(1-ab_t), sqrt(ab_prev), sqrt(1-ab_prev-sigma^2), sigma);
+// with clipping, eps is re-derived from the clipped x0 before x_{t-1} is formed.
 extern "C" __global__ void ddim_step(const float* __restrict__ xt, const float* __restrict__ epsHat,
                                      const float* __restrict__ z, int hasZ, const int* __restrict__ idx,
                                      const float* __restrict__ coefs, float clip, float* __restrict__ out,
@@ -61,9 +62,12 @@ extern "C" __global__ void ddim_step(const float* __restrict__ xt, const float* 
     int n = B * per;
     GRID_STRIDE(i, n) {
         const float* c = coefs + 5 * idx[i / per];
-        float e = epsHat[i];
-        float x0 = (xt[i] - c[1] * e) / c[0];
-        if (clip > 0.f) x0 = fminf(fmaxf(x0, -clip), clip);
+        float x = xt[i], e = epsHat[i];
+        float x0 = (x - c[1] * e) / c[0];
+        if (clip > 0.f) {
+            x0 = fminf(fmaxf(x0, -clip), clip);
+            e = (x - c[0] * x0) / c[1];   // the eps that the clipped x0 implies
+        }
         float v = c[2] * x0 + c[3] * e;
         if (hasZ) v += c[4] * z[i];
         out[i] = v;

@@ -15,9 +15,13 @@ import java.util.TreeSet;
  * x_{τ_i}, with x̂0 = (x − √(1−ᾱ_τi)·ε̂)/√ᾱ_τi (clipped to [−1, 1] when asked),
  * x_{τ_{i−1}} = √ᾱ_prev·x̂0 + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z where
  * σ = η·√((1−ᾱ_prev)/(1−ᾱ_τi))·√(1 − ᾱ_τi/ᾱ_prev) and ᾱ_prev = ᾱ_{τ_{i−1}} (1 after τ_1).
- * η = 0 is deterministic; η = 1 with S = T is DDPM with σ² = β̃. Every step is one fused
- * {@link F#ddimStep} with a per-run coefficient table [S, 5]; no noise is drawn when σ = 0 (η = 0,
- * and always at the last step).
+ * η = 0 is deterministic; η = 1 with S = T is DDPM with σ² = β̃. With clipping, ε̂ is re-derived
+ * from the clipped x̂0 before x_{τ_{i−1}} is formed, as the reference samplers do. Every step is one
+ * fused {@link F#ddimStep} with a per-run coefficient table [S, 5]; no noise is drawn when σ = 0
+ * (η = 0, and always at the last step). A model with the learned-range variance sets σ² = η²·Σ_θ
+ * per element when η &gt; 0 (see {@link #sample}); classifier guidance replaces ε̂ by
+ * ε̂ − s·√(1−ᾱ_τi)·∇ log p(y | x, τ_i). {@link #encode} runs the deterministic update backwards
+ * (DDIM inversion).
  */
 public final class DdimSampler implements Sampler {
 
@@ -25,7 +29,10 @@ public final class DdimSampler implements Sampler {
     public enum Spacing {
         /** τ_i = ⌊i·T/S⌋, i = 0…S−1 (for S dividing T: range(0, T, T/S), as the DDIM code). */
         UNIFORM,
-        /** τ_i = ⌊(i·√(0.8T)/(S−1))²⌋, duplicates dropped (the DDIM code's "quad", for CIFAR-10). */
+        /**
+         * The DDIM code's "quad" (used for CIFAR-10): int(v²) for v in numpy.linspace(0, √(0.8T), S),
+         * duplicates dropped (they would be steps that change nothing).
+         */
         QUADRATIC
     }
 
@@ -34,6 +41,7 @@ public final class DdimSampler implements Sampler {
     private final double eta;
     private final boolean clipDenoised;
     private final double[][] rows;
+    private final ClassifierGuidance guidance;
 
     /**
      * @param steps S, 1 ≤ S ≤ T
@@ -61,6 +69,7 @@ public final class DdimSampler implements Sampler {
         this.tau = tau.clone();
         this.eta = eta;
         this.clipDenoised = clipDenoised;
+        this.guidance = null;
         Schedule s = diffusion.schedule();
         rows = new double[tau.length][];
         for (int i = 0; i < tau.length; i++) {
@@ -72,6 +81,15 @@ public final class DdimSampler implements Sampler {
         }
     }
 
+    private DdimSampler(DdimSampler o, ClassifierGuidance guidance) {
+        this.diffusion = o.diffusion;
+        this.tau = o.tau;
+        this.eta = o.eta;
+        this.clipDenoised = o.clipDenoised;
+        this.rows = o.rows;
+        this.guidance = guidance;
+    }
+
     /** The subsequence τ for S of T steps under {@code spacing} (increasing, distinct). */
     public static int[] timesteps(int T, int S, Spacing spacing) {
         if (S < 1 || S > T) throw new IllegalArgumentException("DDIM steps must be in [1, " + T + "], got " + S);
@@ -81,12 +99,24 @@ public final class DdimSampler implements Sampler {
             return tau;
         }
         TreeSet<Integer> set = new TreeSet<>();
-        double top = Math.sqrt(0.8 * T);
-        for (int i = 0; i < S; i++) {
-            double v = S == 1 ? 0 : i * top / (S - 1);
-            set.add((int) Math.min(T - 1, Math.floor(v * v)));
-        }
+        for (double v : linspace(0, Math.sqrt(T * 0.8), S)) set.add((int) (v * v));   // < 0.8·T, so within range
         return set.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * numpy.linspace(start, stop, num) (endpoint included) value for value: start + i·step with
+     * step = (stop − start)/(num − 1), and the last value set to stop exactly.
+     */
+    static double[] linspace(double start, double stop, int num) {
+        double[] y = new double[num];
+        if (num == 1) {
+            y[0] = start;
+            return y;
+        }
+        double step = (stop - start) / (num - 1);
+        for (int i = 0; i < num; i++) y[i] = i * step + start;
+        y[num - 1] = stop;
+        return y;
     }
 
     public int[] timesteps() { return tau.clone(); }
@@ -98,12 +128,35 @@ public final class DdimSampler implements Sampler {
 
     @Override public int steps() { return tau.length; }
 
+    /** The same sampler steered by a classifier (labels passed to {@link #sample} are the target classes). */
+    public DdimSampler withGuidance(ClassifierGuidance g) { return new DdimSampler(this, g); }
+
+    /** The coefficient table [S, 5] as a tensor of x's dtype on x's device (owned by the current scope). */
+    private Tensor table(Tensor like) {
+        double[] flat = new double[tau.length * 5];
+        for (int i = 0; i < tau.length; i++) System.arraycopy(rows[i], 0, flat, i * 5, 5);
+        return Tensor.ofDoubles(like.dtype(), like.device(), flat, tau.length, 5);
+    }
+
+    /**
+     * One DDIM step from x_{τ_i} with ε̂ (and noise z, or null) through the fused op: x̂0 clipped
+     * when the sampler clips (and ε̂ then re-derived from it), x_{τ_{i−1}} = √ᾱ_prev·x̂0 +
+     * √(1−ᾱ_prev−σ²)·ε̂ + σ·z.
+     */
+    public Tensor step(Tensor x, Tensor eps, Tensor z, int i) {
+        double[] flat = rows[i].clone();
+        return F.ddimStep(x, eps, z, DdpmSampler.filled(0, x.dim(0), x), Tensor.ofDoubles(x.dtype(), x.device(), flat, 1, 5),
+                clipDenoised ? 1.0 : 0.0);
+    }
+
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
-        int S = tau.length, b = xT.dim(0);
-        double[] flat = new double[S * 5];
-        for (int i = 0; i < S; i++) System.arraycopy(rows[i], 0, flat, i * 5, 5);
+        int S = tau.length;
+        GaussianDiffusion spaced = diffusion.varianceType().learned() && eta > 0 && S >= 2 ? diffusion.respaced(tau) : null;
         try (Grad.Guard ignored = Grad.noGrad()) {
-            Tensor coefs = Tensor.ofDoubles(xT.dtype(), xT.device(), flat, S, 5);
+            Tensor coefs;
+            try (Scope s = Scope.open()) {
+                coefs = s.keep(table(xT));
+            }
             Scope.disown(coefs);
             try {
                 Tensor x = xT;
@@ -111,19 +164,11 @@ public final class DdimSampler implements Sampler {
                     Tensor next;
                     try (Scope s = Scope.open()) {
                         int done = S - i;
-                        int[] ts = new int[b], is = new int[b];
-                        Arrays.fill(ts, tau[i]);
-                        Arrays.fill(is, i);
-                        Tensor tt = Tensor.ofInts(ts, x.device(), b);
-                        Tensor out = model.predictEps(x, tt, labels);
-                        Tensor eps = diffusion.epsFromModelOutput(x, tt, out);
                         Tensor z = rows[i][4] > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
-                        next = F.ddimStep(x, eps, z, Tensor.ofInts(is, x.device(), b), coefs, clipDenoised ? 1.0 : 0.0);
-                        if (listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || i == 0)) {
-                            Tensor x0 = diffusion.predictX0FromEps(x, tt, eps);
-                            if (clipDenoised) x0 = x0.clamp(-1, 1);
-                            listener.onPredX0(done, S, tau[i], x0, next);
-                        }
+                        boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || i == 0);
+                        DdpmSampler.Step st = step(model, x, i, labels, z, coefs, spaced, report);
+                        next = st.next();
+                        if (report) listener.onPredX0(done, S, tau[i], st.predX0(), next);
                         s.keep(next);
                     }
                     Scope.disown(next);
@@ -140,7 +185,82 @@ public final class DdimSampler implements Sampler {
         }
     }
 
+    /**
+     * Step i (from x_{τ_i}) with noise z (null when σ_i = 0): the model's ε̂ (guided when a classifier
+     * steers), then the fused DDIM update, or the per-element one of the learned variance.
+     */
+    public DdpmSampler.Step step(EpsModel model, Tensor x, int i, Tensor labels, Tensor z) {
+        GaussianDiffusion spaced = diffusion.varianceType().learned() && eta > 0 && tau.length >= 2 ? diffusion.respaced(tau) : null;
+        return step(model, x, i, labels, z, null, spaced, true);
+    }
+
+    private DdpmSampler.Step step(EpsModel model, Tensor x, int i, Tensor labels, Tensor z, Tensor coefs, GaussianDiffusion spaced,
+                                  boolean wantPredX0) {
+        int b = x.dim(0);
+        Tensor tt = DdpmSampler.filled(tau[i], b, x);
+        GaussianDiffusion.Output out = diffusion.split(diffusion.modelOutput(model, x, tt, labels), x);
+        Tensor eps = diffusion.epsFromModelOutput(x, tt, out.mean());
+        if (guidance != null && guidance.scale() > 0)
+            eps = eps.sub(guidance.gradLogProb(x, tt, labels).mul(guidance.scale() * rows[i][1]));
+        Tensor next;
+        if (spaced != null && z != null) next = learnedStep(spaced, x, eps, out.varValues(), z, i);
+        else if (coefs != null) next = F.ddimStep(x, eps, z, DdpmSampler.filled(i, b, x), coefs, clipDenoised ? 1.0 : 0.0);
+        else next = step(x, eps, z, i);
+        if (!wantPredX0) return new DdpmSampler.Step(next, null);
+        Tensor x0 = diffusion.predictX0FromEps(x, tt, eps);
+        return new DdpmSampler.Step(next, clipDenoised ? x0.clamp(-1, 1) : x0);
+    }
+
+    /**
+     * A step with the learned variance: σ² = η²·Σ_θ per element, Σ_θ the learned-range variance of
+     * the respaced process at step i (which interpolates its β'_i and β̃'_i; with a fixed variance
+     * DDIM's σ² is η²·β̃'_i), then the DDIM update with the per-element σ.
+     */
+    private Tensor learnedStep(GaussianDiffusion spaced, Tensor x, Tensor eps, Tensor varValues, Tensor z, int i) {
+        double sa = rows[i][0], s1a = rows[i][1], sap = rows[i][2], abPrev = sap * sap;
+        Tensor x0 = x.sub(eps.mul(s1a)).mul(1 / sa);
+        if (clipDenoised) {
+            x0 = x0.clamp(-1, 1);
+            eps = x.sub(x0.mul(sa)).mul(1 / s1a);
+        }
+        Tensor sigma2 = spaced.learnedLogVariance(varValues, DdpmSampler.filled(i, x.dim(0), x)).exp().mul(eta * eta);
+        Tensor dir = sigma2.affine(-1, 1 - abPrev).maximum(x.scalarLike(0)).sqrt();
+        return x0.mul(sap).add(dir.mul(eps)).add(sigma2.sqrt().mul(z));
+    }
+
+    /**
+     * DDIM's deterministic encoder: runs the η = 0 update backwards from images x0 (taken as
+     * x_{τ_0}) up the subsequence, x_{τ_{i+1}} = √ᾱ_{τ_{i+1}}·x̂0 + √(1−ᾱ_{τ_{i+1}})·ε̂ with ε̂ and x̂0
+     * (unclipped) at x_{τ_i}, and returns x_{τ_{S−1}}: the latent from which {@link #sample} (η = 0)
+     * decodes the images again. S − 1 model evaluations.
+     */
+    public Tensor encode(EpsModel model, Tensor x0, Tensor labels, Listener listener) {
+        int S = tau.length, b = x0.dim(0);
+        Schedule sch = diffusion.schedule();
+        try (Grad.Guard ignored = Grad.noGrad()) {
+            Tensor x = x0;
+            for (int i = 0; i + 1 < S; i++) {
+                Tensor next;
+                try (Scope s = Scope.open()) {
+                    Tensor tt = DdpmSampler.filled(tau[i], b, x);
+                    Tensor eps = diffusion.epsFromModelOutput(x, tt, diffusion.split(diffusion.modelOutput(model, x, tt, labels), x).mean());
+                    double abNext = sch.at(Coef.ALPHA_BAR, tau[i + 1]);
+                    double[] row = {rows[i][0], rows[i][1], Math.sqrt(abNext), Math.sqrt(1 - abNext), 0};
+                    next = s.keep(F.ddimStep(x, eps, null, DdpmSampler.filled(0, b, x), Tensor.ofDoubles(x.dtype(), x.device(), row, 1, 5), 0));
+                }
+                Scope.disown(next);
+                if (x != x0) x.release();
+                x = next;
+                if (listener != null) listener.onStep(i + 1, S - 1);
+            }
+            Tensor out = x.copy();
+            if (x != x0) x.release();
+            return out;
+        }
+    }
+
     @Override public String toString() {
-        return "DdimSampler(S=" + tau.length + " of T=" + diffusion.steps() + ", eta=" + eta + ", clip=" + clipDenoised + ")";
+        return "DdimSampler(S=" + tau.length + " of T=" + diffusion.steps() + ", eta=" + eta + ", clip=" + clipDenoised
+                + (guidance != null ? ", classifier scale " + guidance.scale() : "") + ")";
     }
 }

@@ -12,31 +12,50 @@ import java.util.Arrays;
 /**
  * Ancestral sampling, Algorithm 2 of Ho et al.: for t = T−1 … 0 (0-based),
  * x_{t−1} = μ_θ(x_t, t) + σ_t·z with z ~ N(0, I), and no noise at the last step (t = 0). σ_t is
- * the diffusion's fixed variance (σ² = β or β̃).
+ * the diffusion's variance (fixed σ² = β or β̃, or the model's learned-range variance).
  *
  * <p>Which ops each path uses:
  * <ul>
- * <li>ε-prediction without clipping: one fused {@link F#posteriorStep} per step,
- *     x_{t−1} = (1/√α_t)·(x_t − β_t/√(1−ᾱ_t)·ε̂) + σ_t·z (exactly Algorithm 2; equal to the posterior
- *     mean at the unclipped x̂0).</li>
- * <li>with x̂0 clipping (the reference's default), or x0-prediction: x̂0 = x_t/√ᾱ − √(1/ᾱ−1)·ε̂
- *     ({@link F#qSample} with those two tables), clamp to [−1, 1], posterior mean
- *     coef1·x̂0 + coef2·x_t (F.qSample with the posterior-mean tables), then + σ_t·z
- *     (F.qSample with tables (1, σ)).</li>
+ * <li>ε-prediction with a fixed variance, without clipping or guidance: one fused
+ *     {@link F#posteriorStep} per step, x_{t−1} = (1/√α_t)·(x_t − β_t/√(1−ᾱ_t)·ε̂) + σ_t·z
+ *     (exactly Algorithm 2; equal to the posterior mean at the unclipped x̂0).</li>
+ * <li>otherwise: x̂0 from the model's output, clamped to [−1, 1] when clipping, posterior mean
+ *     coef1·x̂0 + coef2·x_t (F.qSample with the posterior-mean tables), shifted by s·Σ·∇log p(y|x_t)
+ *     under classifier guidance, then + σ_t·z.</li>
  * </ul>
+ * Over a respaced diffusion ({@link #respaced}) the same runs over S &lt; T steps with the betas of
+ * the subsequence, calling the model at the original timesteps.
  */
 public final class DdpmSampler implements Sampler {
     private final GaussianDiffusion diffusion;
     private final boolean clipDenoised;
+    private final ClassifierGuidance guidance;
 
     /** @param clipDenoised clip x̂0 to [−1, 1] at every step (the reference samples with true). */
-    public DdpmSampler(GaussianDiffusion diffusion, boolean clipDenoised) {
-        this.diffusion = diffusion;
-        this.clipDenoised = clipDenoised;
-    }
+    public DdpmSampler(GaussianDiffusion diffusion, boolean clipDenoised) { this(diffusion, clipDenoised, null); }
 
     /** Clipping x̂0, as the reference samples. */
     public DdpmSampler(GaussianDiffusion diffusion) { this(diffusion, true); }
+
+    private DdpmSampler(GaussianDiffusion diffusion, boolean clipDenoised, ClassifierGuidance guidance) {
+        this.diffusion = diffusion;
+        this.clipDenoised = clipDenoised;
+        this.guidance = guidance;
+    }
+
+    /**
+     * Ancestral sampling over {@code steps} of the diffusion's T steps (uniformly spaced, as
+     * improved DDPM respaces: the subsequence's betas recomputed); steps = T is the plain sampler.
+     */
+    public static DdpmSampler respaced(GaussianDiffusion diffusion, int steps, boolean clipDenoised) {
+        int T = diffusion.steps();
+        if (steps == T) return new DdpmSampler(diffusion, clipDenoised);
+        if (steps < 2 || steps > T) throw new IllegalArgumentException("respaced DDPM steps must be in [2, " + T + "], got " + steps);
+        return new DdpmSampler(diffusion.respaced(DdimSampler.timesteps(T, steps, DdimSampler.Spacing.UNIFORM)), clipDenoised);
+    }
+
+    /** The same sampler steered by a classifier (labels passed to {@link #sample} are the target classes). */
+    public DdpmSampler withGuidance(ClassifierGuidance g) { return new DdpmSampler(diffusion, clipDenoised, g); }
 
     public GaussianDiffusion diffusion() { return diffusion; }
 
@@ -44,33 +63,22 @@ public final class DdpmSampler implements Sampler {
 
     @Override public int steps() { return diffusion.steps(); }
 
+    /** One reverse step's result: x_{t−1} and the x̂0 it came from (null when not asked for; owned by the current scope). */
+    public record Step(Tensor next, Tensor predX0) {}
+
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
         int T = diffusion.steps();
-        int b = xT.dim(0);
         try (Grad.Guard ignored = Grad.noGrad()) {
             Tensor x = xT;
             for (int t = T - 1; t >= 0; t--) {
                 Tensor next;
                 try (Scope s = Scope.open()) {
                     int done = T - t;
-                    boolean report = listener != null && listener.predX0Every() > 0
-                            && (done % listener.predX0Every() == 0 || t == 0);
-                    int[] ts = new int[b];
-                    Arrays.fill(ts, t);
-                    Tensor tt = Tensor.ofInts(ts, x.device(), b);
                     Tensor z = t > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
-                    Tensor predX0 = null;
-                    next = null;
-                    if (!clipDenoised && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON) {
-                        Tensor eps = model.predictEps(x, tt, labels);
-                        next = step(x, eps, z, tt);
-                        if (report) predX0 = diffusion.predictX0FromEps(x, tt, eps);
-                    } else {
-                        GaussianDiffusion.PMeanVariance p = diffusion.pMeanVariance(model, x, tt, labels, clipDenoised);
-                        next = z == null ? p.mean() : addNoise(p.mean(), z, tt);
-                        predX0 = p.predX0();
-                    }
-                    if (report) listener.onPredX0(done, T, t, predX0, next);
+                    boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || t == 0);
+                    Step st = step(model, x, t, labels, z, report);
+                    next = st.next();
+                    if (report) listener.onPredX0(done, T, diffusion.modelTimestep(t), st.predX0(), next);
                     s.keep(next);
                 }
                 Scope.disown(next);
@@ -85,6 +93,37 @@ public final class DdpmSampler implements Sampler {
     }
 
     /**
+     * One reverse step from x_t at step t of this sampler's (possibly respaced) process with noise z
+     * (null: none, as at t = 0); labels go to the model and, under classifier guidance, to the
+     * classifier. x̂0 is returned when {@code wantPredX0}.
+     */
+    public Step step(EpsModel model, Tensor x, int t, Tensor labels, Tensor z, boolean wantPredX0) {
+        Tensor tt = filled(t, x.dim(0), x);
+        if (!clipDenoised && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
+                && !diffusion.varianceType().learned() && guidance == null) {
+            Tensor eps = diffusion.modelOutput(model, x, tt, labels);
+            return new Step(step(x, eps, z, tt), wantPredX0 ? diffusion.predictX0FromEps(x, tt, eps) : null);
+        }
+        GaussianDiffusion.PMeanVariance p = diffusion.pMeanVariance(model, x, tt, labels, clipDenoised);
+        Tensor mean = p.mean();
+        if (guidance != null && guidance.scale() > 0) {
+            Tensor g = guidance.gradLogProb(x, filled(diffusion.modelTimestep(t), x.dim(0), x), labels);
+            mean = mean.add(g.mul(p.variance()).mul(guidance.scale()));
+        }
+        Tensor next;
+        if (z == null) next = mean;
+        else if (diffusion.varianceType().learned()) next = mean.add(p.logVariance().mul(0.5).exp().mul(z));
+        else next = addNoise(mean, z, tt);
+        return new Step(next, p.predX0());
+    }
+
+    static Tensor filled(int t, int b, Tensor like) {
+        int[] ts = new int[b];
+        Arrays.fill(ts, t);
+        return Tensor.ofInts(ts, like.device(), b);
+    }
+
+    /**
      * One unclipped ε-prediction step through the fused op:
      * (1/√α_t)(x_t − β_t/√(1−ᾱ_t)·ε̂) + σ_t·z (z null: no noise).
      */
@@ -93,12 +132,13 @@ public final class DdpmSampler implements Sampler {
                 diffusion.table(Coef.EPS_COEF, xt), diffusion.table(diffusion.sigmaCoef(), xt));
     }
 
-    /** mean + σ_t·z (fused). */
+    /** mean + σ_t·z (fused; fixed variances). */
     public Tensor addNoise(Tensor mean, Tensor z, Tensor t) {
         return diffusion.combine(mean, z, t, Coef.ONE, diffusion.sigmaCoef());
     }
 
     @Override public String toString() {
-        return "DdpmSampler(T=" + steps() + ", clip=" + clipDenoised + ", " + diffusion.varianceType() + ")";
+        return "DdpmSampler(T=" + steps() + ", clip=" + clipDenoised + ", " + diffusion.varianceType()
+                + (guidance != null ? ", classifier scale " + guidance.scale() : "") + ")";
     }
 }

@@ -36,7 +36,7 @@ public final class EvalNll {
                         + "also a PyTorch state dict (.safetensors) in a layout Convert reads")
                 .option("config", "JSON|FILE", null, Sample.CONFIG_HELP)
                 .option("dataset", "NAME", "cifar10", Datasets.HELP)
-                .option("data-dir", "DIR", "data", "where the data set's files are")
+                .option("data-dir", "DIR", null, Datasets.DATA_DIR_HELP)
                 .option("split", "NAME", "test", "test | train")
                 .flag("no-download", "never download; fail with instructions when the data is missing")
                 .option("n", "N", "1000", "number of images (the first N of the split; 0 = all)")
@@ -74,7 +74,7 @@ public final class EvalNll {
             Sample.Loaded m = Sample.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             try (var net = m.net()) {
                 int r = net.config.resolution, c = net.config.inChannels;
-                ImageDataset data = Datasets.open(new Datasets.Request(dataset, Path.of(a.get("data-dir")), train, r,
+                ImageDataset data = Datasets.open(new Datasets.Request(dataset, Datasets.dataDir(dataset, a.get("data-dir")), train, r,
                         !a.flag("no-download"), 0, synth), out);
                 if (data.channels() != c)
                     throw new UsageException("--dataset: " + data.name() + " has " + data.channels() + " channels, the model takes " + c);

@@ -15,6 +15,11 @@ import java.util.Arrays;
  * variational bound, the hybrid). Timesteps are int32 tensors [B], 0-based (t = 0 is the paper's
  * t = 1); images are [B, C, H, W] (any rank ≥ 1 with the batch first works) scaled to [−1, 1].
  *
+ * <p>The network predicts ε, x0 or v = √ᾱ·ε − √(1−ᾱ)·x0 ({@link MeanType}); with the learned-range
+ * variance (Nichol &amp; Dhariwal 2021) it has 2·C output channels, the second C being v_σ that
+ * interpolates log β_t and log β̃_t. A respaced diffusion ({@link #respaced}) runs over a
+ * subsequence of the timesteps with recomputed betas and calls the model at the original ones.
+ *
  * <p>Per-sample coefficients are gathered from the schedule's device tables; every
  * "a[t]·x + b[t]·y" combination (q_sample, x̂0 from ε̂, the posterior mean, ε from x̂0) is one
  * fused {@link F#qSample} call with the two tables, which is differentiable in x and y. All
@@ -22,20 +27,52 @@ import java.util.Arrays;
  */
 public final class GaussianDiffusion {
 
-    /** What the network predicts. */
+    /** What the network predicts (its first C output channels). */
     public enum MeanType {
         /** ε (Ho et al.'s choice): the model's output is ε̂. */
-        EPSILON,
+        EPSILON("eps"),
         /** x0: the model's output (through {@link EpsModel#predictEps}) is read as x̂0. */
-        START_X
+        START_X("x0"),
+        /** v = √ᾱ_t·ε − √(1−ᾱ_t)·x0 (Salimans &amp; Ho 2022): x̂0 = √ᾱ·x_t − √(1−ᾱ)·v, ε̂ = √(1−ᾱ)·x_t + √ᾱ·v. */
+        V("v");
+
+        /** The command-line name: eps, x0 or v. */
+        public final String cliName;
+
+        MeanType(String cliName) { this.cliName = cliName; }
+
+        /** eps | x0 | v. */
+        public static MeanType named(String name) {
+            for (MeanType m : values()) if (m.cliName.equalsIgnoreCase(name.trim())) return m;
+            throw new IllegalArgumentException("unknown parameterisation '" + name + "': expected eps, x0 or v");
+        }
     }
 
-    /** The fixed reverse-process variance. */
+    /** The reverse-process variance. */
     public enum VarianceType {
         /** σ² = β_t; log-variance log(append(β̃_1, β_{1:})) as in the reference (Ho's CIFAR-10 choice). */
-        FIXED_LARGE,
+        FIXED_LARGE("fixed-large"),
         /** σ² = β̃_t; log-variance log β̃ with β̃_0 replaced by β̃_1. */
-        FIXED_SMALL
+        FIXED_SMALL("fixed-small"),
+        /**
+         * Learned (Nichol &amp; Dhariwal 2021): the model outputs v_σ per element and
+         * log σ² = ((v_σ+1)/2)·log β_t + (1 − (v_σ+1)/2)·log β̃_t (β̃_0 replaced by β̃_1).
+         */
+        LEARNED_RANGE("learned-range");
+
+        /** The command-line name. */
+        public final String cliName;
+
+        VarianceType(String cliName) { this.cliName = cliName; }
+
+        /** fixed-large | fixed-small | learned-range. */
+        public static VarianceType named(String name) {
+            for (VarianceType v : values()) if (v.cliName.equalsIgnoreCase(name.trim())) return v;
+            throw new IllegalArgumentException("unknown variance '" + name + "': expected fixed-large, fixed-small or learned-range");
+        }
+
+        /** Whether the model outputs the variance (2·C channels). */
+        public boolean learned() { return this == LEARNED_RANGE; }
     }
 
     /** Training objectives. */
@@ -44,7 +81,12 @@ public final class GaussianDiffusion {
         SIMPLE,
         /** The variational-bound term at the sampled t, in bits/dim (KL for t ≥ 1, decoder NLL at t = 0). */
         KL,
-        /** L_simple + λ·(the KL term). */
+        /**
+         * L_hybrid = L_simple + λ·L_vlb with L_vlb = Σ_t L_t estimated as T·L_t at the sampled t
+         * (Nichol &amp; Dhariwal; λ = 0.001 makes the weight of L_t 1 at T = 1000). With the learned
+         * variance the bound term sees the mean output through a stop-gradient, so it trains only
+         * the variance.
+         */
         HYBRID
     }
 
@@ -52,10 +94,14 @@ public final class GaussianDiffusion {
     public record Gaussian(Tensor mean, Tensor variance, Tensor logVariance) {}
 
     /**
-     * p_θ(x_{t−1} | x_t): mean, variance and log-variance (both [B, 1, …]), the model's x̂0 (clipped
-     * when asked) and the raw model output (ε̂, or x̂0 for START_X).
+     * p_θ(x_{t−1} | x_t): mean, variance and log-variance ([B, 1, …] when fixed, the shape of x_t when
+     * learned), the model's x̂0 (clipped when asked) and its mean output (ε̂, x̂0 or v̂: the first C
+     * channels).
      */
     public record PMeanVariance(Tensor mean, Tensor variance, Tensor logVariance, Tensor predX0, Tensor modelOutput) {}
+
+    /** A model output split into its mean part (ε̂, x̂0 or v̂) and, for the learned variance, v_σ (else null). */
+    public record Output(Tensor mean, Tensor varValues) {}
 
     /** A variational-bound term per sample [B] in bits/dim, with the x̂0 and model output it used. */
     public record VbTerm(Tensor bpd, Tensor predX0, Tensor modelOutput) {}
@@ -70,12 +116,58 @@ public final class GaussianDiffusion {
     private final Schedule schedule;
     private final MeanType meanType;
     private final VarianceType varianceType;
+    /** The model's timestep of each of this schedule's steps (respaced), or null for the identity. */
+    private final int[] timestepMap;
 
     public GaussianDiffusion(Schedule schedule, MeanType meanType, VarianceType varianceType) {
+        this(schedule, meanType, varianceType, null);
+    }
+
+    private GaussianDiffusion(Schedule schedule, MeanType meanType, VarianceType varianceType, int[] timestepMap) {
         this.schedule = schedule;
         this.meanType = meanType;
         this.varianceType = varianceType;
+        this.timestepMap = timestepMap;
     }
+
+    /**
+     * The diffusion over the subsequence {@code timesteps} of this one's steps (improved DDPM's
+     * respacing): its schedule has the recomputed betas ({@link Schedule#respaced}), its step i
+     * calls the model at the original timestep {@code timesteps[i]}.
+     */
+    public GaussianDiffusion respaced(int[] timesteps) {
+        if (timestepMap != null) throw new IllegalStateException("respace the original diffusion, not a respaced one");
+        return new GaussianDiffusion(schedule.respaced(timesteps), meanType, varianceType, timesteps.clone());
+    }
+
+    /** The model timestep of step t (the identity unless respaced). */
+    public int modelTimestep(int t) { return timestepMap == null ? t : timestepMap[t]; }
+
+    /** Calls the model at the original timesteps of steps t (int32 [B]). */
+    public Tensor modelOutput(EpsModel model, Tensor x, Tensor t, Tensor labels) {
+        if (timestepMap == null) return model.predictEps(x, t, labels);
+        int[] ts = t.toInts();
+        for (int i = 0; i < ts.length; i++) ts[i] = timestepMap[ts[i]];
+        return model.predictEps(x, Tensor.ofInts(ts, t.device(), ts.length), labels);
+    }
+
+    /**
+     * Splits a model output: [B, C, …] (fixed variance) or [B, 2C, …] (learned: the second half is
+     * v_σ); throws naming the shapes when it does not fit x.
+     */
+    public Output split(Tensor out, Tensor x) {
+        int[] want = x.shape();
+        if (varianceType.learned()) want[1] *= 2;
+        if (!Arrays.equals(out.shape(), want))
+            throw new IllegalArgumentException("model output " + out.describe() + " does not match x_t " + x.describe()
+                    + (varianceType.learned() ? " (the learned variance needs 2×" + x.dim(1) + " output channels)" : ""));
+        if (!varianceType.learned()) return new Output(out, null);
+        int c = x.dim(1);
+        return new Output(out.slice(1, 0, c), out.slice(1, c, 2 * c));
+    }
+
+    /** Output channels the model needs for images of {@code channels} channels. */
+    public int outChannels(int channels) { return varianceType.learned() ? 2 * channels : channels; }
 
     /** ε-prediction with fixed-large variance (Ho et al.'s CIFAR-10 setting). */
     public GaussianDiffusion(Schedule schedule) { this(schedule, MeanType.EPSILON, VarianceType.FIXED_LARGE); }
@@ -106,19 +198,28 @@ public final class GaussianDiffusion {
         return F.qSample(x, y, t, table(a, x), table(b, x));
     }
 
-    /** The log-variance coefficient of the configured reverse variance. */
+    /** The log-variance coefficient of the configured fixed reverse variance. */
     public Coef logVarianceCoef() {
         return varianceType == VarianceType.FIXED_LARGE ? Coef.LOG_VARIANCE_LARGE : Coef.POSTERIOR_LOG_VARIANCE_CLIPPED;
     }
 
-    /** The variance coefficient of the configured reverse variance. */
+    /** The variance coefficient of the configured fixed reverse variance. */
     public Coef varianceCoef() {
         return varianceType == VarianceType.FIXED_LARGE ? Coef.VARIANCE_LARGE : Coef.POSTERIOR_VARIANCE;
     }
 
-    /** The noise scale σ_t the ancestral sampler uses (exp(½·log-variance)). */
+    /** The noise scale σ_t the ancestral sampler uses with a fixed variance (exp(½·log-variance)). */
     public Coef sigmaCoef() {
         return varianceType == VarianceType.FIXED_LARGE ? Coef.SIGMA_LARGE : Coef.SIGMA_SMALL;
+    }
+
+    /**
+     * The learned-range log-variance of v_σ at steps t: frac·log β_t + (1 − frac)·log β̃_t with
+     * frac = (v_σ + 1)/2 and log β̃_0 replaced by log β̃_1 (improved DDPM). Differentiable in v_σ.
+     */
+    public Tensor learnedLogVariance(Tensor varValues, Tensor t) {
+        Tensor minLog = coef(Coef.POSTERIOR_LOG_VARIANCE_CLIPPED, t, varValues), maxLog = coef(Coef.LOG_BETA, t, varValues);
+        return varValues.affine(0.5, 0.5).mul(maxLog.sub(minLog)).add(minLog);
     }
 
     // ---------------------------------------------------------------- forward process
@@ -154,26 +255,69 @@ public final class GaussianDiffusion {
         return combine(xt, x0, t, Coef.EPS_FROM_X0_XT, Coef.EPS_FROM_X0_X0);
     }
 
+    /** x̂0 = √ᾱ_t·x_t − √(1−ᾱ_t)·v̂. */
+    public Tensor predictX0FromV(Tensor xt, Tensor t, Tensor v) {
+        return combine(xt, v, t, Coef.SQRT_ALPHA_BAR, Coef.NEG_SQRT_ONE_MINUS_ALPHA_BAR);
+    }
+
+    /** ε̂ = √(1−ᾱ_t)·x_t + √ᾱ_t·v̂. */
+    public Tensor predictEpsFromV(Tensor xt, Tensor t, Tensor v) {
+        return combine(xt, v, t, Coef.SQRT_ONE_MINUS_ALPHA_BAR, Coef.SQRT_ALPHA_BAR);
+    }
+
+    /** v = √ᾱ_t·ε − √(1−ᾱ_t)·x0. */
+    public Tensor velocity(Tensor x0, Tensor t, Tensor eps) {
+        return combine(eps, x0, t, Coef.SQRT_ALPHA_BAR, Coef.NEG_SQRT_ONE_MINUS_ALPHA_BAR);
+    }
+
+    /** x̂0 from the model's mean output (ε̂, x̂0 or v̂). */
+    public Tensor predictX0(Tensor xt, Tensor t, Tensor out) {
+        return switch (meanType) {
+            case EPSILON -> predictX0FromEps(xt, t, out);
+            case START_X -> out;
+            case V -> predictX0FromV(xt, t, out);
+        };
+    }
+
+    /** What the model's mean output is trained towards: ε, x0 or v. */
+    public Tensor target(Tensor x0, Tensor t, Tensor noise) {
+        return switch (meanType) {
+            case EPSILON -> noise;
+            case START_X -> x0;
+            case V -> velocity(x0, t, noise);
+        };
+    }
+
     // ---------------------------------------------------------------- reverse process
     /**
-     * p_θ(x_{t−1} | x_t): calls the model once, forms x̂0 (from ε̂, or directly for START_X),
-     * clips it to [−1, 1] when {@code clip}, and returns the posterior mean at that x̂0 with the
-     * configured fixed variance.
+     * p_θ(x_{t−1} | x_t): calls the model once (at the model timesteps of t), forms x̂0 from its
+     * mean output, clips it to [−1, 1] when {@code clip}, and returns the posterior mean at that x̂0
+     * with the configured variance.
      */
     public PMeanVariance pMeanVariance(EpsModel model, Tensor xt, Tensor t, Tensor labels, boolean clip) {
         checkT(xt, t);
-        Tensor out = model.predictEps(xt, t, labels);
-        if (!Arrays.equals(out.shape(), xt.shape()))
-            throw new IllegalArgumentException("model output " + out.describe() + " does not match x_t " + xt.describe());
-        Tensor x0 = meanType == MeanType.EPSILON ? predictX0FromEps(xt, t, out) : out;
-        if (clip) x0 = x0.clamp(-1, 1);
-        Tensor mean = combine(x0, xt, t, Coef.POSTERIOR_MEAN_COEF1, Coef.POSTERIOR_MEAN_COEF2);
-        return new PMeanVariance(mean, coef(varianceCoef(), t, xt), coef(logVarianceCoef(), t, xt), x0, out);
+        return pMeanVariance(split(modelOutput(model, xt, t, labels), xt), xt, t, clip);
     }
 
-    /** The model's ε̂ (converted from x̂0 for START_X) — the ε a sampler such as DDIM needs. */
+    /** p_θ(x_{t−1} | x_t) from a model output already split. */
+    public PMeanVariance pMeanVariance(Output out, Tensor xt, Tensor t, boolean clip) {
+        Tensor x0 = predictX0(xt, t, out.mean());
+        if (clip) x0 = x0.clamp(-1, 1);
+        Tensor mean = combine(x0, xt, t, Coef.POSTERIOR_MEAN_COEF1, Coef.POSTERIOR_MEAN_COEF2);
+        if (varianceType.learned()) {
+            Tensor logVar = learnedLogVariance(out.varValues(), t);
+            return new PMeanVariance(mean, logVar.exp(), logVar, x0, out.mean());
+        }
+        return new PMeanVariance(mean, coef(varianceCoef(), t, xt), coef(logVarianceCoef(), t, xt), x0, out.mean());
+    }
+
+    /** The model's ε̂ from its mean output (converted from x̂0 or v̂) — the ε a sampler such as DDIM needs. */
     public Tensor epsFromModelOutput(Tensor xt, Tensor t, Tensor out) {
-        return meanType == MeanType.EPSILON ? out : predictEpsFromX0(xt, t, out);
+        return switch (meanType) {
+            case EPSILON -> out;
+            case START_X -> predictEpsFromX0(xt, t, out);
+            case V -> predictEpsFromV(xt, t, out);
+        };
     }
 
     // ---------------------------------------------------------------- bound terms
@@ -183,8 +327,14 @@ public final class GaussianDiffusion {
      * for the whole batch, then selected per sample by a device-side mask).
      */
     public VbTerm vbTermBpd(EpsModel model, Tensor x0, Tensor xt, Tensor t, Tensor labels, boolean clip) {
+        checkT(xt, t);
+        return vbTermBpd(split(modelOutput(model, xt, t, labels), xt), x0, xt, t, clip);
+    }
+
+    /** The bound term of a model output already split. */
+    public VbTerm vbTermBpd(Output out, Tensor x0, Tensor xt, Tensor t, boolean clip) {
         Gaussian q = qPosterior(x0, xt, t);
-        PMeanVariance p = pMeanVariance(model, xt, t, labels, clip);
+        PMeanVariance p = pMeanVariance(out, xt, t, clip);
         Tensor kl = Losses.meanFlat(Losses.normalKl(q.mean(), q.logVariance(), p.mean(), p.logVariance())).mul(1 / Losses.LN2);
         Tensor nll = Losses.meanFlat(Losses.discretizedGaussianLogLikelihood(x0, p.mean(), p.logVariance().mul(0.5)))
                 .mul(-1 / Losses.LN2);
@@ -213,8 +363,8 @@ public final class GaussianDiffusion {
 
     /**
      * Algorithm 1's loss for one batch: t ~ U{0..T−1}, ε ~ N(0, I) from {@code rng},
-     * L_simple = mean over all elements of (ε − ε̂(√ᾱ x0 + √(1−ᾱ) ε, t))² (for START_X: of x0 − x̂0).
-     * Differentiable in the model's parameters.
+     * L_simple = mean over all elements of (ε − ε̂(√ᾱ x0 + √(1−ᾱ) ε, t))² (for x0 or v prediction:
+     * of their targets). Differentiable in the model's parameters.
      */
     public Tensor lossSimple(EpsModel model, Tensor x0, Tensor labels, Rng rng) {
         return trainingTerms(model, x0, labels, rng, LossType.SIMPLE, 0).loss();
@@ -229,25 +379,29 @@ public final class GaussianDiffusion {
 
     /**
      * The training loss at given t [B] and noise (shape of x0). SIMPLE: mean over all elements of the
-     * squared error (= mean of the per-sample mse). KL: mean over the batch of the bound term in
-     * bits/dim, x̂0 not clipped (as the reference trains). HYBRID: SIMPLE + λ·KL. With fixed
-     * variances the KL's gradient reaches the model through the posterior mean.
+     * squared error of the mean output against its target (= mean of the per-sample mse). KL: mean
+     * over the batch of the bound term in bits/dim, x̂0 not clipped (as the reference trains).
+     * HYBRID: mse + λ·T·(bound term), averaged over the batch. With fixed variances the bound's
+     * gradient reaches the model through the posterior mean; with the learned variance HYBRID
+     * stops that gradient (the mean output is detached in the bound term), as improved DDPM does.
+     * The learned variance gets no gradient from SIMPLE, so that pairing is refused.
      */
     public TrainingTerms trainingTerms(EpsModel model, Tensor x0, Tensor t, Tensor labels, Tensor noise,
                                        LossType type, double lambda) {
         checkT(x0, t);
+        if (type == LossType.SIMPLE && varianceType.learned())
+            throw new IllegalArgumentException("the learned-range variance is trained by the bound: use the hybrid or KL loss");
         Tensor xt = qSample(x0, t, noise);
-        if (type == LossType.SIMPLE) {
-            Tensor out = model.predictEps(xt, t, labels);
-            Tensor target = meanType == MeanType.EPSILON ? noise : x0;
-            Tensor mse = Losses.meanFlat(out.sub(target).square());
-            return new TrainingTerms(mse.mean(), mse, null);
+        Output out = split(modelOutput(model, xt, t, labels), xt);
+        if (type == LossType.KL) {
+            Tensor vb = vbTermBpd(out, x0, xt, t, false).bpd();
+            return new TrainingTerms(vb.mean(), null, vb);
         }
-        VbTerm vb = vbTermBpd(model, x0, xt, t, labels, false);
-        if (type == LossType.KL) return new TrainingTerms(vb.bpd().mean(), null, vb.bpd());
-        Tensor target = meanType == MeanType.EPSILON ? noise : x0;
-        Tensor mse = Losses.meanFlat(vb.modelOutput().sub(target).square());
-        return new TrainingTerms(mse.add(vb.bpd().mul(lambda)).mean(), mse, vb.bpd());
+        Tensor mse = Losses.meanFlat(out.mean().sub(target(x0, t, noise)).square());
+        if (type == LossType.SIMPLE) return new TrainingTerms(mse.mean(), mse, null);
+        Output frozen = varianceType.learned() ? new Output(out.mean().detach(), out.varValues()) : out;
+        Tensor vb = vbTermBpd(frozen, x0, xt, t, false).bpd();
+        return new TrainingTerms(mse.add(vb.mul(lambda * steps())).mean(), mse, vb);
     }
 
     private void checkT(Tensor x, Tensor t) {
@@ -256,6 +410,7 @@ public final class GaussianDiffusion {
     }
 
     @Override public String toString() {
-        return "GaussianDiffusion(" + schedule + ", " + meanType + ", " + varianceType + ")";
+        return "GaussianDiffusion(" + schedule + ", " + meanType + ", " + varianceType
+                + (timestepMap == null ? "" : ", respaced to " + timestepMap.length + " steps") + ")";
     }
 }

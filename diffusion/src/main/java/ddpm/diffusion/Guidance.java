@@ -14,6 +14,8 @@ import java.util.Arrays;
  * then the conditional and unconditional halves go through the model in one call of batch 2B
  * ([x; x], [t; t], [c; ∅]). With w = 0 the wrapper returns the conditional prediction itself
  * (one call of batch B). With labels = null the model's unconditional prediction is returned.
+ * For a model with the learned variance (2·C output channels) only the mean part is combined;
+ * the variance channels are the conditional prediction's.
  */
 public final class Guidance implements EpsModel {
     private final EpsModel model;
@@ -59,6 +61,11 @@ public final class Guidance implements EpsModel {
                     Tensor.concat(0, labels, Tensor.ofInts(nl, labels.device(), b)));
             cond = both.slice(0, 0, b);
             uncond = both.slice(0, b, 2 * b);
+        }
+        if (cond.rank() > 1 && cond.dim(1) == 2 * x.dim(1)) {
+            // a learned variance: guide the mean output, keep the conditional variance channels
+            int c = x.dim(1);
+            return Tensor.concat(1, combine(cond.slice(1, 0, c), uncond.slice(1, 0, c), w), cond.slice(1, c, 2 * c));
         }
         return combine(cond, uncond, w);
     }

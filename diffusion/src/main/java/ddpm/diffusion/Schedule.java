@@ -36,6 +36,8 @@ public final class Schedule {
         SQRT_ALPHA_BAR,
         /** √(1 − ᾱ_t). */
         SQRT_ONE_MINUS_ALPHA_BAR,
+        /** −√(1 − ᾱ_t) (x̂0 = √ᾱ·x_t − √(1−ᾱ)·v and the v target √ᾱ·ε − √(1−ᾱ)·x0 are fused combinations). */
+        NEG_SQRT_ONE_MINUS_ALPHA_BAR,
         /** 1 − ᾱ_t. */
         ONE_MINUS_ALPHA_BAR,
         /** log(1 − ᾱ_t). */
@@ -62,6 +64,8 @@ public final class Schedule {
         POSTERIOR_MEAN_COEF1,
         /** Posterior-mean coefficient of x_t: (1 − ᾱ_{t−1})√α_t/(1 − ᾱ_t). */
         POSTERIOR_MEAN_COEF2,
+        /** log β_t: the upper end of the learned-range log-variance (improved DDPM's max_log). */
+        LOG_BETA,
         /** Fixed-large variance σ² = β_t (the reference uses β_t itself as the variance). */
         VARIANCE_LARGE,
         /** Fixed-large log-variance: log(append(β̃_1, β_{1:})) as in the reference. */
@@ -113,6 +117,7 @@ public final class Schedule {
         for (int t = 0; t < T; t++) {
             set(Coef.SQRT_ALPHA_BAR, t, Math.sqrt(ab[t]));
             set(Coef.SQRT_ONE_MINUS_ALPHA_BAR, t, Math.sqrt(1 - ab[t]));
+            set(Coef.NEG_SQRT_ONE_MINUS_ALPHA_BAR, t, -Math.sqrt(1 - ab[t]));
             set(Coef.ONE_MINUS_ALPHA_BAR, t, 1 - ab[t]);
             set(Coef.LOG_ONE_MINUS_ALPHA_BAR, t, Math.log(1 - ab[t]));
             set(Coef.SQRT_RECIP_ALPHA_BAR, t, Math.sqrt(1 / ab[t]));
@@ -126,6 +131,7 @@ public final class Schedule {
             set(Coef.POSTERIOR_LOG_VARIANCE_CLIPPED, t, Math.log(pvc[t]));
             set(Coef.POSTERIOR_MEAN_COEF1, t, b[t] * Math.sqrt(abp[t]) / (1 - ab[t]));
             set(Coef.POSTERIOR_MEAN_COEF2, t, (1 - abp[t]) * Math.sqrt(a[t]) / (1 - ab[t]));
+            set(Coef.LOG_BETA, t, Math.log(b[t]));
             set(Coef.VARIANCE_LARGE, t, b[t]);
             set(Coef.LOG_VARIANCE_LARGE, t, Math.log(large[t]));
             set(Coef.SIGMA_LARGE, t, Math.exp(0.5 * Math.log(large[t])));
@@ -175,6 +181,26 @@ public final class Schedule {
 
     /** A schedule from explicit betas (each in (0, 1)). */
     public static Schedule fromBetas(double[] betas) { return new Schedule(Kind.CUSTOM, betas); }
+
+    /**
+     * The schedule of the subsequence {@code timesteps} (increasing, within [0, T)) of this one, as
+     * improved DDPM respaces: ᾱ'_i = ᾱ_{τ_i}, so β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (with ᾱ_{τ_{−1}} = 1);
+     * every derived coefficient (posterior variance, fixed and learned variances) follows from these
+     * betas. Needs at least 2 timesteps.
+     */
+    public Schedule respaced(int[] timesteps) {
+        for (int i = 0; i < timesteps.length; i++)
+            if (timesteps[i] < 0 || timesteps[i] >= T || (i > 0 && timesteps[i] <= timesteps[i - 1]))
+                throw new IllegalArgumentException("respacing needs increasing timesteps within [0, " + T + "), got "
+                        + Arrays.toString(timesteps));
+        double[] ab = coefs.get(Coef.ALPHA_BAR), b = new double[timesteps.length];
+        double last = 1;
+        for (int i = 0; i < timesteps.length; i++) {
+            b[i] = 1 - ab[timesteps[i]] / last;
+            last = ab[timesteps[i]];
+        }
+        return new Schedule(Kind.CUSTOM, b);
+    }
 
     /** "linear" or "cosine" with T steps (for command lines). */
     public static Schedule named(String name, int T) {

@@ -34,10 +34,11 @@ public final class TrainCifar {
                 + "sample grids and train_log.csv go to the run directory; rerunning resumes from its latest\n"
                 + "checkpoint; Ctrl-C saves one before exiting.")
                 .option("dataset", "NAME", "cifar10", Datasets.HELP)
-                .option("data-dir", "DIR", "data", "where the data set's files are (CIFAR-10 is downloaded here when missing)")
+                .option("data-dir", "DIR", null, Datasets.DATA_DIR_HELP + "; CIFAR-10 is downloaded here when missing")
                 .flag("no-download", "never download; fail with instructions when the data is missing")
                 .option("run-dir", "DIR", null, "checkpoints, samples and log (default runs/<dataset>-<preset>)")
-                .option("preset", "NAME", null, "paper | cpu (default: paper with a GPU, cpu without)")
+                .option("preset", "NAME", null, "paper | cpu | fashion (default: paper with a GPU; without one, fashion for\n"
+                        + "fashion-mnist, else cpu)")
                 .option("device", "DEV", "auto", Devices.HELP)
                 .option("steps", "N", null, "training steps (paper 800k, cpu 20k)")
                 .option("batch", "N", null, "batch size (paper 128, cpu 16)")
@@ -51,14 +52,20 @@ public final class TrainCifar {
                 .option("image-size", "PX", null, "resize images to PX×PX (integer ratios; cpu preset 16)")
                 .option("timesteps", "T", "1000", "diffusion steps T")
                 .option("schedule", "NAME", "linear", "beta schedule: linear | cosine")
-                .option("loss", "NAME", "simple", "simple (L_simple) | hybrid (L_simple + λ·L_vlb) | kl (the bound)")
-                .option("hybrid-lambda", "X", "0.001", "λ of the hybrid loss")
+                .option("loss", "NAME", null, "simple (L_simple) | hybrid (L_simple + λ·L_vlb) | kl (the bound); default simple,\n"
+                        + "hybrid with the learned-range variance")
+                .option("hybrid-lambda", "X", "0.001", "λ of the hybrid loss (L_vlb = T·L_t at the sampled t)")
+                .option("predict", "WHAT", "eps", "what the network predicts: eps (ε, the paper) | x0 | v (√ᾱ·ε − √(1−ᾱ)·x0)")
+                .option("variance", "NAME", "fixed-large", "reverse variance: fixed-large (σ² = β) | fixed-small (β̃) | learned-range\n"
+                        + "(the model also outputs v_σ interpolating log β and log β̃; trained by the hybrid loss)")
                 .flag("no-flip", "no random horizontal flips")
                 .flag("classes", "class-conditional model (labels from the data set) for classifier-free guidance")
                 .option("label-dropout", "P", "0.1", "with --classes: probability of training on the null label")
                 .option("guidance", "W", "0", "with --classes: guidance weight of the preview grids")
                 .option("sample-every", "N", null, "write a sample grid from the EMA weights every N steps; 0 = never (paper 5000, cpu 1000)")
-                .option("sample-steps", "S", null, "DDIM steps for the grids; 0 = ancestral DDPM over all T (paper 100, cpu 50)")
+                .option("sample-steps", "S", null, "sampler steps for the grids; 0 = ancestral DDPM over all T (paper 100, cpu 50, fashion 100)")
+                .option("sample-sampler", "NAME", null, "sampler of the grids: ddim | ddpm (ancestral, respaced to --sample-steps)\n"
+                        + "(paper, cpu ddim; fashion ddpm)")
                 .option("samples", "N", null, "images per grid (paper 64, cpu 36)")
                 .option("ckpt-every", "N", null, "checkpoint every N steps; 0 = only at the end and on Ctrl-C (paper 5000, cpu 1000)")
                 .option("keep", "N", "3", "checkpoints kept in the run directory")
@@ -66,7 +73,9 @@ public final class TrainCifar {
                 .option("seed", "N", "0", "seed of the initialisation, data order, noise and dropout")
                 .option("synthetic-size", "N", "5000", "images in the synthetic data set")
                 .example("mvn exec:java -Dmain=TrainCifar")
+                .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--dataset fashion-mnist\"")
                 .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--dataset synthetic --steps 3000\"")
+                .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--dataset fashion-mnist --variance learned-range --predict v\"")
                 .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--preset paper --device cuda --run-dir runs/cifar10\"")
                 .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--dataset mnist --data-dir data/mnist --classes\"")
                 .example("mvn exec:java -Dmain=TrainCifar -Dexec.args=\"--dataset folder:/path/to/pngs --image-size 32\"");
@@ -82,25 +91,28 @@ public final class TrainCifar {
             if (!a.parse(argv)) { a.printUsage(out); return 0; }
             // validate every argument before touching the data or the device
             String dataset = Datasets.check(a.get("dataset"), "--dataset");
-            String presetArg = a.given("preset") ? a.getChoice("preset", "paper", "cpu") : null;
+            String presetArg = a.given("preset") ? a.getChoice("preset", "paper", "cpu", "fashion") : null;
             Devices.check(a.get("device"));
             TrainConfig probe = TrainConfig.paper();
             apply(a, probe);   // throws UsageException for bad values
             Device device = Devices.open(a.get("device"), err);
             String preset = presetArg;
             if (preset == null) {
-                preset = device.isCpu() ? "cpu" : "paper";
+                boolean fashion = dataset.equals("fashion-mnist");
+                preset = !device.isCpu() ? "paper" : fashion ? "fashion" : "cpu";
                 if (device.isCpu())
-                    out.println("no GPU in use: training on the CPU with the small 'cpu' preset (16-px images, tiny U-Net,"
+                    out.println(fashion ? "no GPU in use: training on the CPU with the 'fashion' preset (28-px images, 1.1M-parameter"
+                            + " U-Net, batch 32, 2000 steps); pass --preset paper for the paper's model"
+                            : "no GPU in use: training on the CPU with the small 'cpu' preset (16-px images, tiny U-Net,"
                             + " batch 16); pass --preset paper for the paper's model");
             }
-            TrainConfig cfg = preset.equals("paper") ? TrainConfig.paper() : TrainConfig.cpu();
+            TrainConfig cfg = TrainConfig.preset(preset);
             apply(a, cfg);
             int imageSize = a.given("image-size") ? a.getInt("image-size", 4, 4096) : preset.equals("cpu") ? 16 : 0;
             if (dataset.equals("synthetic") && !a.given("image-size") && preset.equals("paper")) imageSize = 32;
             Path runDir = Path.of(a.given("run-dir") ? a.get("run-dir")
                     : "runs/" + dataset.replaceAll("[^A-Za-z0-9_.-]+", "_") + "-" + preset);
-            ImageDataset data = Datasets.open(new Datasets.Request(dataset, Path.of(a.get("data-dir")), true, imageSize,
+            ImageDataset data = Datasets.open(new Datasets.Request(dataset, Datasets.dataDir(dataset, a.get("data-dir")), true, imageSize,
                     !a.flag("no-download"), cfg.seed, a.getInt("synthetic-size", 1, 10_000_000)), out);
             if (imageSize > 0 && !dataset.equals("synthetic") && !dataset.startsWith("folder:")) data = data.resized(imageSize);
             if (!Datasets.flipsSuit(dataset) && !a.flag("no-flip") && cfg.hflip) {
@@ -137,7 +149,10 @@ public final class TrainCifar {
         }
         c.timesteps = a.getInt("timesteps", 2, 100_000);
         c.schedule = a.getChoice("schedule", "linear", "cosine");
-        c.loss = switch (a.getChoice("loss", "simple", "hybrid", "kl")) {
+        c.predict = GaussianDiffusion.MeanType.named(a.getChoice("predict", "eps", "x0", "v"));
+        c.variance = GaussianDiffusion.VarianceType.named(a.getChoice("variance", "fixed-large", "fixed-small", "learned-range"));
+        String loss = a.given("loss") ? a.getChoice("loss", "simple", "hybrid", "kl") : c.variance.learned() ? "hybrid" : "simple";
+        c.loss = switch (loss) {
             case "hybrid" -> GaussianDiffusion.LossType.HYBRID;
             case "kl" -> GaussianDiffusion.LossType.KL;
             default -> GaussianDiffusion.LossType.SIMPLE;
@@ -151,6 +166,8 @@ public final class TrainCifar {
             throw new UsageException("--label-dropout and --guidance need --classes (a class-conditional model)");
         if (a.given("sample-every")) c.sampleEvery = a.getLong("sample-every", 0, Long.MAX_VALUE);
         if (a.given("sample-steps")) c.sampleSteps = a.getInt("sample-steps", 0, 100_000);
+        if (a.given("sample-sampler")) c.sampleAncestral = a.getChoice("sample-sampler", "ddim", "ddpm").equals("ddpm");
+        if (c.sampleAncestral && c.sampleSteps == 1) throw new UsageException("--sample-steps: ancestral previews need at least 2 steps");
         if (!a.given("sample-steps") && c.sampleSteps >= c.timesteps) c.sampleSteps = 0;   // ancestral over all T
         if (c.sampleSteps > c.timesteps) throw new UsageException("--sample-steps: expected at most --timesteps (" + c.timesteps + "), got " + c.sampleSteps);
         if (a.given("samples")) c.sampleCount = a.getInt("samples", 1, 1024);

@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** DDPM and DDIM samplers: determinism, their agreement at η = 1, flat memory, guidance, and sample statistics. */
 class SamplerTest {
+    static final VarianceType[] FIXED = {VarianceType.FIXED_LARGE, VarianceType.FIXED_SMALL};
     static final Schedule S1000 = Schedule.linear(1000);
 
     static List<double[]> trajectory(Sampler sampler, EpsModel model, Tensor xT, long seed) {
@@ -56,12 +57,73 @@ class SamplerTest {
         int[] all = DdimSampler.timesteps(1000, 1000, Spacing.UNIFORM);
         for (int i = 0; i < 1000; i++) assertEquals(i, all[i]);
         assertArrayEquals(new int[]{0, 333, 666}, DdimSampler.timesteps(1000, 3, Spacing.UNIFORM));
-        // quadratic: (i·√800/(S−1))², as the DDIM code for CIFAR-10
+        // quadratic: int(v²) for v in numpy.linspace(0, √800, S), as the DDIM code for CIFAR-10
         int[] q = DdimSampler.timesteps(1000, 5, Spacing.QUADRATIC);
         assertArrayEquals(new int[]{0, 50, 200, 450, 800}, q);   // numpy: int(√800² = 800.0000000000001)
         int[] q100 = DdimSampler.timesteps(1000, 100, Spacing.QUADRATIC);
         for (int i = 1; i < q100.length; i++) assertTrue(q100[i] > q100[i - 1]);
-        assertTrue(q100.length >= 90 && q100[q100.length - 1] >= 799, "duplicates near 0 dropped: " + q100.length);
+        assertEquals(96, q100.length, "numpy gives 96 distinct values (4 duplicates near 0 dropped)");
+    }
+
+    /** The DDIM code's quadratic timesteps, written out from numpy's linspace semantics (not from the sampler). */
+    static int[] numpyQuadratic(int T, int S) {
+        double stop = Math.sqrt(T * 0.8);
+        java.util.TreeSet<Integer> seq = new java.util.TreeSet<>();
+        if (S == 1) seq.add(0);
+        else {
+            double step = stop / (S - 1);          // numpy: step = delta / div
+            for (int i = 0; i < S; i++) {
+                double v = i == S - 1 ? stop : i * step;   // y = arange(num) * step + start; y[-1] = stop
+                seq.add((int) (v * v));            // (seq ** 2), then int() truncates
+            }
+        }
+        return seq.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    @Test void quadraticSpacingMatchesNumpyLinspace() {
+        // sequences printed by numpy 1.24 (sorted, distinct) where the earlier formula i·√(0.8T)/(S−1) was off by one
+        assertArrayEquals(new int[]{0, 3, 14, 31, 56, 88, 127, 174, 227, 287, 355, 430, 511, 600, 696, 800},
+                DdimSampler.timesteps(1000, 16, Spacing.QUADRATIC));
+        assertArrayEquals(new int[]{0, 3, 7, 14, 22, 31, 43, 56, 71, 88, 107, 127, 150, 174, 200},
+                DdimSampler.timesteps(250, 16, Spacing.QUADRATIC));
+        assertArrayEquals(new int[]{0, 2, 3, 5, 8, 11, 15, 19, 23, 28, 34, 40}, DdimSampler.timesteps(50, 14, Spacing.QUADRATIC));
+        int pairs = 0;
+        for (int T : new int[]{50, 100, 250, 500, 1000, 2000, 4000})
+            for (int S = 1; S <= Math.min(T, 200); S += (S < 60 ? 1 : 7)) {
+                assertArrayEquals(numpyQuadratic(T, S), DdimSampler.timesteps(T, S, Spacing.QUADRATIC), "T=" + T + " S=" + S);
+                pairs++;
+            }
+        assertTrue(pairs >= 300, pairs + " pairs");
+    }
+
+    /**
+     * With clipping, DDIM re-derives ε from the clipped x̂0, so at T = 1000, η = 1, S = T one DDIM step
+     * is the ancestral step with σ² = β̃ even where clipping bites: x_t = 1, ε̂ = 0 at t = 999 gives
+     * x̂0 = 1/√ᾱ ≈ 157, clipped to 1 (without re-deriving ε, DDIM gave √ᾱ_998 ≈ 0.0064 instead of ≈ 0.990).
+     */
+    @Test void clippedDdimStepIsTheAncestralStepWithPosteriorVariance() {
+        GaussianDiffusion g = new GaussianDiffusion(S1000, MeanType.EPSILON, VarianceType.FIXED_SMALL);
+        DdimSampler ddim = new DdimSampler(g, 1000, 1.0, Spacing.UNIFORM, true);
+        DdpmSampler ddpm = new DdpmSampler(g, true);
+        EpsModel zero = (x, t, y) -> x.mul(0.0);
+        for (DType dt : new DType[]{DType.F64, DType.F32}) {
+            double tol = dt == DType.F64 ? 1e-12 : 2e-6;
+            Tensor x = Tensor.full(dt, Device.CPU, 1.0, 2, 1, 2, 2);
+            Tensor z = Tensor.randn(new Rng(8), dt, Device.CPU, 2, 1, 2, 2);
+            Tensor t = Tensor.ofInts(new int[]{999, 999}, Device.CPU, 2);
+            for (Tensor noise : new Tensor[]{null, z}) {
+                double[] d = ddim.step(x, x.mul(0.0), noise, 999).toDoubles();
+                GaussianDiffusion.PMeanVariance p = g.pMeanVariance(zero, x, t, null, true);
+                double[] a = (noise == null ? p.mean() : ddpm.addNoise(p.mean(), noise, t)).toDoubles();
+                assertEquals(1.0, p.predX0().toDoubles()[0], 0, "clipping bites");
+                assertArrayEquals(a, d, tol, dt + " noise " + (noise != null));
+                if (noise == null) {
+                    double c1 = S1000.at(Coef.POSTERIOR_MEAN_COEF1, 999), c2 = S1000.at(Coef.POSTERIOR_MEAN_COEF2, 999);
+                    assertEquals(c1 + c2, d[0], tol, "the posterior mean at x̂0 = 1, x_t = 1");
+                    assertEquals(0.990, d[0], 5e-4);
+                }
+            }
+        }
     }
 
     @Test void ddimWithEtaOneOverAllStepsIsDdpmWithPosteriorVarianceStepByStep() {
@@ -86,7 +148,7 @@ class SamplerTest {
     @Test void fusedAlgorithm2EqualsTheGenericPosteriorPath() {
         // ε-prediction without clipping takes F.posteriorStep; an x0-predicting model of the same
         // optimal predictor takes x̂0 → posterior mean → + σz. Same seed ⇒ same trajectory.
-        for (VarianceType vt : VarianceType.values()) {
+        for (VarianceType vt : FIXED) {
             Tensor xT = Tensor.randn(new Rng(4), DType.F64, Device.CPU, 2, 1, 2, 2);
             List<double[]> fused = trajectory(new DdpmSampler(new GaussianDiffusion(S1000, MeanType.EPSILON, vt), false),
                     new GaussianDataModel(S1000, -0.2, 0.05, false), xT, 9);
@@ -154,6 +216,14 @@ class SamplerTest {
             assertEquals(1, calls[0], "null-label form: cond and uncond in one batched call");
         }
         assertArrayEquals(u, new Guidance(cond, 2.0, -1).predictEps(x, t, null).toDoubles(), 0, "labels null: unconditional");
+        // a learned variance (twice the channels): the mean half is guided, the variance half is the conditional one
+        EpsModel twice = (xx, tt, yy) -> { Tensor e = cond.predictEps(xx, tt, yy); return Tensor.concat(1, e, e.mul(3.0)); };
+        double[] gv = new Guidance(twice, 0.5, -1).predictEps(x, t, y).toDoubles();
+        for (int b = 0; b < 3; b++)
+            for (int k = 0; k < 2; k++) {
+                assertEquals(1.5 * c[b * 2 + k] - 0.5 * u[b * 2 + k], gv[b * 4 + k], 1e-12);
+                assertEquals(3 * c[b * 2 + k], gv[b * 4 + 2 + k], 1e-12);
+            }
         // guided sampling runs through the samplers
         GaussianDiffusion g = new GaussianDiffusion(Schedule.linear(50));
         Tensor img = new DdimSampler(g, 10).sample(new Guidance(cond, 1.5, -1), new int[]{3, 2}, Device.CPU,

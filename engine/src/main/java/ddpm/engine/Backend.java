@@ -146,7 +146,8 @@ public interface Backend {
 
     /**
      * DDIM update. coefs [S, 5] holds per step (√ᾱ_t, √(1−ᾱ_t), √ᾱ_prev, √(1−ᾱ_prev−σ²), σ);
-     * x̂0 = (xt − √(1−ᾱ_t)·ε̂)/√ᾱ_t, clipped to [−clip, clip] when clip &gt; 0;
+     * x̂0 = (xt − √(1−ᾱ_t)·ε̂)/√ᾱ_t; when clip &gt; 0, x̂0 is clipped to [−clip, clip] and ε̂ re-derived
+     * from it, ε̂ = (xt − √ᾱ_t·x̂0)/√(1−ᾱ_t) (as the reference DDIM samplers do);
      * out = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, with row idx[b] for sample b; z may be null.
      */
     void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out);

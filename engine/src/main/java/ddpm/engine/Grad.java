@@ -28,6 +28,25 @@ public final class Grad {
         };
     }
 
+    /**
+     * While the returned guard is open, ops record the graph even inside no-grad scopes (a gradient
+     * taken in the middle of sampling, e.g. classifier guidance); closing restores the mode before.
+     */
+    public static Guard enableGrad() {
+        int[] depth = NO_GRAD.get();
+        int saved = depth[0];
+        depth[0] = 0;
+        return new Guard() {
+            private boolean closed;
+
+            @Override public void close() {
+                if (closed) return;
+                closed = true;
+                depth[0] = saved;
+            }
+        };
+    }
+
     public static boolean enabled() { return NO_GRAD.get()[0] == 0; }
 
     /** Anomaly mode: every op checks its output (and every backward its gradients) for NaN/Inf and

@@ -108,6 +108,28 @@ class AutogradTest {
         }
     }
 
+    @Test void enableGradRecordsInsideNoGradAndRestores() {
+        try (Scope s = Scope.open()) {
+            Tensor x = randn64(r, 3);
+            try (Grad.Guard g = Grad.noGrad(); Grad.Guard g2 = Grad.noGrad()) {
+                Tensor y;
+                try (Grad.Guard on = Grad.enableGrad()) {
+                    assertTrue(Grad.enabled());
+                    Tensor leaf = x.detach().requiresGrad(true);
+                    y = leaf.mul(leaf).sum();
+                    assertTrue(y.requiresGrad());
+                    y.backward();
+                    double[] xv = x.toDoubles(), gv = leaf.grad().toDoubles();
+                    for (int i = 0; i < xv.length; i++) assertEquals(2 * xv[i], gv[i], 1e-15);
+                    on.close();
+                    on.close();
+                }
+                assertFalse(Grad.enabled(), "closing restores the no-grad state (twice closed, once counted)");
+            }
+            assertTrue(Grad.enabled());
+        }
+    }
+
     @Test void noGradGuardClosedTwiceIsHarmless() {
         Grad.Guard g = Grad.noGrad();
         g.close();

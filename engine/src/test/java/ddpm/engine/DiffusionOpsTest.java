@@ -70,13 +70,20 @@ class DiffusionOpsTest {
         for (double clip : new double[]{0, 1})
             for (boolean noise : new boolean[]{true, false}) {
                 double[] e = new double[30];
+                int clipped = 0;
                 for (int b = 0; b < 3; b++)
                     for (int k = 0; k < PER; k++) {
                         int i = b * PER + k, row = idx[b] * 5;
-                        double x0 = (xt[i] - coefs[row + 1] * eh[i]) / coefs[row];
-                        if (clip > 0) x0 = Math.max(-clip, Math.min(clip, x0));
-                        e[i] = coefs[row + 2] * x0 + coefs[row + 3] * eh[i] + (noise ? coefs[row + 4] * z[i] : 0);
+                        double x0 = (xt[i] - coefs[row + 1] * eh[i]) / coefs[row], ep = eh[i];
+                        if (clip > 0 && Math.abs(x0) > clip) {
+                            // clipped: ε is re-derived from the clipped x̂0
+                            x0 = Math.max(-clip, Math.min(clip, x0));
+                            ep = (xt[i] - coefs[row] * x0) / coefs[row + 1];
+                            clipped++;
+                        }
+                        e[i] = coefs[row + 2] * x0 + coefs[row + 3] * ep + (noise ? coefs[row + 4] * z[i] : 0);
                     }
+                if (clip > 0) assertTrue(clipped >= 5, "the inputs exercise clipping: " + clipped + " of 30 clipped");
                 String name = "ddimStep clip=" + clip + " noise=" + noise;
                 try (Scope sc = Scope.open()) {
                     Tensor ix = Tensor.ofInts(idx, Device.CPU, 3);

@@ -194,6 +194,16 @@ public abstract class Module implements AutoCloseable {
     /** Zeros every parameter gradient: one fill of the flat gradient buffer. */
     public void zeroGrad() { requireRoot("zeroGrad"); flatGrads.fill(0); }
 
+    /**
+     * Marks every parameter as needing a gradient (the default) or not: a frozen model still
+     * backpropagates to its inputs but computes no parameter gradients (e.g. a classifier whose
+     * input gradient alone is wanted).
+     */
+    public void requiresGrad(boolean on) {
+        requireRoot("requiresGrad");
+        for (Parameter p : ordered) p.get().requiresGrad(on);
+    }
+
     /** Parameters in flat-buffer order (root, once built). */
     public List<Parameter> parameterSlots() { requireRoot("parameterSlots"); return ordered; }
 

@@ -78,6 +78,26 @@ public final class ImageFolder {
         return new ImageDataset("folder:" + dir, pixels, labels, n, channels, side, side, classes);
     }
 
+    /**
+     * One image file, centre-cropped and scaled to side×side, as {@code channels} planes of floats in
+     * [−1, 1] (grey = 0.299 R + 0.587 G + 0.114 B).
+     */
+    public static float[] readImage(Path file, int side, int channels) {
+        if (channels != 1 && channels != 3) throw new IllegalArgumentException("channels must be 1 or 3");
+        BufferedImage img;
+        try {
+            img = ImageIO.read(file.toFile());
+        } catch (IOException e) {
+            throw new DataException("cannot read image " + file + ": " + e.getMessage(), e);
+        }
+        if (img == null) throw new DataException(file + " is not an image javax.imageio can read");
+        byte[] px = new byte[channels * side * side];
+        writePlanes(squareScaled(img, side), px, 0, channels, side);
+        float[] out = new float[px.length];
+        for (int i = 0; i < px.length; i++) out[i] = (px[i] & 0xFF) / 127.5f - 1f;
+        return out;
+    }
+
     private static boolean isImage(Path p) {
         String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
         return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg") || n.endsWith(".bmp") || n.endsWith(".gif");

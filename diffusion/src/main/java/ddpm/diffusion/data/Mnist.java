@@ -25,10 +25,10 @@ public final class Mnist {
             throw new DataException("MNIST " + (train ? "training" : "test") + " files not found in " + dir.toAbsolutePath()
                     + ".\nPut " + prefix + "-images-idx3-ubyte.gz and " + prefix + "-labels-idx1-ubyte.gz there (gzip or not;"
                     + " the IDX files from the MNIST distribution or any mirror), or pass --data-dir pointing at them.");
-        return read(images, labels, padTo32, "mnist-" + (train ? "train" : "test"));
+        return read(images, labels, padTo32, "mnist-" + (train ? "train" : "test"), CLASSES);
     }
 
-    private static Path find(Path dir, String... names) {
+    static Path find(Path dir, String... names) {
         for (String n : names)
             for (String suffix : new String[]{"", ".gz"}) {
                 Path p = dir.resolve(n + suffix);
@@ -38,6 +38,11 @@ public final class Mnist {
     }
 
     public static ImageDataset read(Path imagesFile, Path labelsFile, boolean padTo32, String name) {
+        return read(imagesFile, labelsFile, padTo32, name, CLASSES);
+    }
+
+    /** An IDX image file and its label file, with labels in [0, classNames.size()). */
+    static ImageDataset read(Path imagesFile, Path labelsFile, boolean padTo32, String name, List<String> classNames) {
         int n, rows, cols;
         byte[] raw;
         try (DataInputStream in = new DataInputStream(Gzip.open(imagesFile))) {
@@ -63,19 +68,20 @@ public final class Mnist {
             byte[] b = readExactly(in, n, labelsFile);
             for (int i = 0; i < n; i++) {
                 labels[i] = b[i] & 0xFF;
-                if (labels[i] > 9) throw new DataException(labelsFile + ": label " + labels[i] + " at " + i + " is not a digit");
+                if (labels[i] >= classNames.size())
+                    throw new DataException(labelsFile + ": label " + labels[i] + " at " + i + " is not in [0, " + classNames.size() + ")");
             }
         } catch (IOException e) {
             throw new DataException("cannot read " + labelsFile + ": " + e.getMessage(), e);
         }
         if (!padTo32 || (rows >= 32 && cols >= 32))
-            return new ImageDataset(name, raw, labels, n, 1, rows, cols, CLASSES);
+            return new ImageDataset(name, raw, labels, n, 1, rows, cols, classNames);
         int h = 32, w = 32, top = (h - rows) / 2, left = (w - cols) / 2;
         byte[] padded = new byte[n * h * w];
         for (int i = 0; i < n; i++)
             for (int y = 0; y < rows; y++)
                 System.arraycopy(raw, (i * rows + y) * cols, padded, (i * h + y + top) * w + left, cols);
-        return new ImageDataset(name, padded, labels, n, 1, h, w, CLASSES);
+        return new ImageDataset(name, padded, labels, n, 1, h, w, classNames);
     }
 
     private static byte[] readExactly(InputStream in, int n, Path f) throws IOException {

@@ -39,6 +39,14 @@ public final class Npy {
         write(file, "|u1", shape, data);
     }
 
+    /** int32 little-endian ('<i4'). */
+    public static void writeI32(Path file, int[] data, int... shape) throws IOException {
+        check(data.length, shape);
+        ByteBuffer buf = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buf.asIntBuffer().put(data);
+        write(file, "<i4", shape, buf.array());
+    }
+
     /**
      * Images [B, C, H, W] in [−1, 1] as uint8 [B, H, W, C] in 0..255 (the layout image tools and
      * FID evaluators expect).
@@ -92,6 +100,48 @@ public final class Npy {
 
     /** A loaded array: its dtype descriptor, shape and raw little-endian data. */
     public record Array(String descr, int[] shape, byte[] data) {
+        /** The values of an integer array ('<i4', '<i8', '|u1', '|i1'). */
+        public int[] ints() {
+            ByteBuffer b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+            return switch (descr) {
+                case "<i4" -> { int[] v = new int[data.length / 4]; b.asIntBuffer().get(v); yield v; }
+                case "<i8" -> {
+                    int[] v = new int[data.length / 8];
+                    for (int i = 0; i < v.length; i++) v[i] = Math.toIntExact(b.getLong(i * 8));
+                    yield v;
+                }
+                case "|u1" -> { int[] v = new int[data.length]; for (int i = 0; i < v.length; i++) v[i] = data[i] & 0xFF; yield v; }
+                case "|i1" -> { int[] v = new int[data.length]; for (int i = 0; i < v.length; i++) v[i] = data[i]; yield v; }
+                default -> throw new IllegalStateException("array is " + descr + ", not an integer type");
+            };
+        }
+
+        /**
+         * Images as floats in [−1, 1], [N, C, H, W]: from float32 [N, C, H, W] (as {@link #writeF32}
+         * writes them) or uint8 [N, H, W, C] in 0..255 (as {@link #writeImagesU8} does); returns
+         * the floats and sets {@code nchw} to N, C, H, W.
+         */
+        public float[] images(int[] nchw) {
+            if (shape.length != 4) throw new IllegalStateException("images must be a 4-d array, this one is " + java.util.Arrays.toString(shape));
+            if (descr.equals("<f4")) {
+                System.arraycopy(shape, 0, nchw, 0, 4);
+                return floats();
+            }
+            if (!descr.equals("|u1")) throw new IllegalStateException("images must be float32 [N, C, H, W] or uint8 [N, H, W, C], not " + descr);
+            int n = shape[0], h = shape[1], w = shape[2], c = shape[3];
+            float[] x = new float[data.length];
+            for (int i = 0; i < n; i++)
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++)
+                        for (int ch = 0; ch < c; ch++)
+                            x[((i * c + ch) * h + y) * w + xx] = (data[((i * h + y) * w + xx) * c + ch] & 0xFF) / 127.5f - 1f;
+            nchw[0] = n;
+            nchw[1] = c;
+            nchw[2] = h;
+            nchw[3] = w;
+            return x;
+        }
+
         public float[] floats() {
             if (!descr.equals("<f4")) throw new IllegalStateException("array is " + descr + ", not <f4");
             float[] f = new float[data.length / 4];

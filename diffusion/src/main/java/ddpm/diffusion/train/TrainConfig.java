@@ -21,6 +21,10 @@ public final class TrainConfig {
     public int timesteps = 1000;
     public String schedule = "linear";
     public GaussianDiffusion.LossType loss = GaussianDiffusion.LossType.SIMPLE;
+    /** What the network predicts: ε (the paper), x0 or v. */
+    public GaussianDiffusion.MeanType predict = GaussianDiffusion.MeanType.EPSILON;
+    /** The reverse variance: fixed (β or β̃) or learned-range (the model outputs 2·C channels). */
+    public GaussianDiffusion.VarianceType variance = GaussianDiffusion.VarianceType.FIXED_LARGE;
     public double hybridLambda = 0.001;
     // optimisation
     public long steps = 800_000;
@@ -43,6 +47,8 @@ public final class TrainConfig {
     public int sampleCount = 64;
     /** Sampler steps for preview grids: 0 = ancestral DDPM over all T, else DDIM (η = 0) with this many steps. */
     public int sampleSteps = 100;
+    /** Previews by ancestral sampling respaced to {@link #sampleSteps} steps instead of DDIM. */
+    public boolean sampleAncestral = false;
     /** Guidance weight for the preview grids of class-conditional models. */
     public double guidance = 0.0;
     public long ckptEvery = 5_000;
@@ -74,6 +80,42 @@ public final class TrainConfig {
         return c;
     }
 
+    /**
+     * Fashion-MNIST on a 2-core CPU in under 30 minutes: 28×28 grey images, a 1.1 M-parameter U-Net
+     * (ch 32, mult 1,2,2, one ResBlock per level, attention at 7×7, no dropout), batch 32, Adam
+     * 5e-4 with 200 warmup steps, EMA 0.995 (a short run wants a short average), 2 000 steps,
+     * previews of 36 images by ancestral sampling respaced to 100 steps every 500 steps (a short
+     * run's model draws clearer garments ancestrally than with deterministic DDIM).
+     */
+    public static TrainConfig fashion() {
+        TrainConfig c = new TrainConfig();
+        c.preset = "fashion";
+        c.model = new UNetConfig(28, 1, 1, 32, new int[]{1, 2, 2}, 1, new int[]{7}, 0.0, 0, 32);
+        c.batch = 32;
+        c.lr = 5e-4;
+        c.steps = 2_000;
+        c.warmup = 200;
+        c.emaDecay = 0.995;
+        c.hflip = false;
+        c.logEvery = 50;
+        c.sampleEvery = 500;
+        c.sampleCount = 36;
+        c.sampleSteps = 100;
+        c.sampleAncestral = true;
+        c.ckptEvery = 500;
+        return c;
+    }
+
+    /** A preset by name: paper, cpu or fashion. */
+    public static TrainConfig preset(String name) {
+        return switch (name) {
+            case "paper" -> paper();
+            case "cpu" -> cpu();
+            case "fashion" -> fashion();
+            default -> throw new IllegalArgumentException("unknown preset '" + name + "': expected paper, cpu or fashion");
+        };
+    }
+
     /** Checks ranges; throws IllegalArgumentException naming the field. */
     public TrainConfig validate() {
         StringBuilder p = new StringBuilder();
@@ -89,6 +131,8 @@ public final class TrainConfig {
         if (logEvery < 1 || sampleEvery < 0 || ckptEvery < 0) p.append("; log/sample/checkpoint intervals must be >= 0 (log >= 1)");
         if (sampleSteps < 0 || sampleSteps > timesteps) p.append("; sample steps must be in [0, T]");
         if (keepCheckpoints < 1) p.append("; keep at least one checkpoint");
+        if (variance.learned() && loss == GaussianDiffusion.LossType.SIMPLE)
+            p.append("; the learned-range variance is trained by the bound: use the hybrid (or kl) loss");
         if (!schedule.equals("linear") && !schedule.equals("cosine")) p.append("; schedule must be linear or cosine");
         else if (timesteps >= 2) {
             try {
@@ -110,6 +154,8 @@ public final class TrainConfig {
         m.put("schedule", schedule);
         m.put("loss", loss.name().toLowerCase(Locale.ROOT));
         m.put("hybrid_lambda", hybridLambda);
+        m.put("predict", predict.cliName);
+        m.put("variance", variance.cliName);
         m.put("steps", steps);
         m.put("batch", batch);
         m.put("lr", lr);
@@ -125,9 +171,9 @@ public final class TrainConfig {
     }
 
     @Override public String toString() {
-        return String.format(Locale.ROOT, "%s preset: %d steps, batch %d, lr %.1e (warmup %d), clip %s, EMA %s, T=%d %s, loss %s%s, flips %s",
+        return String.format(Locale.ROOT, "%s preset: %d steps, batch %d, lr %.1e (warmup %d), clip %s, EMA %s, T=%d %s, predict %s, variance %s, loss %s%s, flips %s",
                 preset, steps, batch, lr, warmup, gradClip > 0 ? Double.toString(gradClip) : "off", emaDecay, timesteps, schedule,
-                loss.name().toLowerCase(Locale.ROOT), classConditional ? ", class-conditional (label dropout " + labelDropout + ")" : "",
-                hflip ? "on" : "off");
+                predict.cliName, variance.cliName, loss.name().toLowerCase(Locale.ROOT),
+                classConditional ? ", class-conditional (label dropout " + labelDropout + ")" : "", hflip ? "on" : "off");
     }
 }

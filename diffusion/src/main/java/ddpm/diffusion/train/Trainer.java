@@ -113,7 +113,7 @@ public final class Trainer implements AutoCloseable {
             throw e;
         }
         this.eps = model::forward;
-        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps));
+        this.diffusion = new GaussianDiffusion(Schedule.named(cfg.schedule, cfg.timesteps), cfg.predict, cfg.variance);
         this.opt = cfg.weightDecay > 0 ? new AdamW(model, cfg.weightDecay) : new Adam(model);
         this.ema = new Ema(model, cfg.emaDecay);
         this.lrSchedule = new LinearWarmup(cfg.lr, cfg.warmup);
@@ -146,6 +146,7 @@ public final class Trainer implements AutoCloseable {
     public static UNetConfig modelConfigFor(TrainConfig cfg, ImageDataset data) {
         try {
             return cfg.model.withResolution(data.height()).withChannels(data.channels())
+                    .withOutChannels(cfg.variance.learned() ? 2 * data.channels() : data.channels())
                     .withNumClasses(cfg.classConditional ? data.numClasses() : 0);
         } catch (IllegalArgumentException e) {
             throw new UserError("the " + cfg.preset + " model does not fit " + data.name() + " (" + data.channels() + "×"
@@ -318,6 +319,8 @@ public final class Trainer implements AutoCloseable {
             extra.put("diffusion.timesteps", Integer.toString(cfg.timesteps));
             extra.put("diffusion.schedule", cfg.schedule);
             extra.put("diffusion.loss", cfg.loss.name().toLowerCase(Locale.ROOT));
+            extra.put("diffusion.predict", cfg.predict.cliName);
+            extra.put("diffusion.variance", cfg.variance.cliName);
             extra.put("train_config", cfg.toJson());
             extra.put("data.name", data.name());
             extra.put("data.epoch", Long.toString(batches.epoch()));
@@ -364,12 +367,12 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * n samples from the EMA weights (in the current scope): DDIM with {@code samplerSteps} steps
-     * (η = 0), or ancestral DDPM when 0; class-conditional models get labels 0, 1, 2, … and
-     * guidance weight {@code w}.
+     * (η = 0), or ancestral DDPM when 0 (over all T) or when the config asks for ancestral previews
+     * (respaced to samplerSteps); class-conditional models get labels 0, 1, 2, … and guidance weight {@code w}.
      */
     public Tensor sampleEma(int n, Rng sampleRng, int samplerSteps, double w) {
         Sampler sampler = samplerSteps <= 0 || samplerSteps >= cfg.timesteps ? new DdpmSampler(diffusion)
-                : new DdimSampler(diffusion, samplerSteps);
+                : cfg.sampleAncestral ? DdpmSampler.respaced(diffusion, samplerSteps, true) : new DdimSampler(diffusion, samplerSteps);
         int c = model.config.inChannels, r = model.config.resolution;
         try (Ema.Swap sw = ema.swap()) {
             model.eval();

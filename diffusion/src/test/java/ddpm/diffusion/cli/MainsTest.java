@@ -1,8 +1,10 @@
 package ddpm.diffusion.cli;
 
 import ddpm.diffusion.EvalNll;
+import ddpm.diffusion.EvalSamples;
 import ddpm.diffusion.Sample;
 import ddpm.diffusion.TrainCifar;
+import ddpm.diffusion.TrainClassifier;
 import ddpm.diffusion.data.Npy;
 import ddpm.diffusion.train.RunDir;
 import org.junit.jupiter.api.Test;
@@ -45,7 +47,7 @@ class MainsTest {
     }
 
     @Test void helpPrintsUsageAndExitsZero() {
-        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, ddpm.diffusion.Convert::run}) {
+        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, ddpm.diffusion.Convert::run, TrainClassifier::run, EvalSamples::run}) {
             Run r = run(m, "--help");
             assertEquals(0, r.code);
             assertTrue(r.out.contains("usage: mvn exec:java -Dmain="), r.out);
@@ -65,7 +67,7 @@ class MainsTest {
         assertTrue(r.err.contains("--batch: expected an integer in [1, 65536], got 'zero'"), r.err);
         r = run(TrainCifar::run, "--dataset", "imagenet");
         assertEquals(2, r.code);
-        assertTrue(r.err.contains("--dataset: expected cifar10 | mnist"), r.err);
+        assertTrue(r.err.contains("--dataset: expected cifar10 | fashion-mnist | mnist"), r.err);
         r = run(TrainCifar::run, "--guidance", "2");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("need --classes"), r.err);
@@ -78,9 +80,9 @@ class MainsTest {
         r = run(Sample::run);
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--ckpt is required"), r.err);
-        r = run(Sample::run, "--ckpt", "x", "--sampler", "ddpm", "--steps", "10");
+        r = run(Sample::run, "--ckpt", "x", "--sampler", "ddpm", "--eta", "0.5");
         assertEquals(2, r.code);
-        assertTrue(r.err.contains("--sampler ddim"), r.err);
+        assertTrue(r.err.contains("--eta applies to --sampler ddim"), r.err);
         r = run(EvalNll::run, "--ckpt", "x", "--split", "val");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--split: expected one of test, train, got 'val'"), r.err);
@@ -127,6 +129,91 @@ class MainsTest {
         assertEquals(0, e.code, e.out + e.err);
         assertTrue(e.out.contains("NLL bound:") && e.out.contains("prior L_T") && e.out.contains("decoder NLL L_0"), e.out);
         assertTrue(e.out.contains("bits/dim [########################] 100%"), e.out);
+    }
+
+    /** The classifier, guidance, measuring and interpolation commands on the tiny synthetic setup. */
+    @Test void classifiersGuidanceMeasuresAndInterpolationFromTheCommandLine() throws Exception {
+        Path runDir = tmp.resolve("run"), clean = tmp.resolve("clean.safetensors"), noisy = tmp.resolve("noisy.safetensors");
+        assertEquals(0, run(TrainCifar::run, tinyTrain(runDir, "--steps", "2")).code);
+        String[] common = {"--dataset", "synthetic", "--image-size", "8", "--synthetic-size", "40", "--ch", "8", "--batch", "4",
+                "--steps", "3", "--log-every", "1", "--device", "cpu"};
+        Run c = run(TrainClassifier::run, concat(common, "--out", clean.toString()));
+        assertEquals(0, c.code, c.out + c.err);
+        assertTrue(c.out.contains("test accuracy: ") && c.out.contains("saved " + clean), c.out);
+        c = run(TrainClassifier::run, concat(common, "--noised", "--timesteps", "30", "--out", noisy.toString()));
+        assertEquals(0, c.code, c.out + c.err);
+        assertTrue(c.out.contains("test accuracy at t = 0: ") && c.out.contains("test accuracy at t = 22: "), c.out);
+
+        // classifier guidance (unconditional model), measured with the clean classifier
+        Path npy = tmp.resolve("g.npy");
+        Run s = run(Sample::run, "--ckpt", runDir.toString(), "--sampler", "ddim", "--steps", "4", "--n", "6", "--classifier", noisy.toString(),
+                "--classifier-scale", "2", "--eval", clean.toString(), "--out", "none", "--npy", npy.toString(), "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertTrue(s.out.contains("classifier guidance s = 2.0 towards classes cycling 0..2"), s.out);
+        assertTrue(s.out.matches("(?s).*FD-fashion: [0-9.]+ \\(6 samples vs 1000 test images\\); floor, the test set's split-half FD-fashion: [0-9.]+ \\(500 vs 500\\).*"), s.out);
+        assertTrue(s.out.contains("class accuracy: "), s.out);
+        assertArrayEquals(new int[]{0, 1, 2, 0, 1, 2}, Npy.read(tmp.resolve("g.labels.npy")).ints());
+        Run e = run(EvalSamples::run, "--samples", npy.toString(), "--labels", tmp.resolve("g.labels.npy").toString(), "--classifier", clean.toString(),
+                "--dataset", "synthetic", "--device", "cpu");
+        assertEquals(0, e.code, e.out + e.err);
+        assertTrue(e.out.contains("FD-fashion: ") && e.out.contains("class accuracy: "), e.out);
+        // a class-conditional model: the fraction of its samples classified as the label asked for
+        Path cond = tmp.resolve("cond");
+        assertEquals(0, run(TrainCifar::run, tinyTrain(cond, "--steps", "2", "--classes")).code);
+        s = run(Sample::run, "--ckpt", cond.toString(), "--sampler", "ddim", "--steps", "3", "--n", "4", "--guidance", "1", "--eval", clean.toString(),
+                "--out", "none", "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertTrue(s.out.contains("class accuracy: ") && s.out.contains("per class asked (hits/samples): 0: "), s.out);
+        // ancestral sampling respaced to 5 of the 30 steps, guided towards one class by name
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--steps", "5", "--n", "2", "--classifier", noisy.toString(), "--label", "stripes",
+                "--out", tmp.resolve("d.png").toString(), "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertTrue(s.out.contains("DdpmSampler(T=5") && s.out.contains("towards class 2 (stripes)"), s.out);
+        // mistakes: a clean classifier cannot guide; a scale without a classifier; the wrong T
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--classifier", clean.toString(), "--device", "cpu");
+        assertEquals(1, s.code);
+        assertTrue(s.err.contains("TrainClassifier --noised"), s.err);
+        assertEquals(2, run(Sample::run, "--ckpt", runDir.toString(), "--classifier-scale", "3").code);
+        Path noisy1000 = tmp.resolve("n1000.safetensors");
+        assertEquals(0, run(TrainClassifier::run, concat(common, "--noised", "--steps", "1", "--out", noisy1000.toString())).code);
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--classifier", noisy1000.toString(), "--device", "cpu");
+        assertEquals(1, s.code);
+        assertTrue(s.err.contains("T = 1000, the model uses linear with T = 30"), s.err);
+
+        // interpolation between two seeds, and between two encoded test images
+        Path strip = tmp.resolve("strip.png");
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--interpolate", "1,2", "--frames", "3", "--steps", "4", "--out", strip.toString(),
+                "--npy", tmp.resolve("strip.npy").toString(), "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertArrayEquals(new int[]{3, 3, 8, 8}, Npy.read(tmp.resolve("strip.npy")).shape());
+        s = run(Sample::run, "--ckpt", runDir.toString(), "--interpolate", "0,5", "--encode", "--dataset", "synthetic", "--frames", "4",
+                "--steps", "4", "--out", strip.toString(), "--npy", tmp.resolve("enc.npy").toString(), "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        assertTrue(s.out.contains("encoded 0 with 3 DDIM steps"), s.out);
+        assertArrayEquals(new int[]{6, 3, 8, 8}, Npy.read(tmp.resolve("enc.npy")).shape(), "the two images and 4 frames");
+        assertEquals(2, run(Sample::run, "--ckpt", runDir.toString(), "--interpolate", "1").code);
+        assertEquals(2, run(Sample::run, "--ckpt", runDir.toString(), "--interpolate", "1,2", "--sampler", "ddpm").code);
+    }
+
+    @Test void learnedVarianceAndVPredictionTrainSampleAndEvaluate() {
+        Path runDir = tmp.resolve("lv");
+        Run t = run(TrainCifar::run, tinyTrain(runDir, "--steps", "2", "--variance", "learned-range", "--predict", "v"));
+        assertEquals(0, t.code, t.out + t.err);
+        assertTrue(t.out.contains("predict v, variance learned-range, loss hybrid"), t.out);
+        Run s = run(Sample::run, "--ckpt", runDir.toString(), "--sampler", "ddim", "--steps", "4", "--eta", "0.5", "--n", "2",
+                "--out", tmp.resolve("lv.png").toString(), "--device", "cpu");
+        assertEquals(0, s.code, s.out + s.err);
+        Run e = run(EvalNll::run, "--ckpt", runDir.toString(), "--dataset", "synthetic", "--n", "2", "--batch", "2", "--device", "cpu");
+        assertEquals(0, e.code, e.out + e.err);
+        Run bad = run(TrainCifar::run, tinyTrain(tmp.resolve("bad"), "--variance", "learned-range", "--loss", "simple"));
+        assertEquals(2, bad.code);
+        assertTrue(bad.err.contains("use the hybrid (or kl) loss"), bad.err);
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     /** Ctrl-C (here SIGTERM, which runs the same shutdown hooks) saves a checkpoint before the JVM exits. */

@@ -689,6 +689,8 @@ final class CpuFloatOps {
         // no clip: ±∞ bounds (min/max leave every value, NaN and −0 included, as it is); a bound
         // that is not a float: the float nearest (the clipped x̂0 is rounded anyway)
         float lo = clip > 0 ? (float) -clip : Float.NEGATIVE_INFINITY, hi = clip > 0 ? (float) clip : Float.POSITIVE_INFINITY;
+        // with clipping, ε̂ is re-derived from the clipped x̂0 (a loop-invariant test: C2 unswitches it)
+        boolean rederive = clip > 0;
         boolean same = xo == zo && eo == zo && (zn == null || zno == zo);
         Parallel.range(idx.length * per, GRAIN, (from, to) -> {
             for (int pos = from; pos < to; ) {
@@ -696,22 +698,26 @@ final class CpuFloatOps {
                 float sa = cf[r], s1a = cf[r + 1], sap = cf[r + 2], dir = cf[r + 3], sv = cf[r + 4];
                 if (same && zn != null) {
                     for (int e = pos + zo; e < end + zo; e++) {
-                        float ep = eps[e], x0 = Math.min(Math.max((xt[e] - s1a * ep) / sa, lo), hi);
+                        float x = xt[e], ep = eps[e], x0 = Math.min(Math.max((x - s1a * ep) / sa, lo), hi);
+                        if (rederive) ep = (x - sa * x0) / s1a;
                         z[e] = sap * x0 + dir * ep + sv * zn[e];
                     }
                 } else if (same) {
                     for (int e = pos + zo; e < end + zo; e++) {
-                        float ep = eps[e], x0 = Math.min(Math.max((xt[e] - s1a * ep) / sa, lo), hi);
+                        float x = xt[e], ep = eps[e], x0 = Math.min(Math.max((x - s1a * ep) / sa, lo), hi);
+                        if (rederive) ep = (x - sa * x0) / s1a;
                         z[e] = sap * x0 + dir * ep + 0f;
                     }
                 } else if (zn != null) {
                     for (int e = pos; e < end; e++) {
-                        float ep = eps[eo + e], x0 = Math.min(Math.max((xt[xo + e] - s1a * ep) / sa, lo), hi);
+                        float x = xt[xo + e], ep = eps[eo + e], x0 = Math.min(Math.max((x - s1a * ep) / sa, lo), hi);
+                        if (rederive) ep = (x - sa * x0) / s1a;
                         z[zo + e] = sap * x0 + dir * ep + sv * zn[zno + e];
                     }
                 } else {
                     for (int e = pos; e < end; e++) {
-                        float ep = eps[eo + e], x0 = Math.min(Math.max((xt[xo + e] - s1a * ep) / sa, lo), hi);
+                        float x = xt[xo + e], ep = eps[eo + e], x0 = Math.min(Math.max((x - s1a * ep) / sa, lo), hi);
+                        if (rederive) ep = (x - sa * x0) / s1a;
                         z[zo + e] = sap * x0 + dir * ep + 0f;
                     }
                 }

@@ -449,9 +449,12 @@ final class CpuReference {
             int r = coefs.o() + idx[b] * 5;
             double sa = coefs.a()[r], s1a = coefs.a()[r + 1], sap = coefs.a()[r + 2], dir = coefs.a()[r + 3], sg = coefs.a()[r + 4];
             for (int e = b * per; e < (b + 1) * per; e++) {
-                double ep = eps.a()[eps.o() + e];
-                double x0 = (xt.a()[xt.o() + e] - s1a * ep) / sa;
-                if (clip > 0) x0 = Math.min(Math.max(x0, -clip), clip);
+                double x = xt.a()[xt.o() + e], ep = eps.a()[eps.o() + e];
+                double x0 = (x - s1a * ep) / sa;
+                if (clip > 0) {
+                    x0 = Math.min(Math.max(x0, -clip), clip);
+                    ep = (x - sa * x0) / s1a;   // the ε that the clipped x̂0 implies
+                }
                 double noise = z == null ? 0 : sg * z.a()[z.o() + e];
                 out.a()[out.o() + e] = sap * x0 + dir * ep + noise;
             }

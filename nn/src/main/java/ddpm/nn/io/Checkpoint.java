@@ -3,6 +3,8 @@ package ddpm.nn.io;
 import ddpm.engine.DType;
 import ddpm.engine.Rng;
 import ddpm.engine.Tensor;
+import ddpm.nn.Classifier;
+import ddpm.nn.ClassifierConfig;
 import ddpm.nn.Module;
 import ddpm.nn.Parameter;
 import ddpm.nn.UNet;
@@ -71,6 +73,7 @@ public final class Checkpoint {
         meta.put("format", FORMAT);
         meta.put("model", model.getClass().getSimpleName());
         if (model instanceof UNet u) meta.put("config", u.config.toJson());
+        if (model instanceof Classifier c) meta.put(CLASSIFIER_CONFIG, c.config.toJson());
         meta.put("dtype", SafeTensors.dtypeName(dt));
         meta.put("step", Long.toString(step));
         Map<String, Rng> all = new LinkedHashMap<>();
@@ -181,6 +184,23 @@ public final class Checkpoint {
         try {
             loadWeights(path, net, useEma);
             return net;
+        } catch (IOException | RuntimeException e) {
+            net.close();
+            throw e;
+        }
+    }
+
+    /** Metadata key of a {@link Classifier}'s config (JSON). */
+    public static final String CLASSIFIER_CONFIG = "classifier.config";
+
+    /** A Classifier built from the checkpoint's config (metadata {@value #CLASSIFIER_CONFIG}) on {@code device} (F32), in eval mode. */
+    public static Classifier loadClassifier(Path path, ddpm.engine.Device device) throws IOException {
+        String c = readMetadata(path).get(CLASSIFIER_CONFIG);
+        if (c == null) throw new CheckpointException(path + " holds no classifier (metadata '" + CLASSIFIER_CONFIG + "' is missing)");
+        Classifier net = new Classifier(ClassifierConfig.fromJson(c), device, 0);
+        try {
+            loadWeights(path, net, false);
+            return net.eval();
         } catch (IOException | RuntimeException e) {
             net.close();
             throw e;
