@@ -50,6 +50,26 @@ public final class Parallel {
         new Split(0, count, 1, count, (lo, hi) -> { for (int i = lo; i < hi; i++) body.run(i); }).invoke();
     }
 
+    /** Body of item {@code i}, to be run on {@code threads} threads. */
+    @FunctionalInterface
+    public interface Item { void run(int i, int threads); }
+
+    /**
+     * Runs body(i, threadsForIt) for i in [0, count) (a batch of GEMMs, images, attention heads):
+     * split over threads with one thread each when count divides evenly (or is large), else one
+     * after another with all threads inside each.
+     */
+    public static void items(int count, Item body) {
+        int t = threads();
+        if (t > 1 && count >= t && (count % t == 0 || count >= 4 * t)) {
+            tasks(t, task -> {
+                for (int i = (int) ((long) count * task / t), e = (int) ((long) count * (task + 1) / t); i < e; i++) body.run(i, 1);
+            });
+        } else {
+            for (int i = 0; i < count; i++) body.run(i, t);
+        }
+    }
+
     private static final class Split extends RecursiveAction {
         final int from, to, step, n;
         final Range body;

@@ -62,7 +62,7 @@ class ConvFastTest {
             float[] x = new float[5 + c * h * w];
             for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
             float[] col = new float[rows * cols];
-            CpuFloatKernels.im2col(x, 5, c, h, w, k, s, pad, ho, wo, col);
+            Conv.im2col(x, 5, c, h, w, k, s, pad, ho, wo, col);
             ConvPack cp = new ConvPack(x, 5, h, w, k, s, pad, ho, wo);
             int nr = Sgemm.NR;
             // B = col: panels of a block starting at (pc, jc) = (1, 1)

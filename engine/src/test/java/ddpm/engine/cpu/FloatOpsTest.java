@@ -23,7 +23,7 @@ import static ddpm.engine.testing.Reference.uniform;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The float32 kernels of {@link CpuFloatOps}, routed through {@link CpuBackend}, against the F64
+ * The float32 kernels of the op families, routed through {@link CpuBackend}, against the F64
  * reference path on the same (float-rounded) inputs: odd shapes, broadcasting, both reduction
  * layouts, transposes, and every F32 tensor a view at a nonzero offset inside padding that must
  * stay untouched (and that would poison the result if read).
@@ -457,7 +457,7 @@ class FloatOpsTest {
         }
     }
 
-    // ---------------------------------------------------------------- CpuFloatKernels offsets
+    // ---------------------------------------------------------------- offsets of the float kernels
     /** The float kernels' same-offset loops (every view at one offset) and general loops (random
      *  offsets), both against the reference; sizes past one parallel chunk with ragged tails. */
     @Test void floatKernelsAtEqualAndUnequalOffsets() {
