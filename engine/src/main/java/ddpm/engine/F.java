@@ -3,7 +3,8 @@ package ddpm.engine;
 import java.util.Arrays;
 
 /** Layer-level ops (like torch.nn.functional): each forward validates its shapes, calls one
- *  backend primitive, and records a backward written in primitives beside it. */
+ *  backend primitive (or fused extension, {@link FusedOps}), and records a backward written in
+ *  primitives beside it. */
 public final class F {
     private F() {}
 
@@ -189,7 +190,7 @@ public final class F {
         sameShape("qSample", x0, eps);
         perSample("qSample", x0, t, a, s);
         Tensor out = x0.emptyLike(x0.shape());
-        x0.backend().qSample(x0, eps, t, a, s, out);
+        FusedOps.of(x0.backend()).qSample(x0, eps, t, a, s, out);
         return Tensor.record("qSample", out, g -> {
             int[] bshape = new int[x0.rank()];
             Arrays.fill(bshape, 1);
@@ -208,11 +209,11 @@ public final class F {
         sameShape("posteriorStep", xt, z);
         perSample("posteriorStep", xt, t, c1, c2, sigma);
         Tensor out = xt.emptyLike(xt.shape());
-        xt.backend().posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
+        FusedOps.of(xt.backend()).posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
         return out;
     }
 
-    /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link Backend#ddimStep}). Not differentiable. */
+    /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link FusedOps#ddimStep}). Not differentiable. */
     public static Tensor ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip) {
         Tensor.sameDevice("ddimStep", xt, epsHat, z, idx, coefs);
         sameDType("ddimStep", xt, epsHat, z, coefs);
@@ -221,7 +222,7 @@ public final class F {
         perSample("ddimStep", xt, idx);
         if (coefs.rank() != 2 || coefs.dim(1) != 5) throw bad("ddimStep", "coefs must be [S, 5], got " + coefs.describe());
         Tensor out = xt.emptyLike(xt.shape());
-        xt.backend().ddimStep(xt, epsHat, z, idx, coefs, clip, out);
+        FusedOps.of(xt.backend()).ddimStep(xt, epsHat, z, idx, coefs, clip, out);
         return out;
     }
 }

@@ -3,6 +3,7 @@ package ddpm.engine.cpu;
 import ddpm.engine.Backend;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.FusedOps;
 import ddpm.engine.MemoryStats;
 import ddpm.engine.Ops;
 import ddpm.engine.Storage;
@@ -22,13 +23,13 @@ import static ddpm.engine.cpu.CpuStorage.off;
  * float32 kernel (F32 tensors), with the same arguments:
  * {@link Elementwise}, {@link Reduce}, {@link Layout}, {@link Gemm}, {@link Conv},
  * {@link GroupNorm}, {@link Softmax}, {@link Attention}, {@link Resample}, {@link Gather},
- * {@link RandomOps}, and the fused {@link DiffusionOps} and {@link Optim}.
+ * {@link RandomOps}, and the fused extensions {@link DiffusionOps} and {@link Optim}.
  *
  * <p>The dispatch rule, in {@link #exact}: the floating tensors of a call share one dtype; F64
  * runs the reference, F32 the fast kernel. Index tensors (I32) and where's condition may be of
  * another dtype.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend implements Backend, FusedOps {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
     private final AtomicLong live = new AtomicLong(), peak = new AtomicLong(), storages = new AtomicLong(),
@@ -302,7 +303,7 @@ public final class CpuBackend implements Backend {
         else RandomOps.dropoutMask(out, p, seed, offset);
     }
 
-    // ---------------------------------------------------------------- diffusion steps, optimiser updates
+    // ---------------------------------------------------------------- fused extensions
     @Override public void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out) {
         if (exact(x0, eps, a, s, out)) DiffusionOps.qSampleRef(x0, eps, t, a, s, out);
         else DiffusionOps.qSample(x0, eps, t, a, s, out);

@@ -1,5 +1,6 @@
 package ddpm.engine.cpu;
 
+import ddpm.engine.FusedOps;
 import ddpm.engine.Tensor;
 
 import static ddpm.engine.cpu.CpuStorage.d;
@@ -9,7 +10,7 @@ import static ddpm.engine.cpu.CpuStorage.n;
 import static ddpm.engine.cpu.CpuStorage.off;
 
 /**
- * The fused diffusion steps: the forward noising q(x_t | x_0),
+ * The fused diffusion steps of {@link ddpm.engine.FusedOps}: the forward noising q(x_t | x_0),
  * the DDPM posterior step and the DDIM step, each one pass over the batch with per-sample
  * coefficients read from tables by timestep. The double-precision reference beside the float32
  * kernels; every timestep is checked against every table first, with the same message.
@@ -25,16 +26,7 @@ final class DiffusionOps {
 
     /** The steps of t, each checked against every table's own length. */
     private static int[] steps(String op, Tensor t, int rowLength, Tensor... tables) {
-        int[] steps = ints(t);
-        for (Tensor table : tables) {
-            if (table == null) continue;
-            long rows = table.numel() / rowLength;
-            for (int b = 0; b < steps.length; b++)
-                if (steps[b] < 0 || steps[b] >= rows)
-                    throw new IndexOutOfBoundsException(op + ": timestep " + steps[b] + " of sample " + b
-                            + " is out of range [0, " + rows + ") of table " + table.describe());
-        }
-        return steps;
+        return FusedOps.checkSteps(op, ints(t), rowLength, tables);
     }
 
     private static int perSample(Tensor x) { return n(x) / x.dim(0); }
@@ -141,7 +133,7 @@ final class DiffusionOps {
         });
     }
 
-    /** The DDIM update of {@link ddpm.engine.Backend#ddimStep}; rows already checked. */
+    /** The DDIM update of {@link ddpm.engine.FusedOps#ddimStep}; rows already checked. */
     private static void ddimStep(float[] xt, int xo, float[] eps, int eo, float[] zn, int zno, int[] idx, float[] cf, int co,
                          double clip, int per, float[] z, int zo) {
         if (per == 0) return;

@@ -8,7 +8,7 @@ import static ddpm.engine.cpu.CpuStorage.n;
 import static ddpm.engine.cpu.CpuStorage.off;
 
 /**
- * The fused optimiser updates over flat buffers, one pass each: Adam/AdamW
+ * The optimiser updates of {@link ddpm.engine.FusedOps} over flat buffers, one pass each: Adam/AdamW
  * and the parameter EMA. The double-precision reference beside the float32 kernels (float
  * arithmetic, bias corrections computed once in double; same-offset loops vectorised).
  */

@@ -4,6 +4,7 @@ import ddpm.engine.Backend;
 import ddpm.engine.Backends;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.FusedOps;
 import ddpm.engine.Ops;
 import ddpm.engine.Shapes;
 import ddpm.engine.Tensor;
@@ -289,21 +290,21 @@ class EmulatedParityTest {
         int T = 10;
         int[] s = {5, 3, 7, 7};
         P x0 = rand(s), eps = rand(s), t = ints(T, 5), a = randPos(T), sc = randPos(T), o = out(s);
-        cpu.qSample(x0.c(), eps.c(), t.c(), a.c(), sc.c(), o.c()); gpu.qSample(x0.g(), eps.g(), t.g(), a.g(), sc.g(), o.g());
+        FusedOps.of(cpu).qSample(x0.c(), eps.c(), t.c(), a.c(), sc.c(), o.c()); gpu.qSample(x0.g(), eps.g(), t.g(), a.g(), sc.g(), o.g());
         close("qSample", o, 1e-6);
         P c1 = randPos(T), c2 = randPos(T), sg = randPos(T), z = rand(s);
-        cpu.posteriorStep(x0.c(), eps.c(), z.c(), t.c(), c1.c(), c2.c(), sg.c(), o.c());
+        FusedOps.of(cpu).posteriorStep(x0.c(), eps.c(), z.c(), t.c(), c1.c(), c2.c(), sg.c(), o.c());
         gpu.posteriorStep(x0.g(), eps.g(), z.g(), t.g(), c1.g(), c2.g(), sg.g(), o.g());
         close("posteriorStep", o, 1e-6);
-        cpu.posteriorStep(x0.c(), eps.c(), null, t.c(), c1.c(), c2.c(), sg.c(), o.c());
+        FusedOps.of(cpu).posteriorStep(x0.c(), eps.c(), null, t.c(), c1.c(), c2.c(), sg.c(), o.c());
         gpu.posteriorStep(x0.g(), eps.g(), null, t.g(), c1.g(), c2.g(), sg.g(), o.g());
         close("posteriorStep no z", o, 1e-6);
         P coefs = randPos(T, 5);
         for (double clip : new double[]{0, 1}) {
-            cpu.ddimStep(x0.c(), eps.c(), z.c(), t.c(), coefs.c(), clip, o.c());
+            FusedOps.of(cpu).ddimStep(x0.c(), eps.c(), z.c(), t.c(), coefs.c(), clip, o.c());
             gpu.ddimStep(x0.g(), eps.g(), z.g(), t.g(), coefs.g(), clip, o.g());
             close("ddimStep clip " + clip, o, 1e-5);
-            cpu.ddimStep(x0.c(), eps.c(), null, t.c(), coefs.c(), clip, o.c());
+            FusedOps.of(cpu).ddimStep(x0.c(), eps.c(), null, t.c(), coefs.c(), clip, o.c());
             gpu.ddimStep(x0.g(), eps.g(), null, t.g(), coefs.g(), clip, o.g());
             close("ddimStep no z clip " + clip, o, 1e-5);
         }
@@ -311,7 +312,7 @@ class EmulatedParityTest {
         gpu.diffusion().qSampleWithNoise(x0.g(), t.g(), a.g(), sc.g(), 99, 12345, epsOut.g(), o.g());
         cpu.randNormal(epsOut.c(), 99, 12345);
         close("qSampleWithNoise eps", epsOut, 1e-6);
-        cpu.qSample(x0.c(), epsOut.c(), t.c(), a.c(), sc.c(), o.c());
+        FusedOps.of(cpu).qSample(x0.c(), epsOut.c(), t.c(), a.c(), sc.c(), o.c());
         close("qSampleWithNoise out", o, 1e-5);
         for (long seed : new long[]{0, -1, 0x9E3779B97F4A7C15L})
             for (int n : new int[]{1, 3, 13, 1001}) {
@@ -322,13 +323,13 @@ class EmulatedParityTest {
             }
         for (boolean dec : new boolean[]{true, false}) {
             P p = rand(1001), g = rand(1001), m = rand(1001), v = randPos(1001);
-            cpu.adam(p.c(), g.c(), m.c(), v.c(), 1e-2, 0.9, 0.999, 1e-8, 0.1, dec, 3, 0.5);
+            FusedOps.of(cpu).adam(p.c(), g.c(), m.c(), v.c(), 1e-2, 0.9, 0.999, 1e-8, 0.1, dec, 3, 0.5);
             gpu.adam(p.g(), g.g(), m.g(), v.g(), 1e-2, 0.9, 0.999, 1e-8, 0.1, dec, 3, 0.5);
             close("adam p dec=" + dec, p, 1e-6);
             close("adam m", m, 1e-6);
             close("adam v", v, 1e-6);
             P e = rand(1001);
-            cpu.ema(e.c(), p.c(), 0.999); gpu.ema(e.g(), p.g(), 0.999); close("ema", e, 1e-6);
+            FusedOps.of(cpu).ema(e.c(), p.c(), 0.999); gpu.ema(e.g(), p.g(), 0.999); close("ema", e, 1e-6);
         }
     }
 }
