@@ -4,7 +4,8 @@ import java.util.Arrays;
 
 /** Layer-level ops (like torch.nn.functional): each forward validates its shapes, calls one
  *  backend primitive (or fused extension, {@link FusedOps}), and records a backward written in
- *  primitives beside it. */
+ *  primitives beside it. The optimiser updates are here too: in-place updates of flat buffers,
+ *  outside autograd. */
 public final class F {
     private F() {}
 
@@ -224,5 +225,30 @@ public final class F {
         Tensor out = xt.emptyLike(xt.shape());
         FusedOps.of(xt.backend()).ddimStep(xt, epsHat, z, idx, coefs, clip, out);
         return out;
+    }
+
+    // ---------------------------------------------------------------- optimiser updates, in place
+    private static void flatBuffers(String op, Tensor... ts) {
+        Tensor.sameDevice(op, ts);
+        for (Tensor t : ts)
+            if (t.numel() != ts[0].numel() || t.dtype() != ts[0].dtype())
+                throw bad(op, "buffers must match in size and dtype: " + ts[0].describe() + " and " + t.describe());
+    }
+
+    /**
+     * One Adam/AdamW step over flat buffers, in place (see {@link FusedOps#adam}): param, its
+     * gradient and the two moments, all of one size, dtype and device.
+     */
+    public static void adamUpdate(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                                  double eps, double weightDecay, boolean decoupled, long step, double gradScale) {
+        flatBuffers("adamUpdate", param, grad, m, v);
+        if (step < 1) throw bad("adamUpdate", "step counts from 1, got " + step);
+        FusedOps.of(param.backend()).adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
+    }
+
+    /** ema = decay·ema + (1 − decay)·param, in place, over buffers of one size, dtype and device. */
+    public static void emaUpdate(Tensor ema, Tensor param, double decay) {
+        flatBuffers("emaUpdate", ema, param);
+        FusedOps.of(ema.backend()).ema(ema, param, decay);
     }
 }
