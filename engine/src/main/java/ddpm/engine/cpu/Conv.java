@@ -13,13 +13,14 @@ import static ddpm.engine.cpu.CpuStorage.off;
  * 2-D convolution (square kernel, stride, zero padding) and its two backward passes: the
  * double-precision reference (direct loops) beside the float32 kernels, which are GEMMs on the
  * packed {@link Sgemm} with the im2col matrix never materialised ({@link ConvPack} packs its
- * panels straight from the image).
+ * panels from one zero-padded copy of the images, channels-last for the weight gradient).
  *
  * <ul>
  *   <li>forward: out[b] = W [O × C·k²] · col(x[b]) + bias, W packed once per call;</li>
  *   <li>backward-input, stride 1: the forward conv of gy with the flipped, transposed kernel
  *       (padding k−1−pad), so no col2im; stride 2: GEMM Wᵀ·gy[b], then col2im;</li>
- *   <li>backward-weight: gw = Σ_b gy[b] · col(x[b])ᵀ, batches split over threads with partial sums.</li>
+ *   <li>backward-weight: gw = Σ_b gy[b] · col(x[b])ᵀ, batches split over threads with partial sums,
+ *       the columns in (u, v, c) order and permuted once at the end.</li>
  * </ul>
  * Feature maps under 256 pixels put several images side by side in one GEMM so its N (or K) is
  * not starved.
@@ -168,9 +169,15 @@ final class Conv {
         int kdim = c * k * k, hw = ho * wo, g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g;
         float[] ap = nb > 1 ? Sgemm.packA(false, m, kdim, 1f, a, aOff, kdim) : null;
         Parallel.items(groups, (gi, threads) -> {
-            int b0 = gi * g, gn = Math.min(g, nb - b0), n = gn * hw;
-            ConvPack cp = new ConvPack(x, xo + b0 * xImg, h, w, k, s, pad, ho, wo, gn, xImg);
-            Sgemm.BPacker cols = k == 1 && s == 1 && pad == 0 && gn == 1 ? Sgemm.dense(false, x, xo + b0 * xImg, hw) : cp.cols();
+            int b0 = gi * g, gn = Math.min(g, nb - b0), n = gn * hw, x0 = xo + b0 * xImg;
+            Sgemm.BPacker cols;
+            if (k == 1 && s == 1 && pad == 0 && gn == 1) cols = Sgemm.dense(false, x, x0, hw);
+            else if (pad == 0) cols = ConvPack.cols(x, x0, xImg, gn, c, h, w, k, s, ho, wo);
+            else {
+                int hp = h + 2 * pad, wp = w + 2 * pad;
+                float[] xp = ConvPack.padded(x, x0, xImg, gn, c, h, w, pad, Scratch.get(Scratch.PADDED, gn * c * hp * wp));
+                cols = ConvPack.cols(xp, 0, c * hp * wp, gn, c, hp, wp, k, s, ho, wo);
+            }
             if (gn == 1) {
                 int y0 = yo + b0 * yImg;
                 if (bias != null) for (int oc = 0; oc < m; oc++) Arrays.fill(y, y0 + oc * hw, y0 + (oc + 1) * hw, bias[oc]);
@@ -232,37 +239,42 @@ final class Conv {
         int ckk = c * k * k, hw = ho * wo, xImg = c * h * wd, yImg = o * hw, wn = o * ckk;
         float[] X = f(x), G = f(gy), GW = f(gw);
         int xo = off(x), go = off(gy), wOff = off(gw);
-        int t = Parallel.threads();
         if (nb == 0) { Arrays.fill(GW, wOff, wOff + wn, 0f); return; }
-        // gw = Σ_b gy[b] [o × hw] · col[b]ᵀ [hw × ckk], small maps in groups of images (K = images·hw)
-        int g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g;
+        // gw' = Σ_b gy[b] [o × hw] · col[b]ᵀ [hw × k·k·c] with columns in (u, v, c) order (so the
+        // packing copies contiguous channel runs), small maps in groups of images (K = images·hw);
+        // a batch split over threads gives one partial gw' per thread
+        int g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g, t = Parallel.threads();
         Geo geo = new Geo(X, xo, xImg, G, go, yImg, c, h, wd, o, k, stride, pad, ho, wo, g, nb);
-        if (t > 1 && groups >= t && (groups % t == 0 || groups >= 4 * t)) {
-            float[][] partial = new float[t][];
+        boolean split = t > 1 && groups >= t && (groups % t == 0 || groups >= 4 * t);
+        float[][] parts = new float[split ? t : 1][wn];
+        if (split) {
             Parallel.tasks(t, task -> {
                 int g0 = (int) ((long) groups * task / t), g1 = (int) ((long) groups * (task + 1) / t);
-                float[] dst = task == 0 ? GW : (partial[task] = new float[wn]);
-                int d0 = task == 0 ? wOff : 0;
-                for (int gi = g0; gi < g1; gi++) weightGrad(geo, gi, dst, d0, gi == g0 ? 0f : 1f, 1);
-            });
-            Parallel.range(wn, GRAIN, (lo, hi) -> {
-                for (int p = 1; p < t; p++) {
-                    float[] q = partial[p];
-                    for (int e = lo; e < hi; e++) GW[wOff + e] += q[e];
-                }
+                for (int gi = g0; gi < g1; gi++) weightGrad(geo, gi, parts[task], gi == g0 ? 0f : 1f, 1);
             });
         } else {
-            for (int gi = 0; gi < groups; gi++) weightGrad(geo, gi, GW, wOff, gi == 0 ? 0f : 1f, t);
+            for (int gi = 0; gi < groups; gi++) weightGrad(geo, gi, parts[0], gi == 0 ? 0f : 1f, t);
         }
+        // the sum of the parts, from (u, v, c) to gw's (c, u, v) order
+        int kk = k * k;
+        Parallel.range(o, Math.max(1, GRAIN / ckk), (lo, hi) -> {
+            for (int oc = lo; oc < hi; oc++)
+                for (int uv = 0; uv < kk; uv++)
+                    for (int ch = 0; ch < c; ch++) {
+                        int src = oc * ckk + uv * c + ch;
+                        float sum = parts[0][src];
+                        for (int p = 1; p < parts.length; p++) sum += parts[p][src];
+                        GW[wOff + oc * ckk + ch * kk + uv] = sum;
+                    }
+        });
     }
 
     private record Geo(float[] x, int xo, int xImg, float[] g, int go, int yImg, int c, int h, int wd, int o, int k,
                        int stride, int pad, int ho, int wo, int perGroup, int nb) {}
 
-    /** gw (+)= gy[group] · col[group]ᵀ for the images of group gi. */
-    private static void weightGrad(Geo q, int gi, float[] gw, int gwo, float beta, int threads) {
+    /** gw' (+)= gy[group] · col[group]ᵀ for the images of group gi, columns of gw' in (u, v, c) order. */
+    private static void weightGrad(Geo q, int gi, float[] gw, float beta, int threads) {
         int ckk = q.c * q.k * q.k, hw = q.ho * q.wo, b0 = gi * q.perGroup, gn = Math.min(q.perGroup, q.nb - b0);
-        boolean direct = q.k == 1 && q.stride == 1 && q.pad == 0;
         float[] a = q.g;
         int ao = q.go + b0 * q.yImg, lda = hw;
         if (gn > 1) {   // gy of the group side by side: [o × gn·hw]
@@ -274,8 +286,15 @@ final class Conv {
             ao = 0;
             lda = n;
         }
-        Sgemm.BPacker colsT = direct && gn == 1 ? Sgemm.dense(true, q.x, q.xo + b0 * q.xImg, hw)
-                : new ConvPack(q.x, q.xo + b0 * q.xImg, q.h, q.wd, q.k, q.stride, q.pad, q.ho, q.wo, gn, q.xImg).colsT();
-        Sgemm.gemm(false, q.o, ckk, gn * hw, 1f, a, ao, lda, colsT, beta, gw, gwo, ckk, threads);
+        Sgemm.BPacker colsT;
+        if (q.k == 1 && q.stride == 1 && q.pad == 0 && gn == 1) {
+            colsT = Sgemm.dense(true, q.x, q.xo + b0 * q.xImg, hw);   // 1×1: colᵀ = xᵀ, transposed while packing
+        } else {
+            int hp = q.h + 2 * q.pad, wp = q.wd + 2 * q.pad;
+            float[] xt = ConvPack.paddedChannelsLast(q.x, q.xo + b0 * q.xImg, q.xImg, gn, q.c, q.h, q.wd, q.pad,
+                    Scratch.get(Scratch.PADDED, gn * hp * wp * q.c));
+            colsT = ConvPack.colsT(xt, gn, q.c, hp, wp, q.k, q.stride, q.ho, q.wo);
+        }
+        Sgemm.gemm(false, q.o, ckk, gn * hw, 1f, a, ao, lda, colsT, beta, gw, 0, ckk, threads);
     }
 }

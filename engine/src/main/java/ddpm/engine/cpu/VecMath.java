@@ -89,4 +89,10 @@ final class VecMath {
         }
         for (; i < n; i++) y[yo + i] = FastMath.silu(x[xo + i] * scale + shift);
     }
+
+    /** dst[d0 + p·dStride + t] = src[rowOff[r0 + p] + col + t] for t &lt; the SGEMM vector length, p &lt; rows: packing runs. */
+    static void copyRuns(float[] src, int[] rowOff, int r0, int rows, int col, float[] dst, int d0, int dStride) {
+        for (int p = 0; p < rows; p++)
+            FloatVector.fromArray(SgemmVec.S, src, rowOff[r0 + p] + col).intoArray(dst, d0 + p * dStride);
+    }
 }
