@@ -154,12 +154,7 @@ final class Elementwise {
                 case RSQRT -> { for (int k = lo; k < hi; k++) { float v = b[bo + k]; z[zo + k] = g[go + k] * (-0.5f * v * v * v); } }
                 case SQUARE -> { for (int k = lo; k < hi; k++) z[zo + k] = g[go + k] * (2f * a[ao + k]); }
                 case ABS -> { for (int k = lo; k < hi; k++) z[zo + k] = g[go + k] * Math.signum(a[ao + k]); }
-                case SILU -> {
-                    for (int k = lo; k < hi; k++) {
-                        double v = a[ao + k], s = 1.0 / (1.0 + Math.exp(-v));
-                        z[zo + k] = (float) (g[go + k] * (s * (1.0 + v * (1.0 - s))));
-                    }
-                }
+                case SILU -> FastMath.siluBackwardAffine(a, ao + lo, g, go + lo, z, zo + lo, hi - lo, 1f, 0f);
                 case SIGMOID -> { for (int k = lo; k < hi; k++) { float v = b[bo + k]; z[zo + k] = g[go + k] * (v * (1f - v)); } }
                 // (1 − y)(1 + y): no cancellation near |y| = 1, unlike 1 − y²
                 case TANH -> { for (int k = lo; k < hi; k++) { float v = b[bo + k]; z[zo + k] = g[go + k] * ((1f - v) * (1f + v)); } }
@@ -349,8 +344,7 @@ final class Elementwise {
         forEachRun(plan, new int[]{co, off(a), off(b)}, off(out), (o, p, len) -> {
             int c0 = p[0], a0 = p[1], b0 = p[2];
             if (sc == 1 && sa == 1 && sb == 1) {
-                if (cf != null) for (int k = 0; k < len; k++) z[o + k] = cf[c0 + k] != 0 ? x[a0 + k] : y[b0 + k];
-                else for (int k = 0; k < len; k++) z[o + k] = ci[c0 + k] != 0 ? x[a0 + k] : y[b0 + k];
+                FastMath.select(cf, ci, c0, x, a0, y, b0, z, o, len);
             } else if (cf != null) {
                 for (int k = 0; k < len; k++) z[o + k] = cf[c0 + k * sc] != 0 ? x[a0 + k * sa] : y[b0 + k * sb];
             } else {

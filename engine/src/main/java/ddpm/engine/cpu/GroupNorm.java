@@ -13,8 +13,10 @@ import static ddpm.engine.cpu.CpuStorage.off;
 /**
  * Group norm over x [N, C, *] with C split into groups, optionally fused with SiLU, and its
  * backward: the double-precision reference beside the float32 kernels. The float statistics are
- * float partial sums over short runs totalled in double (two passes: mean, then squared
- * deviations); the normalisation (and SiLU) runs as one affine per channel, vectorised.
+ * float partial sums over blocks totalled in double (two passes: mean, then squared
+ * deviations); the normalisation (and SiLU) runs as one affine per channel. The backward is
+ * per channel: d = gy (· SiLU'), the sums Σd and Σd·(x − μ), then gx as one affine combination
+ * of d and x. Every inner loop is vectorised ({@link FastMath}).
  */
 final class GroupNorm {
     private GroupNorm() {}
@@ -81,42 +83,6 @@ final class GroupNorm {
             }
     }
 
-    /** Σ x[o .. o+n) with float partial sums over short runs, totalled in double. */
-    static double sum(float[] x, int o, int n) {
-        double total = 0;
-        for (int s = 0; s < n; s += 512) {
-            int e = Math.min(n, s + 512);
-            float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-            int p = o + s, end = o + e;
-            for (; p + 8 <= end; p += 8) {
-                a0 += x[p]; a1 += x[p + 1]; a2 += x[p + 2]; a3 += x[p + 3];
-                a4 += x[p + 4]; a5 += x[p + 5]; a6 += x[p + 6]; a7 += x[p + 7];
-            }
-            for (; p < end; p++) a0 += x[p];
-            total += (double) ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
-        }
-        return total;
-    }
-
-    /** Σ (x − mu)² over x[o .. o+n), as {@link #sum}. */
-    static double sumSqDev(float[] x, int o, int n, float mu) {
-        double total = 0;
-        for (int s = 0; s < n; s += 512) {
-            int e = Math.min(n, s + 512);
-            float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-            int p = o + s, end = o + e;
-            for (; p + 8 <= end; p += 8) {
-                float d0 = x[p] - mu, d1 = x[p + 1] - mu, d2 = x[p + 2] - mu, d3 = x[p + 3] - mu;
-                float d4 = x[p + 4] - mu, d5 = x[p + 5] - mu, d6 = x[p + 6] - mu, d7 = x[p + 7] - mu;
-                a0 += d0 * d0; a1 += d1 * d1; a2 += d2 * d2; a3 += d3 * d3;
-                a4 += d4 * d4; a5 += d5 * d5; a6 += d6 * d6; a7 += d7 * d7;
-            }
-            for (; p < end; p++) { float d = x[p] - mu; a0 += d * d; }
-            total += (double) ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
-        }
-        return total;
-    }
-
     static void groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                           Tensor out, Tensor mean, Tensor rstd) {
         int[] xs = x.shape();
@@ -127,8 +93,8 @@ final class GroupNorm {
         Parallel.range(nb * groups, Math.max(1, GRAIN / Math.max(1, cnt)), (lo, hi) -> {
             for (int unit = lo; unit < hi; unit++) {
                 int base = unit * cnt;   // (b·c + g·cg)·hw
-                double mu = cnt == 0 ? 0 : sum(X, xo + base, cnt) / cnt;
-                double var = cnt == 0 ? 0 : sumSqDev(X, xo + base, cnt, (float) mu) / cnt;
+                double mu = cnt == 0 ? 0 : FastMath.sum(X, xo + base, cnt) / cnt;
+                double var = cnt == 0 ? 0 : FastMath.sumSqDev(X, xo + base, cnt, (float) mu) / cnt;
                 double rs = 1.0 / Math.sqrt(var + epsF);
                 M[mo + unit] = (float) mu;
                 R[ro + unit] = (float) rs;
@@ -151,43 +117,29 @@ final class GroupNorm {
         int xo = off(x), go = off(gy), gxo = off(gx), mo = off(mean), ro = off(rstd), gmo = off(gamma), bto = off(beta);
         double[] dg = new double[nb * c], db = new double[nb * c];   // per (sample, channel), summed over samples below
         Parallel.range(nb * groups, Math.max(1, GRAIN / Math.max(1, cnt)), (lo, hi) -> {
+            double[] acc = new double[2];
             for (int unit = lo; unit < hi; unit++) {
                 int base = unit * cnt, g = unit % groups, b = unit / groups;
                 float mu = M[mo + unit], rs = R[ro + unit];
-                double s1 = 0, s2 = 0;
+                double s1 = 0, s2 = 0;   // Σ dx̂ and Σ dx̂·x̂ over the group, dx̂ = d·γ
                 for (int cc = 0; cc < cg; cc++) {
                     int ch = g * cg + cc, p0 = base + cc * hw;
                     float gm = G[gmo + ch], bt = B[bto + ch];
-                    float pg = 0, pb = 0, q1 = 0, q2 = 0;
-                    double cg1 = 0, cb1 = 0, c1 = 0, c2 = 0;
-                    for (int e = 0; e < hw; e++) {
-                        float xh = (X[xo + p0 + e] - mu) * rs;
-                        float d = GY[go + p0 + e];
-                        if (silu) {
-                            float yv = xh * gm + bt, sg = 1f / (1f + (float) Math.exp(-yv));
-                            d *= sg * (1f + yv * (1f - sg));
-                        }
-                        pg += d * xh;
-                        pb += d;
-                        float dxh = d * gm;
-                        q1 += dxh;
-                        q2 += dxh * xh;
-                        GX[gxo + p0 + e] = dxh;   // dx̂ for now; finished below
-                        if ((e & 255) == 255) { cg1 += pg; cb1 += pb; c1 += q1; c2 += q2; pg = pb = q1 = q2 = 0; }
-                    }
-                    dg[b * c + ch] = cg1 + pg;
-                    db[b * c + ch] = cb1 + pb;
-                    s1 += c1 + q1;
-                    s2 += c2 + q2;
+                    // d = gy, or gy·silu'(x̂·γ + β) (kept in gx until the end)
+                    if (silu) FastMath.siluBackwardAffine(X, xo + p0, GY, go + p0, GX, gxo + p0, hw, rs * gm, bt - mu * rs * gm);
+                    acc[0] = acc[1] = 0;
+                    FastMath.sumAndCentredDot(silu ? GX : GY, silu ? gxo + p0 : go + p0, X, xo + p0, hw, mu, acc);
+                    dg[b * c + ch] = rs * acc[1];   // Σ d·x̂
+                    db[b * c + ch] = acc[0];        // Σ d
+                    s1 += gm * acc[0];
+                    s2 += gm * rs * acc[1];
                 }
+                // gx = rs·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) = (rs·γ)·d − rs²·m2·(x − μ) − rs·m1
                 float m1 = (float) (s1 / cnt), m2 = (float) (s2 / cnt);
-                if (xo == gxo) {
-                    for (int e = xo + base; e < xo + base + cnt; e++) GX[e] = rs * (GX[e] - m1 - (X[e] - mu) * rs * m2);
-                } else {
-                    for (int e = 0; e < cnt; e++) {
-                        float xh = (X[xo + base + e] - mu) * rs;
-                        GX[gxo + base + e] = rs * (GX[gxo + base + e] - m1 - xh * m2);
-                    }
+                for (int cc = 0; cc < cg; cc++) {
+                    int ch = g * cg + cc, p0 = base + cc * hw;
+                    FastMath.combine(silu ? GX : GY, silu ? gxo + p0 : go + p0, X, xo + p0, mu, GX, gxo + p0, hw,
+                            rs * G[gmo + ch], -rs * rs * m2, -rs * m1);
                 }
             }
         });

@@ -145,6 +145,7 @@ final class Layout {
         if (j < 0) throw new AssertionError("permute: no unit stride in " + Arrays.toString(s));
         int jl = d[j], il = d[m - 1], is = s[m - 1], jos = os[j];
         int others = n / (jl * il), jTiles = (jl + TILE - 1) / TILE;
+        int[] gather = FastMath.gatherIndex(is);   // vector gathers of a strided column, where available
         int[] od = new int[m - 2], ods = new int[m - 2], oos = new int[m - 2];
         for (int i = 0, q = 0; i < m - 1; i++) if (i != j) { od[q] = d[i]; ods[q] = s[i]; oos[q] = os[i]; q++; }
         Parallel.range(others * jTiles, Math.max(1, GRAIN / (TILE * il)), (lo, hi) -> {
@@ -160,8 +161,9 @@ final class Layout {
                 for (int i0 = 0; i0 < il; i0 += TILE) {
                     int i1 = Math.min(il, i0 + TILE);
                     for (int jj = j0; jj < j1; jj++) {
-                        int so = src + jj + i0 * is, zz = dst + jj * jos;
-                        for (int ii = i0; ii < i1; ii++) z[zz + ii] = x[so + (ii - i0) * is];
+                        int so = src + jj + i0 * is, zz = dst + jj * jos, ii = i0;
+                        if (gather != null) for (; ii + FastMath.GATHER <= i1; ii += FastMath.GATHER) VecMath.gather(x, so + (ii - i0) * is, gather, z, zz + ii);
+                        for (; ii < i1; ii++) z[zz + ii] = x[so + (ii - i0) * is];
                     }
                 }
             }

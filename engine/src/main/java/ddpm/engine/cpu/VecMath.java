@@ -2,19 +2,23 @@ package ddpm.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vectorised float exp (Cephes expf: range reduction by ln 2, degree-6 polynomial, exponent by
- * bit arithmetic; about 2 ulp on [−87, 88]) for softmax rows and SiLU. Only used when
- * {@link Sgemm#VECTOR}; {@link FastMath} holds the scalar fallbacks.
+ * The vectorised inner loops the float kernels share: float exp (Cephes expf: range reduction by
+ * ln 2, degree-6 polynomial, exponent by bit arithmetic; about 2 ulp on [−87, 88]) for softmax
+ * and SiLU, SiLU and its derivative of an affine input, sums and centred dot products (float
+ * lanes over blocks of {@link #BLOCK}, totalled in double), a two-input affine combination, a
+ * select, and the packing copies. Only used when {@link Sgemm#VECTOR}; {@link FastMath} holds
+ * the scalar fallbacks and chooses.
  */
 final class VecMath {
     private VecMath() {}
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final int VL = S.length();
+    static final int VL = S.length();
 
     static FloatVector exp(FloatVector x) {
         x = x.max(-87.3f).min(88.7f);
@@ -46,7 +50,7 @@ final class VecMath {
             if ((i & 1023) == 1024 - VL) { sum += acc.reduceLanes(VectorOperators.ADD); acc = FloatVector.zero(S); }
         }
         sum += acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) { float e = FastMath.exp(a[o + i] - m); a[o + i] = e; sum += e; }
+        for (; i < n; i++) { float e = (float) Math.exp(a[o + i] - m); a[o + i] = e; sum += e; }
         return sum;
     }
 
@@ -62,7 +66,7 @@ final class VecMath {
             if ((i & 1023) == 1024 - VL) { sum += acc.reduceLanes(VectorOperators.ADD); acc = FloatVector.zero(S); }
         }
         sum += acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) { float e = FastMath.exp(x[xo + i] - m); z[zo + i] = e; sum += e; }
+        for (; i < n; i++) { float e = (float) Math.exp(x[xo + i] - m); z[zo + i] = e; sum += e; }
         return sum;
     }
 
@@ -87,12 +91,119 @@ final class VecMath {
             FloatVector v = FloatVector.fromArray(S, x, xo + i).fma(sc, sh);
             v.div(exp(v.neg()).add(1f)).intoArray(y, yo + i);
         }
-        for (; i < n; i++) y[yo + i] = FastMath.silu(x[xo + i] * scale + shift);
+        for (; i < n; i++) y[yo + i] = FastMath.Scalar.silu(x[xo + i] * scale + shift);
     }
 
     /** dst[d0 + p·dStride + t] = src[rowOff[r0 + p] + col + t] for t &lt; the SGEMM vector length, p &lt; rows: packing runs. */
     static void copyRuns(float[] src, int[] rowOff, int r0, int rows, int col, float[] dst, int d0, int dStride) {
         for (int p = 0; p < rows; p++)
             FloatVector.fromArray(SgemmVec.S, src, rowOff[r0 + p] + col).intoArray(dst, d0 + p * dStride);
+    }
+
+    /** Elements per float-lane partial sum before it is added to a double total. */
+    static final int BLOCK = 1024;
+
+    /** y[yo+i] = g[go+i] · silu'(x[xo+i]·scale + shift), silu'(v) = s·(1 + v·(1 − s)), s = σ(v). */
+    static void siluBackwardAffine(float[] x, int xo, float[] g, int go, float[] y, int yo, int n, float scale, float shift) {
+        int i = 0;
+        FloatVector sc = FloatVector.broadcast(S, scale), sh = FloatVector.broadcast(S, shift), one = FloatVector.broadcast(S, 1f);
+        for (; i + VL <= n; i += VL) {
+            FloatVector v = FloatVector.fromArray(S, x, xo + i).fma(sc, sh);
+            FloatVector sg = one.div(exp(v.neg()).add(one));
+            FloatVector d = sg.mul(v.mul(one.sub(sg)).add(one));
+            FloatVector.fromArray(S, g, go + i).mul(d).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] = g[go + i] * FastMath.Scalar.siluDerivative(x[xo + i] * scale + shift);
+    }
+
+    /** Σ x[o .. o+n). */
+    static double sum(float[] x, int o, int n) {
+        double total = 0;
+        for (int s = 0; s < n; s += BLOCK) {
+            int e = Math.min(n, s + BLOCK), i = s;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S);
+            for (; i + 2 * VL <= e; i += 2 * VL) {
+                a0 = a0.add(FloatVector.fromArray(S, x, o + i));
+                a1 = a1.add(FloatVector.fromArray(S, x, o + i + VL));
+            }
+            float t = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            for (; i < e; i++) t += x[o + i];
+            total += t;
+        }
+        return total;
+    }
+
+    /** Σ (x − mu)² over x[o .. o+n). */
+    static double sumSqDev(float[] x, int o, int n, float mu) {
+        double total = 0;
+        FloatVector m = FloatVector.broadcast(S, mu);
+        for (int s = 0; s < n; s += BLOCK) {
+            int e = Math.min(n, s + BLOCK), i = s;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S);
+            for (; i + 2 * VL <= e; i += 2 * VL) {
+                FloatVector d0 = FloatVector.fromArray(S, x, o + i).sub(m), d1 = FloatVector.fromArray(S, x, o + i + VL).sub(m);
+                a0 = d0.fma(d0, a0);
+                a1 = d1.fma(d1, a1);
+            }
+            float t = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            for (; i < e; i++) { float d = x[o + i] - mu; t += d * d; }
+            total += t;
+        }
+        return total;
+    }
+
+    /** acc[0] += Σ d, acc[1] += Σ d·(x − mu) over n elements. */
+    static void sumAndCentredDot(float[] d, int dOff, float[] x, int xOff, int n, float mu, double[] acc) {
+        FloatVector m = FloatVector.broadcast(S, mu);
+        for (int s = 0; s < n; s += BLOCK) {
+            int e = Math.min(n, s + BLOCK), i = s;
+            FloatVector sd = FloatVector.zero(S), sx = FloatVector.zero(S);
+            for (; i + VL <= e; i += VL) {
+                FloatVector dv = FloatVector.fromArray(S, d, dOff + i);
+                sd = sd.add(dv);
+                sx = dv.fma(FloatVector.fromArray(S, x, xOff + i).sub(m), sx);
+            }
+            float td = sd.reduceLanes(VectorOperators.ADD), tx = sx.reduceLanes(VectorOperators.ADD);
+            for (; i < e; i++) { td += d[dOff + i]; tx += d[dOff + i] * (x[xOff + i] - mu); }
+            acc[0] += td;
+            acc[1] += tx;
+        }
+    }
+
+    /** y[yo+i] = a·d[dOff+i] + b·(x[xOff+i] − m) + c (y may be d). */
+    static void combine(float[] d, int dOff, float[] x, int xOff, float m, float[] y, int yo, int n, float a, float b, float c) {
+        int i = 0;
+        FloatVector va = FloatVector.broadcast(S, a), vb = FloatVector.broadcast(S, b), vc = FloatVector.broadcast(S, c),
+                vm = FloatVector.broadcast(S, m);
+        for (; i + VL <= n; i += VL)
+            FloatVector.fromArray(S, d, dOff + i).fma(va, FloatVector.fromArray(S, x, xOff + i).sub(vm).fma(vb, vc)).intoArray(y, yo + i);
+        for (; i < n; i++) y[yo + i] = Math.fma(d[dOff + i], a, Math.fma(x[xOff + i] - m, b, c));
+    }
+
+    /** z[zo+i] = c[co+i] ≠ 0 ? a[ao+i] : b[bo+i] (a float condition; NaN counts as true). */
+    static void select(float[] c, int co, float[] a, int ao, float[] b, int bo, float[] z, int zo, int n) {
+        int i = 0;
+        for (; i + VL <= n; i += VL) {
+            VectorMask<Float> m = FloatVector.fromArray(S, c, co + i).compare(VectorOperators.NE, 0f);
+            FloatVector.fromArray(S, b, bo + i).blend(FloatVector.fromArray(S, a, ao + i), m).intoArray(z, zo + i);
+        }
+        for (; i < n; i++) z[zo + i] = c[co + i] != 0 ? a[ao + i] : b[bo + i];
+    }
+
+    /** z[zo+i] = c[co+i] ≠ 0 ? a[ao+i] : b[bo+i] (an int condition). */
+    static void select(int[] c, int co, float[] a, int ao, float[] b, int bo, float[] z, int zo, int n) {
+        int i = 0;
+        VectorSpecies<Integer> is = IntVector.SPECIES_PREFERRED;
+        if (is.length() == VL)
+            for (; i + VL <= n; i += VL) {
+                VectorMask<Float> m = IntVector.fromArray(is, c, co + i).compare(VectorOperators.NE, 0).cast(S);
+                FloatVector.fromArray(S, b, bo + i).blend(FloatVector.fromArray(S, a, ao + i), m).intoArray(z, zo + i);
+            }
+        for (; i < n; i++) z[zo + i] = c[co + i] != 0 ? a[ao + i] : b[bo + i];
+    }
+
+    /** z[zo .. zo+VL) = x[xo + index[i]]: one gathered vector (a strided column of a transpose). */
+    static void gather(float[] x, int xo, int[] index, float[] z, int zo) {
+        FloatVector.fromArray(S, x, xo, index, 0).intoArray(z, zo);
     }
 }
