@@ -34,13 +34,19 @@ public final class CpuBackend implements Backend, FusedOps {
 
     private final AtomicLong live = new AtomicLong(), peak = new AtomicLong(), storages = new AtomicLong(),
             allocations = new AtomicLong();
+    private final ArrayPool pool = new ArrayPool();
 
     private CpuBackend() {}
 
     @Override public Device device() { return Device.CPU; }
 
+    /** Storage from the array pool: uninitialised, as the contract says. */
     @Override public Storage allocate(DType dtype, long length) {
-        CpuStorage s = new CpuStorage(this, dtype, length);
+        if (length < 0 || length > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("a CPU tensor holds at most 2^31 elements, asked for " + length);
+        if (dtype != DType.F32 && dtype != DType.F64 && dtype != DType.I32)
+            throw new IllegalArgumentException("the CPU backend stores F32, F64 and I32, not " + dtype);
+        CpuStorage s = new CpuStorage(this, dtype, length, pool.take(dtype, (int) length));
         long now = live.addAndGet(s.bytes());
         peak.accumulateAndGet(now, Math::max);
         storages.incrementAndGet();
@@ -51,11 +57,16 @@ public final class CpuBackend implements Backend, FusedOps {
     void freed(CpuStorage s) {
         live.addAndGet(-s.bytes());
         storages.decrementAndGet();
+        pool.give(s.dtype, s.array(), s.capacity());
     }
 
+    /** Live and peak bytes of storages (as requested), cached bytes of the array pool, reuses from it. */
     @Override public MemoryStats memoryStats() {
-        return new MemoryStats(live.get(), peak.get(), storages.get(), 0, allocations.get(), 0);
+        return new MemoryStats(live.get(), peak.get(), storages.get(), pool.cachedBytes(), allocations.get(), pool.reuses());
     }
+
+    /** Lets the garbage collector have every array the pool caches. */
+    public void emptyCache() { pool.clear(); }
 
     // ---------------------------------------------------------------- the dtype dispatch
     /**

@@ -5,8 +5,9 @@ import ddpm.engine.Storage;
 import ddpm.engine.Tensor;
 
 /**
- * Heap storage: a float[], double[] or int[] according to the dtype. The static accessors give
- * the kernels a tensor's array and the index of its element 0 (tensors are contiguous from
+ * Heap storage: a float[], double[] or int[] according to the dtype, from the backend's
+ * {@link ArrayPool} (so possibly longer than the storage, and not zeroed). The static accessors
+ * give the kernels a tensor's array and the index of its element 0 (tensors are contiguous from
  * their offset), which is the whole calling convention of the CPU kernels.
  */
 public final class CpuStorage extends Storage {
@@ -14,17 +15,18 @@ public final class CpuStorage extends Storage {
     public final double[] d;
     public final int[] i;
 
-    CpuStorage(CpuBackend backend, DType dtype, long length) {
+    CpuStorage(CpuBackend backend, DType dtype, long length, Object array) {
         super(backend, dtype, length);
-        if (length > Integer.MAX_VALUE - 16)
-            throw new IllegalArgumentException("a CPU tensor holds at most 2^31 elements, asked for " + length);
-        int n = (int) length;
-        f = dtype == DType.F32 ? new float[n] : null;
-        d = dtype == DType.F64 ? new double[n] : null;
-        i = dtype == DType.I32 ? new int[n] : null;
-        if (f == null && d == null && i == null)
-            throw new IllegalArgumentException("the CPU backend stores F32, F64 and I32, not " + dtype);
+        f = array instanceof float[] a ? a : null;
+        d = array instanceof double[] a ? a : null;
+        i = array instanceof int[] a ? a : null;
     }
+
+    /** The backing array. */
+    Object array() { return f != null ? f : d != null ? d : i; }
+
+    /** Elements in the backing array (at least {@link #length}). */
+    int capacity() { return f != null ? f.length : d != null ? d.length : i.length; }
 
     @Override protected void free() { ((CpuBackend) backend).freed(this); }
 
