@@ -6,7 +6,6 @@ import java.util.Arrays;
 
 import static ddpm.engine.cpu.CpuStorage.d;
 import static ddpm.engine.cpu.CpuStorage.f;
-import static ddpm.engine.cpu.CpuStorage.n;
 import static ddpm.engine.cpu.CpuStorage.off;
 
 /**
@@ -104,13 +103,6 @@ final class Conv {
     }
 
     // ================================================================ float32
-    private static float[] floats(Tensor t) {
-        if (t == null) return null;
-        float[] r = new float[n(t)];
-        System.arraycopy(f(t), off(t), r, 0, r.length);
-        return r;
-    }
-
     /** The columns of one image for a k×k conv: col[(c·k + u)·k + v][i·wo + j] = x[c][i·s − pad + u][j·s − pad + v]. */
     static void im2col(float[] x, int xo, int c, int h, int w, int k, int s, int pad, int ho, int wo, float[] col) {
         int hw = ho * wo;
@@ -158,16 +150,17 @@ final class Conv {
     static int imagesPerGemm(int hw, int nb) { return hw >= 256 ? 1 : Math.max(1, Math.min(nb, (256 + hw - 1) / hw)); }
 
     /**
-     * out[b] (m × ho·wo, images yImg apart) = A · col(x[b]) (+ bias), where A (m × c·k², dense at
-     * a/aOff) is the (possibly flipped) kernel and col the implicit im2col of image b of x (images
-     * xImg apart, geometry h, w, k, s, pad → ho, wo). Images go in groups ({@link #imagesPerGemm})
-     * over the batch; A is packed once.
+     * out[b] (m × ho·wo, images yImg apart) = A · col(x[b]) + bias (bias[biasOff + row]; none: 0),
+     * where A (m × c·k², dense at a/aOff) is the (possibly flipped) kernel and col the implicit
+     * im2col of image b of x (images xImg apart, geometry h, w, k, s, pad → ho, wo). Images go in
+     * groups ({@link #imagesPerGemm}) over the batch; A is packed once; the bias is added in the
+     * GEMM's epilogue.
      */
-    private static void convForward(int nb, int m, int c, float[] a, int aOff, float[] bias,
+    private static void convForward(int nb, int m, int c, float[] a, int aOff, float[] bias, int biasOff,
                                     float[] x, int xo, int xImg, int h, int w, int k, int s, int pad, int ho, int wo,
                                     float[] y, int yo, int yImg) {
         int kdim = c * k * k, hw = ho * wo, g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g;
-        float[] ap = nb > 1 ? Sgemm.packA(false, m, kdim, 1f, a, aOff, kdim) : null;
+        float[] ap = Sgemm.packA(false, m, kdim, 1f, a, aOff, kdim);
         Parallel.items(groups, (gi, threads) -> {
             int b0 = gi * g, gn = Math.min(g, nb - b0), n = gn * hw, x0 = xo + b0 * xImg;
             Sgemm.BPacker cols;
@@ -179,22 +172,14 @@ final class Conv {
                 cols = ConvPack.cols(xp, 0, c * hp * wp, gn, c, hp, wp, k, s, ho, wo);
             }
             if (gn == 1) {
-                int y0 = yo + b0 * yImg;
-                if (bias != null) for (int oc = 0; oc < m; oc++) Arrays.fill(y, y0 + oc * hw, y0 + (oc + 1) * hw, bias[oc]);
-                float beta = bias != null ? 1f : 0f;
-                if (ap != null) Sgemm.gemmPacked(m, hw, kdim, ap, cols, beta, y, y0, hw, threads);
-                else Sgemm.gemm(false, m, hw, kdim, 1f, a, aOff, kdim, cols, beta, y, y0, hw, threads);
+                Sgemm.gemmPackedBias(m, hw, kdim, ap, cols, bias, biasOff, y, yo + b0 * yImg, hw, threads);
             } else {
-                // [m × images·hw] in scratch, then scattered to [images][m][hw] with the bias
+                // [m × images·hw] in scratch, then copied to [images][m][hw]
                 float[] tmp = Scratch.get(Scratch.SCORES, m * n);
-                Sgemm.gemmPacked(m, n, kdim, ap, cols, 0f, tmp, 0, n, threads);
-                for (int oc = 0; oc < m; oc++) {
-                    float bv = bias != null ? bias[oc] : 0f;
-                    for (int img = 0; img < gn; img++) {
-                        int src = oc * n + img * hw, dst = yo + (b0 + img) * yImg + oc * hw;
-                        for (int p = 0; p < hw; p++) y[dst + p] = tmp[src + p] + bv;
-                    }
-                }
+                Sgemm.gemmPackedBias(m, n, kdim, ap, cols, bias, biasOff, tmp, 0, n, threads);
+                for (int oc = 0; oc < m; oc++)
+                    for (int img = 0; img < gn; img++)
+                        System.arraycopy(tmp, oc * n + img * hw, y, yo + (b0 + img) * yImg + oc * hw, hw);
             }
         });
     }
@@ -202,7 +187,7 @@ final class Conv {
     static void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {
         int[] xs = x.shape(), ws = w.shape(), os = out.shape();
         int nb = xs[0], c = xs[1], h = xs[2], wd = xs[3], o = ws[0], k = ws[2], ho = os[2], wo = os[3];
-        convForward(nb, o, c, f(w), off(w), floats(bias), f(x), off(x), c * h * wd, h, wd, k, stride, pad, ho, wo,
+        convForward(nb, o, c, f(w), off(w), f(bias), off(bias), f(x), off(x), c * h * wd, h, wd, k, stride, pad, ho, wo,
                 f(out), off(out), o * ho * wo);
     }
 
@@ -220,7 +205,7 @@ final class Conv {
             for (int oc = 0; oc < o; oc++)
                 for (int ic = 0; ic < c; ic++)
                     for (int q = 0; q < kk; q++) wt[ic * okk + oc * kk + (kk - 1 - q)] = W[wOff + (oc * c + ic) * kk + q];
-            convForward(nb, c, o, wt, 0, null, G, go, yImg, ho, wo, k, 1, k - 1 - pad, h, wd, GX, xo, xImg);
+            convForward(nb, c, o, wt, 0, null, 0, G, go, yImg, ho, wo, k, 1, k - 1 - pad, h, wd, GX, xo, xImg);
             return;
         }
         // stride 2: col = Wᵀ·gy[b], then the col2im scatter

@@ -62,9 +62,7 @@ public final class Parallel {
     public static void items(int count, Item body) {
         int t = threads();
         if (t > 1 && count >= t && (count % t == 0 || count >= 4 * t)) {
-            tasks(t, task -> {
-                for (int i = (int) ((long) count * task / t), e = (int) ((long) count * (task + 1) / t); i < e; i++) body.run(i, 1);
-            });
+            tasks(count, i -> body.run(i, 1));   // one task per item: a thread that falls behind gets stolen from
         } else {
             for (int i = 0; i < count; i++) body.run(i, t);
         }
