@@ -11,7 +11,8 @@ import static ddpm.engine.cpu.CpuStorage.off;
 /**
  * Random numbers of a Philox stream (seed, offset): uniform, standard normal, and the scaled
  * dropout mask. The double reference and the float kernels draw the very same numbers ({@link
- * Philox} documents the layout), the float ones in parallel over blocks of 4.
+ * Philox} documents the layout), the float ones in parallel over blocks of 4; the dropout mask
+ * runs the Philox rounds on vectors of blocks ({@link VecMath#philoxBlocks}).
  */
 final class RandomOps {
     private RandomOps() {}
@@ -51,15 +52,32 @@ final class RandomOps {
         for (int k = 0; k < u.length; k++) z[off(out) + k] = u[k] >= p ? keep : 0.0;
     }
 
+    /**
+     * The keep test u ≥ p on the word itself: u = (k + ½)·2⁻²⁴ with k = word >>> 8, so u ≥ p
+     * exactly when k ≥ ⌈p·2²⁴ − ½⌉ (p·2²⁴ − ½ is exact in double for p in [0, 1)).
+     */
+    static long keepThreshold(double p) { return (long) Math.ceil(p * 0x1p24 - 0.5); }
+
     static void dropoutMask(Tensor out, double p, long seed, long offset) {
         float[] z = f(out);
         int zo = off(out), n = n(out), blocks = (n + 3) / 4;
         float keep = (float) (1.0 / (1.0 - p));
+        long threshold = keepThreshold(p);
+        int lanes = Sgemm.VECTOR ? VecMath.PHILOX_LANES : 1;
         Parallel.range(blocks, BLOCKS, (lo, hi) -> {
+            long[] words = new long[4 * lanes];
             int[] w = new int[4];
-            for (int j = lo; j < hi; j++) {
+            int j = lo;
+            if (Sgemm.VECTOR)   // whole vectors of blocks, every element inside the tensor
+                for (; j + lanes <= hi && (j + lanes) * 4 <= n; j += lanes) {
+                    VecMath.philoxBlocks(seed, offset + j, words);
+                    for (int b = 0; b < lanes; b++)
+                        for (int l = 0; l < 4; l++)
+                            z[zo + (j + b) * 4 + l] = (words[l * lanes + b] >>> 8) >= threshold ? keep : 0f;
+                }
+            for (; j < hi; j++) {
                 Philox.block(seed, offset + j, w);
-                for (int l = 0; l < 4 && j * 4 + l < n; l++) z[zo + j * 4 + l] = Philox.uniform(w[l]) >= p ? keep : 0f;
+                for (int l = 0; l < 4 && j * 4 + l < n; l++) z[zo + j * 4 + l] = (w[l] >>> 8) >= threshold ? keep : 0f;
             }
         });
     }

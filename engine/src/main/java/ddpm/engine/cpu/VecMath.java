@@ -2,6 +2,7 @@ package ddpm.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -211,5 +212,36 @@ final class VecMath {
     /** z[zo .. zo+VL) = x[xo + index[i]]: one gathered vector (a strided column of a transpose). */
     static void gather(float[] x, int xo, int[] index, float[] z, int zo) {
         FloatVector.fromArray(S, x, xo, index, 0).intoArray(z, zo);
+    }
+
+    private static final VectorSpecies<Long> L = LongVector.SPECIES_PREFERRED;
+    /** Philox blocks per vector step (one per 64-bit lane). */
+    static final int PHILOX_LANES = L.length();
+    private static final long M0 = 0xD2511F53L, M1 = 0xCD9E8D57L, W0 = 0x9E3779B9L, W1 = 0xBB67AE85L, LOW = 0xFFFFFFFFL;
+
+    /**
+     * Philox 4x32-10 ({@link ddpm.engine.Philox}) for PHILOX_LANES consecutive blocks from
+     * {@code counter}: each 32-bit word in a 64-bit lane, so the 32×32 → 64-bit products are plain
+     * 64-bit multiplies. words[w·lanes + b] receives word w of block b.
+     */
+    static void philoxBlocks(long seed, long counter, long[] words) {
+        LongVector lane = LongVector.zero(L).addIndex(1).add(counter);
+        LongVector c0 = lane.and(LOW), c1 = lane.lanewise(VectorOperators.LSHR, 32), c2 = LongVector.zero(L), c3 = c2;
+        long k0 = seed & LOW, k1 = (seed >>> 32) & LOW;
+        for (int round = 0; round < 10; round++) {
+            if (round > 0) { k0 = (k0 + W0) & LOW; k1 = (k1 + W1) & LOW; }
+            LongVector p0 = c0.mul(M0), p1 = c2.mul(M1);
+            LongVector n0 = p1.lanewise(VectorOperators.LSHR, 32).lanewise(VectorOperators.XOR, c1).lanewise(VectorOperators.XOR, k0);
+            LongVector n2 = p0.lanewise(VectorOperators.LSHR, 32).lanewise(VectorOperators.XOR, c3).lanewise(VectorOperators.XOR, k1);
+            c1 = p1.and(LOW);
+            c3 = p0.and(LOW);
+            c0 = n0;
+            c2 = n2;
+        }
+        int n = PHILOX_LANES;
+        c0.intoArray(words, 0);
+        c1.intoArray(words, n);
+        c2.intoArray(words, 2 * n);
+        c3.intoArray(words, 3 * n);
     }
 }
