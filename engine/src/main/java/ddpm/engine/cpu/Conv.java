@@ -226,15 +226,19 @@ final class Conv {
         int xo = off(x), go = off(gy), wOff = off(gw);
         if (nb == 0) { Arrays.fill(GW, wOff, wOff + wn, 0f); return; }
         // gw' = Σ_b gy[b] [o × hw] · col[b]ᵀ [hw × k·k·c] with columns in (u, v, c) order (so the
-        // packing copies contiguous channel runs), small maps in groups of images (K = images·hw);
-        // a batch split over threads gives one partial gw' per thread
+        // packing copies contiguous channel runs), small maps in groups of images (K = images·hw).
+        // Over threads: the groups in a fixed number of chunks, each summed into its own partial
+        // gw', the chunks taken by whichever thread is free (a thread that falls behind, e.g. on a
+        // shared machine, holds up one chunk, not half the batch); chunk bounds do not depend on
+        // timing, so neither do the sums.
         int g = imagesPerGemm(hw, nb), groups = (nb + g - 1) / g, t = Parallel.threads();
         Geo geo = new Geo(X, xo, xImg, G, go, yImg, c, h, wd, o, k, stride, pad, ho, wo, g, nb);
-        boolean split = t > 1 && groups >= t && (groups % t == 0 || groups >= 4 * t);
-        float[][] parts = new float[split ? t : 1][wn];
+        boolean split = t > 1 && groups >= t;
+        int chunks = split ? Math.min(groups, 4 * t) : 1;
+        float[][] parts = new float[chunks][wn];
         if (split) {
-            Parallel.tasks(t, task -> {
-                int g0 = (int) ((long) groups * task / t), g1 = (int) ((long) groups * (task + 1) / t);
+            Parallel.tasks(chunks, task -> {
+                int g0 = (int) ((long) groups * task / chunks), g1 = (int) ((long) groups * (task + 1) / chunks);
                 for (int gi = g0; gi < g1; gi++) weightGrad(geo, gi, parts[task], gi == g0 ? 0f : 1f, 1);
             });
         } else {

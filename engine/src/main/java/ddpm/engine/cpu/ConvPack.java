@@ -7,8 +7,8 @@ import java.util.Arrays;
  * zero-padded (and, for the weight gradient, channels-last), and the GEMM's B panels are then
  * packed straight from that copy as B[p][n] = src[rowOff[p] + colOff[n]]. Both offset tables
  * increase strictly, so a run of a panel whose column offsets step by exactly 1 is contiguous
- * in the copy and packs as one vector copy per k step (or two or four shorter ones for maps of
- * 8 or 4 pixels a row); other runs (stride 2) gather element by element. No branches for the
+ * in the copy and packs as one vector copy per k step; other runs (maps of 8 or 4 pixels a row,
+ * stride 2) as one vector gather per k step with the run's offset pattern. No branches for the
  * borders: the padding is in the copy.
  *
  * <ul>
@@ -104,28 +104,23 @@ final class ConvPack {
         return offsets(xt, rowOff, colOff);
     }
 
-    /** Whether every sub-run of {@code run} columns of the RUN from n0 is contiguous in the source. */
-    private static boolean contiguous(int[] colOff, int n0, int run) {
-        for (int t = 0; t < RUN; t += run) if (colOff[n0 + t + run - 1] - colOff[n0 + t] != run - 1) return false;
-        return true;
-    }
-
     /** The packer of B[p][n] = src[rowOff[p] + colOff[n]] (both tables strictly increasing). */
     static Sgemm.BPacker offsets(float[] src, int[] rowOff, int[] colOff) {
         return (pc, kc, jc, nc, pb) -> {
             int nr = Sgemm.NR;
+            int[] rel = Sgemm.VECTOR ? new int[RUN] : null;
             for (int jr = 0; jr < nc; jr += nr) {
                 int cols = Math.min(nr, nc - jr), panel = jr * kc;
                 for (int t0 = 0; t0 < nr; t0 += RUN) {
-                    int len = Math.min(RUN, cols - t0), n0 = jc + jr + t0, dst = panel + t0;
-                    if (len == RUN && Sgemm.VECTOR) {
-                        // contiguous runs as whole vectors, else as halves or quarters (rows of 8 or 4 pixels)
-                        int run = RUN;
-                        while (run >= 4 && !contiguous(colOff, n0, run)) run /= 2;
-                        if (run >= 4) {
-                            for (int t = 0; t < RUN; t += run) VecMath.copyRuns(src, rowOff, pc, kc, colOff[n0 + t], run, pb, dst + t, nr);
-                            continue;
+                    int len = Math.min(RUN, cols - t0), n0 = jc + jr + t0, dst = panel + t0, c0 = len > 0 ? colOff[n0] : 0;
+                    if (len == RUN && rel != null) {
+                        if (colOff[n0 + RUN - 1] - c0 == RUN - 1) {   // contiguous: one vector copy per k step
+                            VecMath.copyRuns(src, rowOff, pc, kc, c0, pb, dst, nr);
+                        } else {   // rows of 8 or 4 pixels, stride 2: one vector gather per k step
+                            for (int t = 0; t < RUN; t++) rel[t] = colOff[n0 + t] - c0;
+                            VecMath.gatherRuns(src, rowOff, pc, kc, c0, rel, pb, dst, nr);
                         }
+                        continue;
                     }
                     for (int p = 0; p < kc; p++) {
                         int r = rowOff[pc + p], d = dst + p * nr, t = 0;

@@ -95,16 +95,14 @@ final class VecMath {
         for (; i < n; i++) y[yo + i] = FastMath.Scalar.silu(x[xo + i] * scale + shift);
     }
 
-    /**
-     * dst[d0 + p·dStride + t] = src[rowOff[r0 + p] + col + t] for t &lt; len, p &lt; rows (packing
-     * runs): one vector per k step when len is the SGEMM vector length, else array copies (a
-     * second vector species here would keep C2 from compiling the packing loop's callers).
-     */
-    static void copyRuns(float[] src, int[] rowOff, int r0, int rows, int col, int len, float[] dst, int d0, int dStride) {
-        if (len == SgemmVec.VL)
-            for (int p = 0; p < rows; p++) FloatVector.fromArray(SgemmVec.S, src, rowOff[r0 + p] + col).intoArray(dst, d0 + p * dStride);
-        else
-            for (int p = 0; p < rows; p++) System.arraycopy(src, rowOff[r0 + p] + col, dst, d0 + p * dStride, len);
+    /** dst[d0 + p·dStride + t] = src[rowOff[r0 + p] + col + t] for t &lt; the SGEMM vector length, p &lt; rows: packing runs. */
+    static void copyRuns(float[] src, int[] rowOff, int r0, int rows, int col, float[] dst, int d0, int dStride) {
+        for (int p = 0; p < rows; p++) FloatVector.fromArray(SgemmVec.S, src, rowOff[r0 + p] + col).intoArray(dst, d0 + p * dStride);
+    }
+
+    /** dst[d0 + p·dStride + t] = src[rowOff[r0 + p] + col + rel[t]] for t &lt; the SGEMM vector length: gathered packing runs. */
+    static void gatherRuns(float[] src, int[] rowOff, int r0, int rows, int col, int[] rel, float[] dst, int d0, int dStride) {
+        for (int p = 0; p < rows; p++) FloatVector.fromArray(SgemmVec.S, src, rowOff[r0 + p] + col, rel, 0).intoArray(dst, d0 + p * dStride);
     }
 
     /** Elements per float-lane partial sum before it is added to a double total. */

@@ -473,6 +473,19 @@ class FloatOpsTest {
                 B.unary(op, f32(x, s), o32);
                 close("unary " + op + at, o64, o32, RTOL);
             }
+            for (Ops.Unary op : new Ops.Unary[]{Ops.Unary.SILU, Ops.Unary.SQUARE}) {   // the vectorised backward loops
+                Tensor y64 = out64(s), gx64 = out64(s), gx32 = view32(s);
+                B.unary(op, f64(x, s), y64);
+                B.unaryBackward(op, f64(x, s), y64, f64(y, s), gx64);
+                B.unaryBackward(op, f32(x, s), f32(y64.toDoubles(), s), f32(y, s), gx32);
+                close("unaryBackward " + op + at, gx64, gx32, RTOL);
+            }
+            double[] cond = new double[n];
+            for (int i = 0; i < n; i++) cond[i] = i % 3 == 0 ? 0 : (i % 3 == 1 ? 1 : Double.NaN);
+            Tensor w64 = out64(s), w32 = view32(s);
+            B.where(f64(cond, s), f64(x, s), f64(y, s), w64);
+            B.where(f32(cond, s), f32(x, s), f32(y, s), w32);
+            exact("where" + at, w64, w32);
             Tensor a64 = out64(s), a32 = view32(s);
             B.affine(f64(x, s), 1.5, -0.25, a64);
             B.affine(f32(x, s), 1.5, -0.25, a32);
