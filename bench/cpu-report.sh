@@ -47,6 +47,6 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 java -cp "bench/target/classes:$(cat bench/target/cp.txt)" ddpm.bench.Report --jmh "$out.json" --out "$out" \
   --title "jddpm on the CPU ($(nproc) cores): kernels, fusions, end to end" \
   --note "Machine: $(nproc) cores, load average at the end of the run $load; JMH $opts. On a shared machine expect ±30% noise: compare ratios within one run, not absolute figures across runs." \
-  --note "F32 kernels: GEMM and convolution are the packed Vector-API SGEMM (Sgemm/ConvPack), group norm, attention and Adam in CpuFloatKernels, the memory-bound ops in CpuFloatOps. The GEMM limit is the same backend's matmul at the size PeakBench runs." \
+  --note "F32 kernels: one file per op family under engine/.../cpu (Elementwise, Reduce, Layout, Gemm, Conv, GroupNorm, Softmax, Attention, Resample, Gather, RandomOps, DiffusionOps, Optim), GEMM and convolution on the packed Vector-API SGEMM (Sgemm/ConvPack). The GEMM limit is the same backend's matmul at the size PeakBench runs." \
   --note "The copy limit is Backend.copy of 256 MiB (DRAM-bound); kernels whose two input sets stay in the last-level cache (EMA, Adam over 2.2M floats) can exceed it." \
   --note "Shapes: 1/16 of the GPU batch (8 instead of 128 for the U-Net's activations, 64 instead of 1024 for the large diffusion batch, 2,234,144 instead of 35,746,307 Adam/EMA parameters). Attention runs at L=64 and L=256, conv1x1 at the skip (512->256 at 8x8) and qkv (256->768 at 16x16) shapes; end to end uses UNetConfig.tiny()."

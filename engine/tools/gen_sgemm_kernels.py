@@ -3,12 +3,15 @@
 micro-kernels (r rows x nv vectors) written with jdk.incubator.vector. Run from the repo root.
 
 Every kernel reads an A panel whose rows are interleaved with stride `as` (the packing's MR), so
-the kernels with fewer rows finish the last, partial row panel of a block directly into C."""
+the kernels with fewer rows finish the last, partial row panel of a block directly into C.
+Two families: k<r>x<nv> add the tile into C (C += A·B); s<r>x<nv> store it with a per-row bias
+(C = A·B + bias[bi + row]), for the first k block of a GEMM with beta = 0: no zero fill of C."""
 MAX_ROWS = {1: 14, 2: 14, 3: 8}   # nv -> most rows: nv*rows accumulators + nv B vectors + 1 broadcast <= 32 registers
 
-def kernel(mr, nv):
+def kernel(mr, nv, store):
     L = []
-    L.append(f"    static void k{mr}x{nv}(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {{")
+    name, extra = (f"s{mr}x{nv}", ", float[] bias, int bi") if store else (f"k{mr}x{nv}", "")
+    L.append(f"    static void {name}(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc{extra}) {{")
     acc = [[f"c{r}_{v}" for v in range(nv)] for r in range(mr)]
     for r in range(mr):
         L.append("        FloatVector " + ", ".join(f"{x} = FloatVector.zero(S)" for x in acc[r]) + ";")
@@ -25,9 +28,15 @@ def kernel(mr, nv):
     for r in range(mr):
         row = "co" if r == 0 else "co + ldc" if r == 1 else f"co + {r} * ldc"
         L.append(f"        int r{r} = {row};")
+        if store:
+            bidx = "bi" if r == 0 else f"bi + {r}"
+            L.append(f"        FloatVector d{r} = FloatVector.broadcast(S, bias[{bidx}]);")
         for v in range(nv):
             idx = f"r{r}" if v == 0 else f"r{r} + VL" if v == 1 else f"r{r} + {v} * VL"
-            L.append(f"        FloatVector.fromArray(S, c, {idx}).add({acc[r][v]}).intoArray(c, {idx});")
+            if store:
+                L.append(f"        {acc[r][v]}.add(d{r}).intoArray(c, {idx});")
+            else:
+                L.append(f"        FloatVector.fromArray(S, c, {idx}).add({acc[r][v]}).intoArray(c, {idx});")
     L.append("    }")
     return "\n".join(L)
 
@@ -41,7 +50,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The SGEMM micro-kernels on the Vector API: a rows × (nv·VL) tile of C held in registers, per k
  * step one broadcast of A per row and nv loads of B, rows·nv FMAs; at the end the tile is added
- * into C. A is a packed panel with rows interleaved at stride {@code as}, B a packed panel whose
+ * into C (k…) or stored with a per-row bias (s…: the first k block of a GEMM with beta = 0). A is a packed panel with rows interleaved at stride {@code as}, B a packed panel whose
  * k steps are {@code bs} floats apart, of which the kernel uses the first nv·VL (see {@link Sgemm}). Only {@link Sgemm} touches this class, and only when the
  * jdk.incubator.vector module is present.
  */
@@ -70,8 +79,21 @@ out.append("""            default -> 0;
         };
     }
 
-    /** C[rows × nv·VL] (at co, leading dimension ldc) += A-panel · B-panel over kc steps. */
-    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc) {
+    /**
+     * C[rows × nv·VL] (at co, leading dimension ldc) += A-panel · B-panel over kc steps, or, when
+     * bias is not null, C = A-panel · B-panel + bias[bi + row].
+     */
+    static void kernel(int rows, int nv, int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc,
+                       float[] bias, int bi) {
+        if (bias != null) {
+            switch (nv * 32 + rows) {""")
+for nv, mx in MAX_ROWS.items():
+    for r in range(1, mx + 1):
+        out.append(f"                case {nv * 32 + r} -> s{r}x{nv}(kc, a, ao, as, b, bo, bs, c, co, ldc, bias, bi);")
+out.append("""                default -> throw new IllegalStateException("no SGEMM kernel with " + rows + " rows × " + nv + " vectors");
+            }
+            return;
+        }
         switch (nv * 32 + rows) {""")
 for nv, mx in MAX_ROWS.items():
     for r in range(1, mx + 1):
@@ -80,10 +102,11 @@ out.append("""            default -> throw new IllegalStateException("no SGEMM k
         }
     }
 """)
-for nv, mx in MAX_ROWS.items():
-    for r in range(1, mx + 1):
-        out.append(kernel(r, nv))
-        out.append("")
+for store in (False, True):
+    for nv, mx in MAX_ROWS.items():
+        for r in range(1, mx + 1):
+            out.append(kernel(r, nv, store))
+            out.append("")
 out.append("}")
 open("engine/src/main/java/ddpm/engine/cpu/SgemmVec.java", "w").write("\n".join(out) + "\n")
 print("kernels:", {nv: mx for nv, mx in MAX_ROWS.items()})

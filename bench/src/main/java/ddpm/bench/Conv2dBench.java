@@ -17,7 +17,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * F32 conv2d forward, backward-input and backward-weight through the CPU backend at the U-Net's
- * shapes with a small batch. shape = "name=N,Cin,Cout,H,W,k,stride,pad"; each pass is
+ * shapes with a small batch (the paper model's layers at batch 4, and the {@code small} CPU
+ * model's at its training batch 16). shape = "name=N,Cin,Cout,H,W,k,stride,pad"; each pass is
  * 2·N·Cout·Cin·k²·Ho·Wo FLOP.
  */
 @State(Scope.Benchmark)
@@ -30,6 +31,12 @@ public class Conv2dBench {
             "c128-32sq-k3s2-down=4,128,128,32,32,3,2,1",
             "c256-4sq-k3=4,256,256,4,4,3,1,1",
             "c256to128-16sq-k1=4,256,128,16,16,1,1,0",
+            "small-in-32sq=16,3,64,32,32,3,1,1",
+            "small-c64-32sq=16,64,64,32,32,3,1,1",
+            "small-down-32sq=16,64,64,32,32,3,2,1",
+            "small-c128-16sq=16,128,128,16,16,3,1,1",
+            "small-c128-8sq=16,128,128,8,8,3,1,1",
+            "small-skip-16sq-k1=16,256,128,16,16,1,1,0",
     };
 
     @Param({"c128-32sq-k3=4,128,128,32,32,3,1,1"}) public String shape;

@@ -18,7 +18,7 @@ import java.util.function.ToDoubleFunction;
  * GFLOP/s summary: JMH measures ops/s (throughput mode), GFLOP/s = flops per op × ops/s / 1e9.
  * System properties: bench.threads (comma list, default "1,2"), bench.warmup / bench.measure
  * (iterations, default 3 / 5), bench.time (seconds per iteration, default 1), bench.filter (a
- * substring the "shape" parameter must contain).
+ * substring the "shape" parameter must contain), bench.json (a file for JMH's JSON results).
  */
 final class CpuBenchSupport {
     private CpuBenchSupport() {}
@@ -38,6 +38,8 @@ final class CpuBenchSupport {
                 .measurementTime(TimeValue.seconds(time))
                 .forks(1)
                 .jvmArgsAppend("--add-modules", "jdk.incubator.vector", "-Xmx4g");
+        String json = System.getProperty("bench.json");
+        if (json != null) o.resultFormat(org.openjdk.jmh.results.format.ResultFormatType.JSON).result(json);
         for (String p : new String[]{"ddpm.sgemm.kernel", "ddpm.sgemm.kc", "ddpm.sgemm.mc", "ddpm.sgemm.nc", "ddpm.sgemm.bits"})
             if (System.getProperty(p) != null) o.jvmArgsAppend("-D" + p + "=" + System.getProperty(p));
         return new Runner(o.build()).run();

@@ -1,5 +1,6 @@
 package ddpm.bench;
 
+import ddpm.engine.FusedOps;
 import ddpm.engine.Ops;
 import ddpm.engine.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -93,7 +94,7 @@ public class DiffusionBench extends DeviceState {
     @Benchmark public void qSampleFused() {
         if (skip) return;
         int i = next();
-        b.qSample(x[i], e[i], t[i], a, s, out[i]);
+        FusedOps.of(b).qSample(x[i], e[i], t[i], a, s, out[i]);
         sync();
     }
 
@@ -113,7 +114,7 @@ public class DiffusionBench extends DeviceState {
     @Benchmark public void ddpmFused() {
         if (skip) return;
         int i = next();
-        b.posteriorStep(x[i], e[i], z[i], t[i], c1, c2, sigma, out[i]);
+        FusedOps.of(b).posteriorStep(x[i], e[i], z[i], t[i], c1, c2, sigma, out[i]);
         sync();
     }
 
@@ -136,7 +137,7 @@ public class DiffusionBench extends DeviceState {
     @Benchmark public void ddimFused() {
         if (skip) return;
         int i = next();
-        b.ddimStep(x[i], e[i], z[i], t[i], coefs, 1.0, out[i]);
+        FusedOps.of(b).ddimStep(x[i], e[i], z[i], t[i], coefs, 1.0, out[i]);
         sync();
     }
 

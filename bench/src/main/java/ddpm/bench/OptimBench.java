@@ -1,5 +1,6 @@
 package ddpm.bench;
 
+import ddpm.engine.FusedOps;
 import ddpm.engine.Ops;
 import ddpm.engine.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -56,7 +57,7 @@ public class OptimBench extends DeviceState {
     @Benchmark public void adamFused() {
         if (skip) return;
         int i = next();
-        b.adam(p[i], g[i], m[i], v[i], LR, B1, B2, EPS, 0, false, step++, 1);
+        FusedOps.of(b).adam(p[i], g[i], m[i], v[i], LR, B1, B2, EPS, 0, false, step++, 1);
         sync();
     }
 
@@ -88,7 +89,7 @@ public class OptimBench extends DeviceState {
     @Benchmark public void emaFused() {
         if (skip) return;
         int i = next();
-        b.ema(e[i], p[i], DECAY);
+        FusedOps.of(b).ema(e[i], p[i], DECAY);
         sync();
     }
 

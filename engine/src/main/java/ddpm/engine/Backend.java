@@ -1,9 +1,11 @@
 package ddpm.engine;
 
 /**
- * The primitives a device implements. The CPU backend's implementation of each primitive is its
- * specification; other backends must match it (parity tests). Autograd sits above: every op's
- * backward is written in these primitives, so a backend gets gradients for free.
+ * The core primitives a device implements. The CPU backend's implementation of each primitive is
+ * its specification; other backends must match it (parity tests). Autograd sits above: every op's
+ * backward is written in these primitives, so a backend gets gradients for free. The fused
+ * diffusion steps and optimiser updates are a separate, optional extension ({@link FusedOps}),
+ * with a fallback composed of these primitives.
  *
  * <p>Conventions: every tensor argument lives on this backend's device, is contiguous row-major
  * starting at {@link Tensor#offset()} of its storage, and outputs are allocated by the caller
@@ -136,22 +138,6 @@ public interface Backend {
     /** Backward of gather: gtable (zeroed by the caller) [index[b], ...] += gout[b, ...]. */
     void scatterAdd(Tensor gout, Tensor index, Tensor gtable);
 
-    // ---------------------------------------------------------------- diffusion, fused
-    /** out[b,…] = a[t[b]]·x0[b,…] + s[t[b]]·eps[b,…]: the forward noising q(x_t | x_0). */
-    void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out);
-
-    /** out[b,…] = c1[t[b]]·(xt − c2[t[b]]·epsHat) + sigma[t[b]]·z; z may be null (no noise). */
-    void posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2,
-                       Tensor sigma, Tensor out);
-
-    /**
-     * DDIM update. coefs [S, 5] holds per step (√ᾱ_t, √(1−ᾱ_t), √ᾱ_prev, √(1−ᾱ_prev−σ²), σ);
-     * x̂0 = (xt − √(1−ᾱ_t)·ε̂)/√ᾱ_t; when clip &gt; 0, x̂0 is clipped to [−clip, clip] and ε̂ re-derived
-     * from it, ε̂ = (xt − √ᾱ_t·x̂0)/√(1−ᾱ_t) (as the reference DDIM samplers do);
-     * out = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, with row idx[b] for sample b; z may be null.
-     */
-    void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out);
-
     // ---------------------------------------------------------------- randomness (Philox 4x32-10)
     /** Uniform (0, 1) numbers of stream (seed, offset); see {@link Philox}. */
     void randUniform(Tensor out, long seed, long offset);
@@ -161,16 +147,4 @@ public interface Backend {
 
     /** out = (u ≥ p) / (1 − p) with u uniform from (seed, offset): a scaled dropout mask. */
     void dropoutMask(Tensor out, double p, long seed, long offset);
-
-    // ---------------------------------------------------------------- optimisers over flat buffers
-    /**
-     * One Adam/AdamW step over flat buffers: g = grad·gradScale (+ wd·p when !decoupled);
-     * m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p −= lr·(m/(1−β1^step)) / (√(v/(1−β2^step)) + eps)
-     * (+ lr·wd·p when decoupled).
-     */
-    void adam(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
-              double eps, double weightDecay, boolean decoupled, long step, double gradScale);
-
-    /** ema = decay·ema + (1 − decay)·param. */
-    void ema(Tensor ema, Tensor param, double decay);
 }

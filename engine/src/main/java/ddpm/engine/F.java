@@ -3,7 +3,9 @@ package ddpm.engine;
 import java.util.Arrays;
 
 /** Layer-level ops (like torch.nn.functional): each forward validates its shapes, calls one
- *  backend primitive, and records a backward written in primitives beside it. */
+ *  backend primitive (or fused extension, {@link FusedOps}), and records a backward written in
+ *  primitives beside it. The optimiser updates are here too: in-place updates of flat buffers,
+ *  outside autograd. */
 public final class F {
     private F() {}
 
@@ -189,7 +191,7 @@ public final class F {
         sameShape("qSample", x0, eps);
         perSample("qSample", x0, t, a, s);
         Tensor out = x0.emptyLike(x0.shape());
-        x0.backend().qSample(x0, eps, t, a, s, out);
+        FusedOps.of(x0.backend()).qSample(x0, eps, t, a, s, out);
         return Tensor.record("qSample", out, g -> {
             int[] bshape = new int[x0.rank()];
             Arrays.fill(bshape, 1);
@@ -208,11 +210,11 @@ public final class F {
         sameShape("posteriorStep", xt, z);
         perSample("posteriorStep", xt, t, c1, c2, sigma);
         Tensor out = xt.emptyLike(xt.shape());
-        xt.backend().posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
+        FusedOps.of(xt.backend()).posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
         return out;
     }
 
-    /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link Backend#ddimStep}). Not differentiable. */
+    /** The DDIM step with coefficient rows coefs[idx[b]] (see {@link FusedOps#ddimStep}). Not differentiable. */
     public static Tensor ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip) {
         Tensor.sameDevice("ddimStep", xt, epsHat, z, idx, coefs);
         sameDType("ddimStep", xt, epsHat, z, coefs);
@@ -221,7 +223,32 @@ public final class F {
         perSample("ddimStep", xt, idx);
         if (coefs.rank() != 2 || coefs.dim(1) != 5) throw bad("ddimStep", "coefs must be [S, 5], got " + coefs.describe());
         Tensor out = xt.emptyLike(xt.shape());
-        xt.backend().ddimStep(xt, epsHat, z, idx, coefs, clip, out);
+        FusedOps.of(xt.backend()).ddimStep(xt, epsHat, z, idx, coefs, clip, out);
         return out;
+    }
+
+    // ---------------------------------------------------------------- optimiser updates, in place
+    private static void flatBuffers(String op, Tensor... ts) {
+        Tensor.sameDevice(op, ts);
+        for (Tensor t : ts)
+            if (t.numel() != ts[0].numel() || t.dtype() != ts[0].dtype())
+                throw bad(op, "buffers must match in size and dtype: " + ts[0].describe() + " and " + t.describe());
+    }
+
+    /**
+     * One Adam/AdamW step over flat buffers, in place (see {@link FusedOps#adam}): param, its
+     * gradient and the two moments, all of one size, dtype and device.
+     */
+    public static void adamUpdate(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                                  double eps, double weightDecay, boolean decoupled, long step, double gradScale) {
+        flatBuffers("adamUpdate", param, grad, m, v);
+        if (step < 1) throw bad("adamUpdate", "step counts from 1, got " + step);
+        FusedOps.of(param.backend()).adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
+    }
+
+    /** ema = decay·ema + (1 − decay)·param, in place, over buffers of one size, dtype and device. */
+    public static void emaUpdate(Tensor ema, Tensor param, double decay) {
+        flatBuffers("emaUpdate", ema, param);
+        FusedOps.of(ema.backend()).ema(ema, param, decay);
     }
 }

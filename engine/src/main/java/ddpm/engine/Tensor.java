@@ -233,6 +233,20 @@ public class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** Overwrites this tensor's elements with host values (converted to its dtype); not recorded by autograd. */
+    public Tensor copyFrom(float[] values) {
+        checkLength(values.length, shape);
+        backend().write(this, values);
+        return this;
+    }
+
+    /** Overwrites this tensor's elements with host values (converted to its dtype); not recorded by autograd. */
+    public Tensor copyFrom(double[] values) {
+        checkLength(values.length, shape);
+        backend().write(this, values);
+        return this;
+    }
+
     public Tensor fill(double v) { backend().fill(this, v); return this; }
 
     // ================================================================ memory

@@ -37,7 +37,7 @@ class AdamEmaTest {
                         for (DType dt : new DType[]{DType.F64, DType.F32}) {
                             Tensor pt = Tensor.ofDoubles(dt, Device.CPU, p0, n), mt = Tensor.zeros(dt, Device.CPU, n), vt = Tensor.zeros(dt, Device.CPU, n);
                             for (int s = 1; s <= 3; s++)
-                                Backends.cpu().adam(pt, Tensor.ofDoubles(dt, Device.CPU, grads[s - 1], n), mt, vt, lr, b1, b2, eps, wd, decoupled, s, gs);
+                                FusedOps.of(Backends.cpu()).adam(pt, Tensor.ofDoubles(dt, Device.CPU, grads[s - 1], n), mt, vt, lr, b1, b2, eps, wd, decoupled, s, gs);
                             if (dt == DType.F64) {
                                 assertTensor(name + " params", p, new int[]{n}, pt, 1e-13, 1e-15);
                                 assertTensor(name + " m", m, new int[]{n}, mt, 1e-13, 1e-15);
@@ -56,7 +56,7 @@ class AdamEmaTest {
         try (Scope sc = Scope.open()) {
             Tensor flat = f64(new double[]{1, 2, 3, 4}, 4), g = f64(new double[]{9, 1, 1, 9}, 4);
             Tensor m = Tensor.zeros(DType.F64, Device.CPU, 4), v = Tensor.zeros(DType.F64, Device.CPU, 4);
-            Backends.cpu().adam(flat.flatView(1, 2), g.flatView(1, 2), m.flatView(1, 2), v.flatView(1, 2), 0.1, 0.9, 0.999, 0, 0, true, 1, 1);
+            FusedOps.of(Backends.cpu()).adam(flat.flatView(1, 2), g.flatView(1, 2), m.flatView(1, 2), v.flatView(1, 2), 0.1, 0.9, 0.999, 0, 0, true, 1, 1);
             double[] p = flat.toDoubles();
             assertEquals(1, p[0]);
             assertEquals(4, p[3]);
@@ -72,8 +72,8 @@ class AdamEmaTest {
         for (int i = 0; i < n; i++) want[i] = decay * e[i] + (1 - decay) * p[i];
         try (Scope sc = Scope.open()) {
             Tensor e64 = f64(e, n), e32 = f32(e, n);
-            Backends.cpu().ema(e64, f64(p, n), decay);
-            Backends.cpu().ema(e32, f32(p, n), decay);
+            FusedOps.of(Backends.cpu()).ema(e64, f64(p, n), decay);
+            FusedOps.of(Backends.cpu()).ema(e32, f32(p, n), decay);
             assertTensor("ema", want, new int[]{n}, e64, 1e-15, 1e-15);
             assertF32MatchesF64("ema", e64, e32, 1e-6);
         }

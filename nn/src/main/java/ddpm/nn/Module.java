@@ -146,7 +146,9 @@ public abstract class Module implements AutoCloseable {
                 if (init.scale() == 0) return;
                 double lim = init.limit();
                 Tensor u = Tensor.rand(rng, v.dtype(), v.device(), p.shape());
-                v.backend().affine(u, 2 * lim, -lim, v);  // U(0,1) → U(−lim, lim)
+                Tensor scaled = u.affine(2 * lim, -lim);  // U(0,1) → U(−lim, lim)
+                v.copyFrom(scaled);
+                scaled.release();
                 u.release();
             }
         }

@@ -24,7 +24,7 @@ final class Fd {
         try (Scope s = Scope.open()) {
             Tensor flat = m.flatParams();
             Tensor u = Tensor.rand(new Rng(seed), flat.dtype(), flat.device(), (int) flat.numel());
-            flat.backend().affine(u, 2 * a, -a, flat);
+            flat.copyFrom(u.affine(2 * a, -a));
         }
     }
 
@@ -66,13 +66,13 @@ final class Fd {
                 int k = m == n ? s : pick.nextInt(n);
                 double old = v[k];
                 v[k] = old + h;
-                t.backend().write(t, v);
+                t.copyFrom(v);
                 double lp = loss(f, r);
                 v[k] = old - h;
-                t.backend().write(t, v);
+                t.copyFrom(v);
                 double lm = loss(f, r);
                 v[k] = old;
-                t.backend().write(t, v);
+                t.copyFrom(v);
                 double num = (lp - lm) / (2 * h);
                 double an = analytic[i][k];
                 double err = Math.abs(num - an) / Math.max(1.0, Math.abs(num) + Math.abs(an));

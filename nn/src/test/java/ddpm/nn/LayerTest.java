@@ -23,7 +23,7 @@ class LayerTest {
 
     static <M extends Module> M f64(M m) { return m.build(Device.CPU, DType.F64, 1); }
 
-    static void set(Parameter p, double... v) { p.get().backend().write(p.get(), v); }
+    static void set(Parameter p, double... v) { p.get().copyFrom(v); }
 
     static double[] rnd(long seed, int n) {
         double[] a = new double[n];

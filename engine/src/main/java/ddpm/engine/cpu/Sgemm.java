@@ -9,13 +9,15 @@ import java.util.Arrays;
  * KC × NC block of op(B) into NR-wide column panels (p-major: panel[p·NR + j]); ic over MC rows,
  * packing the MC × KC block of alpha·op(A) into MR-high row panels (panel[p·MR + i]); then jr over
  * B panels and ir over A panels, each pair one call of the register-blocked micro-kernel
- * (MR × NR accumulators, {@link SgemmVec}), which adds its tile into C. The transposes only
- * change how the packing reads A and B, so all four cases run the same kernel. Partial tiles at
- * the edges run the kernel on zero-padded panels into a scratch tile and add the valid part.
+ * (MR × NR accumulators, {@link SgemmVec}), which adds its tile into C — or, in the first k block
+ * of a GEMM with beta = 0, stores it with a per-row bias (zero unless the caller gives one: a
+ * convolution's), so C is never zero-filled first. The transposes only change how the packing
+ * reads A and B, so all four cases run the same kernel. Partial tiles at the edges run the
+ * kernel on zero-padded panels into a scratch tile and add (or store) the valid part.
  *
  * <p>Threads: the M × N output is cut into pm × pn rectangles (pm·pn = threads, pieces as square
  * as MR/NR granularity allows), each a serial GEMM with its own packing buffers, so threads never
- * wait on each other. Beta is applied to each thread's rectangle of C before accumulation.
+ * wait on each other. A beta other than 0 or 1 is applied to each thread's rectangle of C first.
  *
  * <p>Without the jdk.incubator.vector module (or with {@code -Dddpm.vector=false}) a scalar
  * kernel over the same packed layout runs instead.
@@ -101,7 +103,7 @@ final class Sgemm {
      *  with op(B) (k × n) supplied by a packer. */
     static void gemm(boolean ta, int m, int n, int k, float alpha, float[] a, int ao, int lda, BPacker b,
                      float beta, float[] c, int co, int ldc, int threads) {
-        gemm(ta, m, n, k, alpha, a, ao, lda, null, b, beta, c, co, ldc, threads);
+        gemm(ta, m, n, k, alpha, a, ao, lda, null, b, beta, null, 0, c, co, ldc, threads);
     }
 
     /**
@@ -109,7 +111,13 @@ final class Sgemm {
      * several GEMMs with the same A (a conv's weights over the images of a batch): C = A·op(B) + beta·C.
      */
     static void gemmPacked(int m, int n, int k, float[] packedA, BPacker b, float beta, float[] c, int co, int ldc, int threads) {
-        gemm(false, m, n, k, 1f, null, 0, 0, packedA, b, beta, c, co, ldc, threads);
+        gemm(false, m, n, k, 1f, null, 0, 0, packedA, b, beta, null, 0, c, co, ldc, threads);
+    }
+
+    /** C = A·op(B) + bias[biasOff + row] with A packed as {@link #gemmPacked}: the bias in the kernels' epilogue. */
+    static void gemmPackedBias(int m, int n, int k, float[] packedA, BPacker b, float[] bias, int biasOff, float[] c, int co,
+                               int ldc, int threads) {
+        gemm(false, m, n, k, 1f, null, 0, 0, packedA, b, 0f, bias, bias == null ? 0 : biasOff, c, co, ldc, threads);
     }
 
     /** All of alpha·op(A) (m × k) in the layout the serial loop reads: per KC block of k, the
@@ -122,10 +130,10 @@ final class Sgemm {
     }
 
     private static void gemm(boolean ta, int m, int n, int k, float alpha, float[] a, int ao, int lda, float[] packedA,
-                             BPacker b, float beta, float[] c, int co, int ldc, int threads) {
+                             BPacker b, float beta, float[] bias, int biasOff, float[] c, int co, int ldc, int threads) {
         if (m <= 0 || n <= 0) return;
         if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMA) {
-            serial(ta, 0, m, 0, n, k, alpha, a, ao, lda, packedA, b, beta, c, co, ldc);
+            serial(ta, 0, m, 0, n, k, alpha, a, ao, lda, packedA, b, beta, bias, biasOff, c, co, ldc);
             return;
         }
         // the split of C into pm × pn rectangles with the least work on the busiest thread
@@ -144,18 +152,34 @@ final class Sgemm {
             int ti = t / pn, tj = t % pn;
             int m0 = split(mp, pm, ti) * MR, m1 = Math.min(m, split(mp, pm, ti + 1) * MR);
             int n0 = split(np, pn, tj) * NR, n1 = Math.min(n, split(np, pn, tj + 1) * NR);
-            if (m0 < m1 && n0 < n1) serial(ta, m0, m1, n0, n1, k, alpha, a, ao, lda, packedA, b, beta, c, co, ldc);
+            if (m0 < m1 && n0 < n1) serial(ta, m0, m1, n0, n1, k, alpha, a, ao, lda, packedA, b, beta, bias, biasOff, c, co, ldc);
         });
     }
 
     /** Start (in panels) of part i of {@code panels} split into {@code parts}. */
     private static int split(int panels, int parts, int i) { return (int) ((long) panels * i / parts); }
 
-    /** The rectangle [m0, m1) × [n0, n1) of C on the calling thread. */
-    static void serial(boolean ta, int m0, int m1, int n0, int n1, int k, float alpha,
-                       float[] a, int ao, int lda, float[] packedA, BPacker b, float beta, float[] c, int co, int ldc) {
-        scale(c, co, ldc, m0, m1, n0, n1, beta);
-        if (k <= 0 || alpha == 0) return;
+    /** Zeros for the rows' bias of a beta = 0 GEMM without one (read only; replaced when too short). */
+    private static volatile float[] zeros = new float[256];
+
+    private static float[] zeros(int n) {
+        float[] z = zeros;
+        if (z.length < n) zeros = z = new float[Math.max(n, 2 * z.length)];
+        return z;
+    }
+
+    /** The rectangle [m0, m1) × [n0, n1) of C on the calling thread; with beta = 0, C = alpha·A·B + bias[row] (bias null: 0). */
+    static void serial(boolean ta, int m0, int m1, int n0, int n1, int k, float alpha, float[] a, int ao, int lda,
+                       float[] packedA, BPacker b, float beta, float[] bias, int biasOff, float[] c, int co, int ldc) {
+        boolean store = beta == 0;
+        float[] rowBias = !store ? null : bias != null ? bias : zeros(m1);
+        int rb = bias != null ? biasOff : 0;
+        if (k <= 0 || alpha == 0) {   // no product: C = beta·C, or the bias
+            if (!store) { scale(c, co, ldc, m0, m1, n0, n1, beta); return; }
+            for (int i = m0; i < m1; i++) Arrays.fill(c, co + i * ldc + n0, co + i * ldc + n1, rowBias[rb + i]);
+            return;
+        }
+        if (!store) scale(c, co, ldc, m0, m1, n0, n1, beta);
         Scratch s = SCRATCH.get();
         int kcMax = Math.min(KC, k);
         int needA = roundUp(Math.min(MC, m1 - m0), MR) * kcMax, needB = roundUp(Math.min(NC, n1 - n0), NR) * kcMax;
@@ -168,6 +192,7 @@ final class Sgemm {
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
                 b.pack(pc, kc, jc, nc, pb);
+                float[] first = pc == 0 ? rowBias : null;   // the first k block stores (with the bias) instead of adding
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     int aBase;
@@ -178,16 +203,20 @@ final class Sgemm {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             int cOff = co + (ic + ir) * ldc + jc + jr;
+                            int bi = rb + ic + ir;
                             if (nr == NR) {
-                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, c, cOff, ldc);
+                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, c, cOff, ldc, first, bi);
                             } else if (VECTOR && nr % SgemmVec.VL == 0 && mr <= SgemmVec.maxRows(nr / SgemmVec.VL)) {
                                 // a whole number of vectors (e.g. 16 columns of a 4×4 image): a narrower kernel
-                                SgemmVec.kernel(mr, nr / SgemmVec.VL, kc, pa, aBase + ir * kc, MR, pb, jr * kc, NR, c, cOff, ldc);
+                                SgemmVec.kernel(mr, nr / SgemmVec.VL, kc, pa, aBase + ir * kc, MR, pb, jr * kc, NR, c, cOff, ldc, first, bi);
                             } else {
                                 Arrays.fill(tile, 0f);
-                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, tile, 0, NR);
-                                for (int i = 0; i < mr; i++)
-                                    for (int j = 0; j < nr; j++) c[cOff + i * ldc + j] += tile[i * NR + j];
+                                kernel(mr, kc, pa, aBase + ir * kc, pb, jr * kc, tile, 0, NR, null, 0);
+                                for (int i = 0; i < mr; i++) {
+                                    int r = cOff + i * ldc;
+                                    if (first != null) for (int j = 0; j < nr; j++) c[r + j] = tile[i * NR + j] + first[bi + i];
+                                    else for (int j = 0; j < nr; j++) c[r + j] += tile[i * NR + j];
+                                }
                             }
                         }
                     }
@@ -196,15 +225,17 @@ final class Sgemm {
         }
     }
 
-    /** rows (≤ MR) rows of C += A panel (stride MR) · B panel. */
-    private static void kernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
-        if (VECTOR) SgemmVec.kernel(rows, NV, kc, a, ao, MR, b, bo, NR, c, co, ldc);
-        else scalarKernel(rows, kc, a, ao, b, bo, c, co, ldc);
+    /** rows (≤ MR) rows of C += A panel (stride MR) · B panel, or C = A·B + bias[bi + row] when bias is not null. */
+    private static void kernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc,
+                               float[] bias, int bi) {
+        if (VECTOR) SgemmVec.kernel(rows, NV, kc, a, ao, MR, b, bo, NR, c, co, ldc, bias, bi);
+        else scalarKernel(rows, kc, a, ao, b, bo, c, co, ldc, bias, bi);
     }
 
     /** The selected kernel, for tests. */
-    static void kernelForTest(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
-        kernel(rows, kc, a, ao, b, bo, c, co, ldc);
+    static void kernelForTest(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc,
+                              float[] bias, int bi) {
+        kernel(rows, kc, a, ao, b, bo, c, co, ldc, bias, bi);
     }
 
     /** C rectangle ·= beta (beta = 0 writes zeros). */
@@ -269,7 +300,8 @@ final class Sgemm {
     }
 
     /** The portable micro-kernel (MR = 6, NR = 16 without the Vector API): same packed layout, plain loops. */
-    static void scalarKernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc) {
+    static void scalarKernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc,
+                             float[] bias, int bi) {
         float[] acc = new float[MR * NR];
         for (int p = 0; p < kc; p++) {
             int ap = ao + p * MR, bp = bo + p * NR;
@@ -280,6 +312,9 @@ final class Sgemm {
             }
         }
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < NR; j++) c[co + i * ldc + j] += acc[i * NR + j];
+            for (int j = 0; j < NR; j++) {
+                if (bias != null) c[co + i * ldc + j] = acc[i * NR + j] + bias[bi + i];
+                else c[co + i * ldc + j] += acc[i * NR + j];
+            }
     }
 }

@@ -23,7 +23,7 @@ import static ddpm.engine.testing.Reference.uniform;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The float32 kernels of {@link CpuFloatOps}, routed through {@link CpuBackend}, against the F64
+ * The float32 kernels of the op families, routed through {@link CpuBackend}, against the F64
  * reference path on the same (float-rounded) inputs: odd shapes, broadcasting, both reduction
  * layouts, transposes, and every F32 tensor a view at a nonzero offset inside padding that must
  * stay untouched (and that would poison the result if read).
@@ -457,7 +457,7 @@ class FloatOpsTest {
         }
     }
 
-    // ---------------------------------------------------------------- CpuFloatKernels offsets
+    // ---------------------------------------------------------------- offsets of the float kernels
     /** The float kernels' same-offset loops (every view at one offset) and general loops (random
      *  offsets), both against the reference; sizes past one parallel chunk with ragged tails. */
     @Test void floatKernelsAtEqualAndUnequalOffsets() {
@@ -473,6 +473,19 @@ class FloatOpsTest {
                 B.unary(op, f32(x, s), o32);
                 close("unary " + op + at, o64, o32, RTOL);
             }
+            for (Ops.Unary op : new Ops.Unary[]{Ops.Unary.SILU, Ops.Unary.SQUARE}) {   // the vectorised backward loops
+                Tensor y64 = out64(s), gx64 = out64(s), gx32 = view32(s);
+                B.unary(op, f64(x, s), y64);
+                B.unaryBackward(op, f64(x, s), y64, f64(y, s), gx64);
+                B.unaryBackward(op, f32(x, s), f32(y64.toDoubles(), s), f32(y, s), gx32);
+                close("unaryBackward " + op + at, gx64, gx32, RTOL);
+            }
+            double[] cond = new double[n];
+            for (int i = 0; i < n; i++) cond[i] = i % 3 == 0 ? 0 : (i % 3 == 1 ? 1 : Double.NaN);
+            Tensor w64 = out64(s), w32 = view32(s);
+            B.where(f64(cond, s), f64(x, s), f64(y, s), w64);
+            B.where(f32(cond, s), f32(x, s), f32(y, s), w32);
+            exact("where" + at, w64, w32);
             Tensor a64 = out64(s), a32 = view32(s);
             B.affine(f64(x, s), 1.5, -0.25, a64);
             B.affine(f32(x, s), 1.5, -0.25, a32);

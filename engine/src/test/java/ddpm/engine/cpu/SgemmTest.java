@@ -148,11 +148,22 @@ class SgemmTest {
         float[] pa = new float[kc * mr], pb = new float[kc * nr];
         for (int i = 0; i < pa.length; i++) pa[i] = r.nextFloat() - 0.5f;
         for (int i = 0; i < pb.length; i++) pb[i] = r.nextFloat() - 0.5f;
-        for (int rows = 1; rows <= mr; rows++) {
-            float[] c1 = new float[mr * nr], c2 = new float[mr * nr];
-            Sgemm.scalarKernel(rows, kc, pa, 0, pb, 0, c1, 0, nr);
-            Sgemm.kernelForTest(rows, kc, pa, 0, pb, 0, c2, 0, nr);
-            for (int i = 0; i < c1.length; i++) assertEquals(c1[i], c2[i], 1e-4, rows + " rows, element " + i);
-        }
+        float[] bias = new float[mr + 3];
+        for (int i = 0; i < bias.length; i++) bias[i] = r.nextFloat() - 0.5f;
+        for (int rows = 1; rows <= mr; rows++)
+            for (boolean store : new boolean[]{false, true}) {
+                // C starts as NaN where the kernel stores (it must not read it), as 1 where it adds
+                float[] c1 = new float[mr * nr], c2 = new float[mr * nr];
+                java.util.Arrays.fill(c1, store ? Float.NaN : 1f);
+                java.util.Arrays.fill(c2, store ? Float.NaN : 1f);
+                Sgemm.scalarKernel(rows, kc, pa, 0, pb, 0, c1, 0, nr, store ? bias : null, 2);
+                Sgemm.kernelForTest(rows, kc, pa, 0, pb, 0, c2, 0, nr, store ? bias : null, 2);
+                for (int i = 0; i < rows * nr; i++) {
+                    assertEquals(c1[i], c2[i], 1e-4, rows + " rows, store " + store + ", element " + i);
+                    float dot = 0;
+                    for (int p = 0; p < kc; p++) dot += pa[p * mr + i / nr] * pb[p * nr + i % nr];
+                    assertEquals(dot + (store ? bias[2 + i / nr] : 1f), c1[i], 1e-4, "scalar kernel, element " + i);
+                }
+            }
     }
 }

@@ -3,6 +3,7 @@ package ddpm.kernels.cuda;
 import ddpm.engine.Backend;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.FusedOps;
 import ddpm.engine.MemoryStats;
 import ddpm.engine.Ops;
 import ddpm.engine.Storage;
@@ -20,7 +21,7 @@ import java.util.function.Supplier;
  * waits for the device. Set {@code -Dddpm.cuda.syncCheck=true} to synchronise after every kernel
  * so an asynchronous fault names the kernel and shapes that caused it.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend implements Backend, FusedOps {
     static final boolean SYNC_CHECK = Boolean.getBoolean("ddpm.cuda.syncCheck");
 
     private final Device device;

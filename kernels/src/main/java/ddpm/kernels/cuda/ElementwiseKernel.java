@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.Broadcast;
 import ddpm.engine.DType;
 import ddpm.engine.Ops;
 import ddpm.engine.Tensor;
@@ -61,7 +62,7 @@ public final class ElementwiseKernel {
             mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(1),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe());
         } else {
-            Bcast p = Bcast.plan(out.shape(), a.shape(), b.shape());
+            Broadcast p = Bcast.plan(out.shape(), a.shape(), b.shape());
             mod.launch1d("binary_bcast", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(p.rank)
                             .dims(p.dims).dims(p.strides[0]).dims(p.strides[1]),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe() + " -> " + out.describe());
@@ -72,7 +73,7 @@ public final class ElementwiseKernel {
         CudaBackend.f32("where", a, b, out);
         boolean condInt = cond.dtype() == DType.I32;
         if (!condInt) CudaBackend.f32("where (cond)", cond);
-        Bcast p = Bcast.plan(out.shape(), cond.shape(), a.shape(), b.shape());
+        Broadcast p = Bcast.plan(out.shape(), cond.shape(), a.shape(), b.shape());
         mod.launch1d("where_bcast", out.numel(), new Args().ptr(cond).i(condInt ? 1 : 0).ptr(a).ptr(b).ptr(out)
                         .i((int) out.numel()).i(p.rank).dims(p.dims).dims(p.strides[0]).dims(p.strides[1]).dims(p.strides[2]),
                 () -> "where " + cond.describe() + ", " + a.describe() + ", " + b.describe());

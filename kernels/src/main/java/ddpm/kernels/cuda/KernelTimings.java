@@ -4,6 +4,7 @@ import ddpm.engine.Backend;
 import ddpm.engine.Backends;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.FusedOps;
 import ddpm.engine.Ops;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
@@ -58,7 +59,7 @@ public final class KernelTimings {
             for (int i = 0; i < n; i++) ts[i] = (i * 7919) % 1000;
             Tensor t = Tensor.ofInts(ts, be.device(), n), a = randn(3, 1000), s = randn(4, 1000);
             double el = x0.numel();
-            time("qSample [128,3,32,32]", 12 * el, 3 * el, () -> be.qSample(x0, eps, t, a, s, out));
+            time("qSample [128,3,32,32]", 12 * el, 3 * el, () -> FusedOps.of(be).qSample(x0, eps, t, a, s, out));
             time("qSampleWithNoise [128,3,32,32]", 12 * el, 3 * el,
                     () -> cb.diffusion().qSampleWithNoise(x0, t, a, s, 5, 0, eps, out));
             time("randNormal [128,3,32,32]", 4 * el, 0, () -> be.randNormal(out, 9, 0));
@@ -141,8 +142,8 @@ public final class KernelTimings {
                 Tensor p = randn(40, np), g = randn(41, np), m = randn(42, np), v = empty(np), ema = randn(43, np);
                 be.fill(v, 0.01);
                 time("adamW 36M params", 28.0 * np, 14.0 * np,
-                        () -> be.adam(p, g, m, v, 2e-4, 0.9, 0.999, 1e-8, 0.01, true, 10, 1));
-                time("ema 36M params", 12.0 * np, 3.0 * np, () -> be.ema(ema, p, 0.9999));
+                        () -> FusedOps.of(be).adam(p, g, m, v, 2e-4, 0.9, 0.999, 1e-8, 0.01, true, 10, 1));
+                time("ema 36M params", 12.0 * np, 3.0 * np, () -> FusedOps.of(be).ema(ema, p, 0.9999));
             }
             try (Scope inner = Scope.open()) {
                 Tensor a2 = randn(50, 128 * 256, 256), b2 = randn(51, 256, 768), c2 = empty(128 * 256, 768);

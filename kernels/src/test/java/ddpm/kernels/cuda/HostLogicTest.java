@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.Broadcast;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -10,18 +11,18 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class HostLogicTest {
     @Test
     void broadcastPlansMergeAxes() {
-        Bcast p = Bcast.plan(new int[]{4, 3, 5, 7}, new int[]{4, 3, 5, 7}, new int[]{1, 3, 1, 1});
+        Broadcast p = Bcast.plan(new int[]{4, 3, 5, 7}, new int[]{4, 3, 5, 7}, new int[]{1, 3, 1, 1});
         assertEquals(3, p.rank);
         assertArrayEquals(new int[]{4, 3, 35}, p.dims);
         assertArrayEquals(new int[]{105, 35, 1}, p.strides[0]);
         assertArrayEquals(new int[]{0, 1, 0}, p.strides[1]);
 
-        Bcast q = Bcast.plan(new int[]{2, 3, 4}, new int[]{3, 4}, new int[]{2, 1, 1});
+        Broadcast q = Bcast.plan(new int[]{2, 3, 4}, new int[]{3, 4}, new int[]{2, 1, 1});
         assertArrayEquals(new int[]{2, 12}, q.dims);
         assertArrayEquals(new int[]{0, 1}, q.strides[0]);
         assertArrayEquals(new int[]{1, 0}, q.strides[1]);
 
-        Bcast s = Bcast.plan(new int[]{1, 1}, new int[]{1}, new int[]{1, 1});
+        Broadcast s = Bcast.plan(new int[]{1, 1}, new int[]{1}, new int[]{1, 1});
         assertEquals(1, s.rank);
 
         // rank 10 with alternating broadcast axes cannot merge below 9

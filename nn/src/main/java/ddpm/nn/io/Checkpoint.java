@@ -318,8 +318,8 @@ public final class Checkpoint {
             targets[i] = i == 0 ? flat : p.equals(EMA_PREFIX) ? ema.flat() : p.equals(M_PREFIX) ? opt.m() : opt.v();
         }
         for (int i = 0; i < targets.length; i++) {
-            if (f64) targets[i].backend().write(targets[i], (double[]) bufs[i]);
-            else targets[i].backend().write(targets[i], (float[]) bufs[i]);
+            if (f64) targets[i].copyFrom((double[]) bufs[i]);
+            else targets[i].copyFrom((float[]) bufs[i]);
         }
         if (opt != null) opt.setStepCount(optStep);
         if (model instanceof UNet u && rngs.containsKey("dropout")) {

@@ -1,11 +1,12 @@
 package ddpm.nn.optim;
 
+import ddpm.engine.F;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
 import ddpm.nn.Module;
 
 /**
- * Adam over a model's flat buffers: one {@code Backend.adam} call per step updates every parameter.
+ * Adam over a model's flat buffers: one {@code F.adamUpdate} (a fused backend pass) per step updates every parameter.
  * The moments m and v are flat buffers like the parameters (same length, same dtype, same device),
  * created outside any scope and released by {@link #close()}. With weight decay, Adam adds
  * wd·p to the gradient (L2, like torch.optim.Adam); {@link AdamW} decays decoupled.
@@ -76,7 +77,7 @@ public class Adam implements AutoCloseable {
         if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("learning rate must be finite and >= 0, got " + lr);
         if (!Double.isFinite(gradScale)) throw new IllegalArgumentException("gradScale must be finite, got " + gradScale);
         step++;
-        params.backend().adam(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
+        F.adamUpdate(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
     }
 
     public void step(double lr) { step(lr, 1.0); }

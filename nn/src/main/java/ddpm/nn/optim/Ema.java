@@ -1,5 +1,6 @@
 package ddpm.nn.optim;
 
+import ddpm.engine.F;
 import ddpm.engine.Grad;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
@@ -7,7 +8,7 @@ import ddpm.nn.Module;
 
 /**
  * An exponential moving average of a model's parameters, ema = decay·ema + (1−decay)·p, as a
- * second flat buffer (one {@code Backend.ema} call per update). Starts as a copy of the current
+ * second flat buffer (one {@code F.emaUpdate} per update). Starts as a copy of the current
  * parameters. For sampling, {@link #swap()} exchanges the model's parameters with the EMA weights
  * in place (call again, or close the returned handle, to swap back); {@link #copyTo} writes the
  * EMA weights into another model of the same architecture.
@@ -38,7 +39,7 @@ public class Ema implements AutoCloseable {
     public void update() {
         check();
         if (swapped) throw new IllegalStateException("EMA update while the EMA weights are swapped into the model");
-        params.backend().ema(shadow, params, decay);
+        F.emaUpdate(shadow, params, decay);
     }
 
     /** Resets the average to the current parameters. */

@@ -34,9 +34,7 @@ public final class GradClip {
     public static Result apply(Tensor flatGrads, double maxNorm) {
         Result r = compute(flatGrads, maxNorm);
         if (r.scale() != 1.0) {
-            // through a temporary: backend outputs must not alias their inputs
-            Tensor scaled = flatGrads.emptyLike(flatGrads.shape());
-            flatGrads.backend().affine(flatGrads, r.scale(), 0, scaled);
+            Tensor scaled = flatGrads.mul(r.scale());
             flatGrads.copyFrom(scaled);
             scaled.release();
         }

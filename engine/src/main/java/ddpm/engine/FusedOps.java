@@ -1,0 +1,60 @@
+package ddpm.engine;
+
+/**
+ * The fused extensions of the {@link Backend} contract: the diffusion steps and the optimiser
+ * updates, each one pass over its tensors where the core primitives would take several. A
+ * backend may implement them (the CPU and CUDA backends do); {@link #of} gives a backend's own
+ * implementation, or else the composed fallback, written in core primitives, which computes
+ * the same values ({@link ComposedFusedOps}). Same conventions as {@link Backend}: caller-
+ * allocated outputs, one floating dtype per call, I32 index tensors.
+ */
+public interface FusedOps {
+    /** The fused ops of {@code backend}: its own when it implements them, else the composed fallback. */
+    static FusedOps of(Backend backend) {
+        return backend instanceof FusedOps f ? f : ComposedFusedOps.INSTANCE;
+    }
+
+    // ---------------------------------------------------------------- diffusion steps
+    /** out[b,…] = a[t[b]]·x0[b,…] + s[t[b]]·eps[b,…]: the forward noising q(x_t | x_0). */
+    void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out);
+
+    /** out[b,…] = c1[t[b]]·(xt − c2[t[b]]·epsHat) + sigma[t[b]]·z; z may be null (no noise). */
+    void posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2, Tensor sigma, Tensor out);
+
+    /**
+     * DDIM update. coefs [S, 5] holds per step (√ᾱ_t, √(1−ᾱ_t), √ᾱ_prev, √(1−ᾱ_prev−σ²), σ);
+     * x̂0 = (xt − √(1−ᾱ_t)·ε̂)/√ᾱ_t; when clip &gt; 0, x̂0 is clipped to [−clip, clip] and ε̂ re-derived
+     * from it, ε̂ = (xt − √ᾱ_t·x̂0)/√(1−ᾱ_t) (as the reference DDIM samplers do);
+     * out = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, with row idx[b] for sample b; z may be null.
+     */
+    void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out);
+
+    // ---------------------------------------------------------------- optimiser updates over flat buffers
+    /**
+     * One Adam/AdamW step over flat buffers, in place: g = grad·gradScale (+ wd·p when !decoupled);
+     * m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p −= lr·(m/(1−β1^step)) / (√(v/(1−β2^step)) + eps)
+     * (+ lr·wd·p when decoupled).
+     */
+    void adam(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+              double eps, double weightDecay, boolean decoupled, long step, double gradScale);
+
+    /** ema = decay·ema + (1 − decay)·param, in place. */
+    void ema(Tensor ema, Tensor param, double decay);
+
+    // ---------------------------------------------------------------- shared checks
+    /**
+     * Throws naming the op, the sample and the table when a timestep (row) {@code steps[b]} does
+     * not index every table of rows of {@code rowLength} elements; returns steps.
+     */
+    static int[] checkSteps(String op, int[] steps, int rowLength, Tensor... tables) {
+        for (Tensor table : tables) {
+            if (table == null) continue;
+            long rows = table.numel() / rowLength;
+            for (int b = 0; b < steps.length; b++)
+                if (steps[b] < 0 || steps[b] >= rows)
+                    throw new IndexOutOfBoundsException(op + ": timestep " + steps[b] + " of sample " + b
+                            + " is out of range [0, " + rows + ") of table " + table.describe());
+        }
+        return steps;
+    }
+}
