@@ -5,20 +5,34 @@ micro-kernels (r rows x nv vectors) written with jdk.incubator.vector. Run from 
 Every kernel reads an A panel whose rows are interleaved with stride `as` (the packing's MR), so
 the kernels with fewer rows finish the last, partial row panel of a block directly into C.
 Two families: k<r>x<nv> add the tile into C (C += A·B); s<r>x<nv> store it with a per-row bias
-(C = A·B + bias[bi + row]), for the first k block of a GEMM with beta = 0: no zero fill of C."""
+(C = A·B + bias[bi + row]), for the first k block of a GEMM with beta = 0: no zero fill of C.
+Their implicit twins i<r>x2 / j<r>x2 read B in place instead of from a packed panel: k step p's
+two vectors start at x[x0 + koff[ko + p]] and x[x1 + koff[ko + p]] (a convolution's padded
+image: koff the tap offsets, x0/x1 the two runs of output pixels), so B is never packed."""
 MAX_ROWS = {1: 14, 2: 14, 3: 8}   # nv -> most rows: nv*rows accumulators + nv B vectors + 1 broadcast <= 32 registers
 
-def kernel(mr, nv, store):
+def kernel(mr, nv, store, implicit=False):
     L = []
-    name, extra = (f"s{mr}x{nv}", ", float[] bias, int bi") if store else (f"k{mr}x{nv}", "")
-    L.append(f"    static void {name}(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc{extra}) {{")
+    extra = ", float[] bias, int bi" if store else ""
+    if implicit:
+        name = f"j{mr}x{nv}" if store else f"i{mr}x{nv}"
+        L.append(f"    static void {name}(int kc, float[] a, int ao, int as, float[] x, int[] koff, int ko, int x0, int x1, float[] c, int co, int ldc{extra}) {{")
+    else:
+        name = f"s{mr}x{nv}" if store else f"k{mr}x{nv}"
+        L.append(f"    static void {name}(int kc, float[] a, int ao, int as, float[] b, int bo, int bs, float[] c, int co, int ldc{extra}) {{")
     acc = [[f"c{r}_{v}" for v in range(nv)] for r in range(mr)]
     for r in range(mr):
         L.append("        FloatVector " + ", ".join(f"{x} = FloatVector.zero(S)" for x in acc[r]) + ";")
-    L.append(f"        for (int p = 0; p < kc; p++, ao += as, bo += bs) {{")
-    for v in range(nv):
-        off = "" if v == 0 else " + VL" if v == 1 else f" + {v} * VL"
-        L.append(f"            FloatVector b{v} = FloatVector.fromArray(S, b, bo{off});")
+    if implicit:
+        L.append(f"        for (int p = 0; p < kc; p++, ao += as) {{")
+        L.append(f"            int o = koff[ko + p];")
+        L.append(f"            FloatVector b0 = FloatVector.fromArray(S, x, x0 + o);")
+        L.append(f"            FloatVector b1 = FloatVector.fromArray(S, x, x1 + o);")
+    else:
+        L.append(f"        for (int p = 0; p < kc; p++, ao += as, bo += bs) {{")
+        for v in range(nv):
+            off = "" if v == 0 else " + VL" if v == 1 else f" + {v} * VL"
+            L.append(f"            FloatVector b{v} = FloatVector.fromArray(S, b, bo{off});")
     for r in range(mr):
         idx = "ao" if r == 0 else f"ao + {r}"
         L.append(f"            FloatVector a{r} = FloatVector.broadcast(S, a[{idx}]);")
@@ -102,11 +116,37 @@ out.append("""            default -> throw new IllegalStateException("no SGEMM k
         }
     }
 """)
+out.append("""    /**
+     * The implicit kernels (two vectors per row, B read in place): C[rows × 2·VL] += A-panel · B, or
+     * C = A-panel · B + bias[bi + row] when bias is not null, where B's k step p is the two
+     * vectors at x[x0 + koff[ko + p]] and x[x1 + koff[ko + p]].
+     */
+    static void implicitKernel(int rows, int kc, float[] a, int ao, int as, float[] x, int[] koff, int ko, int x0, int x1,
+                               float[] c, int co, int ldc, float[] bias, int bi) {
+        if (bias != null) {
+            switch (rows) {""")
+for r in range(1, MAX_ROWS[2] + 1):
+    out.append(f"                case {r} -> j{r}x2(kc, a, ao, as, x, koff, ko, x0, x1, c, co, ldc, bias, bi);")
+out.append("""                default -> throw new IllegalStateException("no implicit SGEMM kernel with " + rows + " rows");
+            }
+            return;
+        }
+        switch (rows) {""")
+for r in range(1, MAX_ROWS[2] + 1):
+    out.append(f"            case {r} -> i{r}x2(kc, a, ao, as, x, koff, ko, x0, x1, c, co, ldc);")
+out.append("""            default -> throw new IllegalStateException("no implicit SGEMM kernel with " + rows + " rows");
+        }
+    }
+""")
 for store in (False, True):
     for nv, mx in MAX_ROWS.items():
         for r in range(1, mx + 1):
             out.append(kernel(r, nv, store))
             out.append("")
+for store in (False, True):
+    for r in range(1, MAX_ROWS[2] + 1):
+        out.append(kernel(r, 2, store, implicit=True))
+        out.append("")
 out.append("}")
 open("engine/src/main/java/ddpm/engine/cpu/SgemmVec.java", "w").write("\n".join(out) + "\n")
 print("kernels:", {nv: mx for nv, mx in MAX_ROWS.items()})

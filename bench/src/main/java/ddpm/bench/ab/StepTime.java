@@ -24,7 +24,11 @@ import java.util.Arrays;
  * calling thread's CPU clock and the wall clock, for A/B comparisons on a shared machine (see
  * {@link CpuTime}). Arguments: config (tiny, small, cifar10), repetitions, threads (1: all work on
  * the timed thread). One line per step: {@code step config cpuMs wallMs} (medians); with
- * {@code -Dalloc=true} also the bytes allocated and the GC time of each step on stderr.
+ * {@code -Dalloc=true} also the bytes allocated and the GC time of each step on stderr; {@code -Dwarm} warm-up
+ * steps (4) before the timed ones.
+ *
+ * <p>It uses only long-standing APIs and computes its own schedule tables (as StepBench does):
+ * {@code bench/cpu-ab.sh} compiles it against older trees too.
  */
 public final class StepTime {
     private StepTime() {}
@@ -90,7 +94,7 @@ public final class StepTime {
         var mx = ManagementFactory.getThreadMXBean();
         for (String name : new String[]{"train", "sample"}) {
             Runnable step = name.equals("train") ? train : sample;
-            for (int i = 0; i < 2; i++) step.run();
+            for (int i = 0, w = Integer.getInteger("warm", 4); i < w; i++) step.run();
             double[] cpu = new double[reps], wall = new double[reps];
             for (int i = 0; i < reps; i++) {
                 long c0 = mx.getCurrentThreadCpuTime(), w0 = System.nanoTime(), al0 = allocated(), gc0 = gcMs();

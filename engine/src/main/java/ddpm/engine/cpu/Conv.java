@@ -163,20 +163,28 @@ final class Conv {
         float[] ap = Sgemm.packA(false, m, kdim, 1f, a, aOff, kdim);
         Parallel.items(groups, (gi, threads) -> {
             int b0 = gi * g, gn = Math.min(g, nb - b0), n = gn * hw, x0 = xo + b0 * xImg;
-            Sgemm.BPacker cols;
-            if (k == 1 && s == 1 && pad == 0 && gn == 1) cols = Sgemm.dense(false, x, x0, hw);
-            else if (pad == 0) cols = ConvPack.cols(x, x0, xImg, gn, c, h, w, k, s, ho, wo);
-            else {
+            ConvPack.Offsets b;
+            Sgemm.BPacker cols = null;
+            if (k == 1 && s == 1 && pad == 0 && gn == 1) {
+                b = null;
+                cols = Sgemm.dense(false, x, x0, hw);
+            } else if (pad == 0) {
+                b = ConvPack.cols(x, x0, xImg, gn, c, h, w, k, s, ho, wo);
+            } else {
                 int hp = h + 2 * pad, wp = w + 2 * pad;
                 float[] xp = ConvPack.padded(x, x0, xImg, gn, c, h, w, pad, Scratch.get(Scratch.PADDED, gn * c * hp * wp));
-                cols = ConvPack.cols(xp, 0, c * hp * wp, gn, c, hp, wp, k, s, ho, wo);
+                b = ConvPack.cols(xp, 0, c * hp * wp, gn, c, hp, wp, k, s, ho, wo);
             }
-            if (gn == 1) {
-                Sgemm.gemmPackedBias(m, hw, kdim, ap, cols, bias, biasOff, y, yo + b0 * yImg, hw, threads);
-            } else {
+            // rows of 16+ output pixels at stride 1: the kernels read B in the padded image (no packing)
+            boolean implicit = b != null && Sgemm.implicitFits(b.colOff(), n);
+            if (!implicit && cols == null) cols = b.packer();
+            float[] dst = gn == 1 ? y : Scratch.get(Scratch.SCORES, m * n);
+            int d0 = gn == 1 ? yo + b0 * yImg : 0;
+            if (implicit) Sgemm.gemmImplicit(m, n, kdim, ap, b.src(), b.rowOff(), b.colOff(), bias, biasOff, dst, d0, n, threads);
+            else Sgemm.gemmPackedBias(m, n, kdim, ap, cols, bias, biasOff, dst, d0, n, threads);
+            if (gn > 1) {
                 // [m × images·hw] in scratch, then copied to [images][m][hw]
-                float[] tmp = Scratch.get(Scratch.SCORES, m * n);
-                Sgemm.gemmPackedBias(m, n, kdim, ap, cols, bias, biasOff, tmp, 0, n, threads);
+                float[] tmp = dst;
                 for (int oc = 0; oc < m; oc++)
                     for (int img = 0; img < gn; img++)
                         System.arraycopy(tmp, oc * n + img * hw, y, yo + (b0 + img) * yImg + oc * hw, hw);

@@ -76,12 +76,17 @@ final class ConvPack {
         return dst;
     }
 
+    /** The offset tables of a B operand: B[p][n] = src[rowOff[p] + colOff[n]]. */
+    record Offsets(float[] src, int[] rowOff, int[] colOff) {
+        Sgemm.BPacker packer() { return offsets(src, rowOff, colOff); }
+    }
+
     /**
      * B = col(x) of a forward conv from the padded images {@code xp} ([imgs][c][hp][wp] at 0, or
      * unpadded ones when pad was 0: then wp = w, images {@code imgStride} apart from {@code base}).
      */
-    static Sgemm.BPacker cols(float[] xp, int base, int imgStride, int imgs, int c, int hp, int wp, int k, int s,
-                              int ho, int wo) {
+    static Offsets cols(float[] xp, int base, int imgStride, int imgs, int c, int hp, int wp, int k, int s,
+                        int ho, int wo) {
         int[] rowOff = new int[c * k * k], colOff = new int[imgs * ho * wo];
         for (int ch = 0, r = 0; ch < c; ch++)
             for (int u = 0; u < k; u++)
@@ -89,7 +94,7 @@ final class ConvPack {
         for (int b = 0, n = 0; b < imgs; b++)
             for (int i = 0; i < ho; i++)
                 for (int j = 0; j < wo; j++) colOff[n++] = base + b * imgStride + i * s * wp + j * s;
-        return offsets(xp, rowOff, colOff);
+        return new Offsets(xp, rowOff, colOff);
     }
 
     /** B = col(x)ᵀ with columns (u, v, c) from the padded channels-last images {@code xt} ([imgs][hp][wp][c] at 0). */

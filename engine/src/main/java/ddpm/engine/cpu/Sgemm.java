@@ -225,6 +225,62 @@ final class Sgemm {
         }
     }
 
+    /**
+     * Whether {@link #gemmImplicit} takes a B with these column offsets: the vector kernels with
+     * two vectors a row are in use, n is a whole number of NR panels, and every run of VL columns
+     * is contiguous (offsets step by 1).
+     */
+    static boolean implicitFits(int[] colOff, int n) {
+        if (!VECTOR || NV != 2 || n % NR != 0) return false;
+        int vl = SgemmVec.VL;
+        for (int j = 0; j < n; j += vl) if (colOff[j + vl - 1] - colOff[j] != vl - 1) return false;
+        return true;
+    }
+
+    /**
+     * C[m × n] (ldc, from co) = A·B + bias[biasOff + row] (bias null: 0) with A packed by {@link
+     * #packA} and B never packed: column j of B at k step p is x[koff[p] + colOff[j]] (a
+     * convolution's padded image: koff the taps, colOff the output pixels; see {@link
+     * #implicitFits}). The loops are the serial ones less the B packing: per KC block of k and MC
+     * block of rows, each NR panel of columns runs the implicit kernels over the row panels.
+     */
+    static void gemmImplicit(int m, int n, int k, float[] packedA, float[] x, int[] koff, int[] colOff, float[] bias, int biasOff,
+                             float[] c, int co, int ldc, int threads) {
+        if (m <= 0 || n <= 0) return;
+        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMA) {
+            serialImplicit(0, m, 0, n, k, packedA, x, koff, colOff, bias, biasOff, c, co, ldc);
+            return;
+        }
+        int np = n / NR, pn = Math.min(threads, np);
+        Parallel.tasks(pn, t -> {
+            int n0 = split(np, pn, t) * NR, n1 = split(np, pn, t + 1) * NR;
+            if (n0 < n1) serialImplicit(0, m, n0, n1, k, packedA, x, koff, colOff, bias, biasOff, c, co, ldc);
+        });
+    }
+
+    private static void serialImplicit(int m0, int m1, int n0, int n1, int k, float[] packedA, float[] x, int[] koff, int[] colOff,
+                                       float[] bias, int biasOff, float[] c, int co, int ldc) {
+        float[] rowBias = bias != null ? bias : zeros(m1);
+        int rb = bias != null ? biasOff : 0, packedRows = packedA.length / Math.max(1, k), vl = SgemmVec.VL;
+        if (k <= 0) {
+            for (int i = m0; i < m1; i++) Arrays.fill(c, co + i * ldc + n0, co + i * ldc + n1, rowBias[rb + i]);
+            return;
+        }
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            float[] first = pc == 0 ? rowBias : null;
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = Math.min(MC, m1 - ic), aBase = pc * packedRows + ic * kc;
+                for (int jr = n0; jr < n1; jr += NR) {
+                    int x0 = colOff[jr], x1 = colOff[jr + vl];
+                    for (int ir = 0; ir < mc; ir += MR)
+                        SgemmVec.implicitKernel(Math.min(MR, mc - ir), kc, packedA, aBase + ir * kc, MR, x, koff, pc, x0, x1,
+                                c, co + (ic + ir) * ldc + jr, ldc, first, rb + ic + ir);
+                }
+            }
+        }
+    }
+
     /** rows (≤ MR) rows of C += A panel (stride MR) · B panel, or C = A·B + bias[bi + row] when bias is not null. */
     private static void kernel(int rows, int kc, float[] a, int ao, float[] b, int bo, float[] c, int co, int ldc,
                                float[] bias, int bi) {

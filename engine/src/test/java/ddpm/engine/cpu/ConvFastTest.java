@@ -83,9 +83,9 @@ class ConvFastTest {
             for (int b = 0; b < imgs; b++) Conv.im2col(x, xo + b * xImg, c, h, w, k, s, pad, ho, wo, col[b]);
             String what = java.util.Arrays.toString(gm);
             int hp = h + 2 * pad, wp = w + 2 * pad;
-            Sgemm.BPacker b = pad == 0 ? ConvPack.cols(x, xo, xImg, imgs, c, h, w, k, s, ho, wo)
+            Sgemm.BPacker b = (pad == 0 ? ConvPack.cols(x, xo, xImg, imgs, c, h, w, k, s, ho, wo)
                     : ConvPack.cols(ConvPack.padded(x, xo, xImg, imgs, c, h, w, pad, new float[imgs * c * hp * wp]), 0, c * hp * wp,
-                    imgs, c, hp, wp, k, s, ho, wo);
+                    imgs, c, hp, wp, k, s, ho, wo)).packer();
             // B = col: row (c, u, v), column (image, i, j)
             checkPanels(what + " cols", b, 1, rows - 1, 1, cols - 1,
                     (p, j) -> Float.floatToRawIntBits(col[j / hw][p * hw + j % hw]));
@@ -101,6 +101,32 @@ class ConvFastTest {
             };
             checkPanels(what + " colsT", bt, 1, cols - 1, 1, rows - 1, colT);
             checkPanels(what + " colsT (all)", bt, 0, cols, 0, rows, colT);
+        }
+    }
+
+    /** The implicit GEMM (B read in the padded image) against the packed one, with a bias, odd row counts and several k blocks. */
+    @org.junit.jupiter.api.Test
+    void implicitGemmMatchesPackedGemm() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Sgemm.VECTOR && Sgemm.NV == 2, "no implicit kernels without the 2-vector Vector API kernels");
+        Random r = new Random(9);
+        for (int[] gm : new int[][]{{48, 16, 16, 37}, {5, 32, 32, 14}, {3, 16, 48, 15}, {40, 16, 16, 1}}) {
+            int c = gm[0], h = gm[1], w = gm[2], m = gm[3], k = 3, pad = 1, hp = h + 2, wp = w + 2, kdim = c * 9, n = h * w;
+            float[] x = new float[c * h * w], a = new float[m * kdim], bias = new float[m + 2];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() - 0.5f;
+            for (int i = 0; i < a.length; i++) a[i] = r.nextFloat() - 0.5f;
+            for (int i = 0; i < bias.length; i++) bias[i] = r.nextFloat();
+            ConvPack.Offsets b = ConvPack.cols(ConvPack.padded(x, 0, 0, 1, c, h, w, pad, new float[c * hp * wp]), 0, 0, 1, c, hp, wp, k, 1, h, w);
+            org.junit.jupiter.api.Assertions.assertTrue(Sgemm.implicitFits(b.colOff(), n), java.util.Arrays.toString(gm));
+            float[] ap = Sgemm.packA(false, m, kdim, 1f, a, 0, kdim), c1 = new float[m * n], c2 = new float[m * n];
+            java.util.Arrays.fill(c1, Float.NaN);
+            java.util.Arrays.fill(c2, Float.NaN);
+            for (int threads : new int[]{1, 2}) {
+                Sgemm.gemmImplicit(m, n, kdim, ap, b.src(), b.rowOff(), b.colOff(), bias, 2, c1, 0, n, threads);
+                Sgemm.gemmPackedBias(m, n, kdim, ap, b.packer(), bias, 2, c2, 0, n, threads);
+                for (int i = 0; i < c1.length; i++)
+                    org.junit.jupiter.api.Assertions.assertEquals(c2[i], c1[i], 1e-4 * Math.sqrt(kdim),
+                            java.util.Arrays.toString(gm) + " threads " + threads + " element " + i);
+            }
         }
     }
 
