@@ -1,5 +1,6 @@
 package ddpm.bench;
 
+import ddpm.nn.io.Json;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

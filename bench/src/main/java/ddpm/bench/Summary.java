@@ -76,11 +76,11 @@ public final class Summary {
         int batch = train ? 128 : 256;
         for (Map<String, Object> s : torch.steps()) {
             if (!(train ? "train_step" : "sample_step").equals(s.get("what")) || s.get("error") != null) continue;
-            Double b = ddpm.bench.Json.num(s.get("batch"));
+            Double b = Json.num(s.get("batch"));
             if (b == null || b.intValue() != batch || Boolean.FALSE.equals(s.get("fused_attn"))) continue;
             String key = "torch_" + (Boolean.TRUE.equals(s.get("compile")) ? "compile_" : "eager_") + s.get("precision");
             if (!m.containsKey(key)) continue;
-            Double v = ddpm.bench.Json.num(s.get(train ? "img_per_s" : "img_steps_per_s"));
+            Double v = Json.num(s.get(train ? "img_per_s" : "img_steps_per_s"));
             if (v != null) m.put(key, v);
         }
         return m;

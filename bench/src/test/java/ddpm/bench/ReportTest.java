@@ -1,5 +1,6 @@
 package ddpm.bench;
 
+import ddpm.nn.io.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -225,5 +226,11 @@ class ReportTest {
         assertNull(a.get(4));
         assertEquals("x\"yµ", m.get("b"));
         assertThrows(IllegalArgumentException.class, () -> Json.parse("{\"a\": }"));
+        // bare non-finite numbers, as some writers emit them; integers stay exact
+        List<Object> b = Json.arr(Json.parse("[NaN, Infinity, -Infinity, 9007199254740993]"));
+        assertTrue(Json.num(b.get(0)).isNaN());
+        assertEquals(Double.POSITIVE_INFINITY, Json.num(b.get(1)));
+        assertEquals(Double.NEGATIVE_INFINITY, Json.num(b.get(2)));
+        assertEquals(9007199254740993L, b.get(3));
     }
 }

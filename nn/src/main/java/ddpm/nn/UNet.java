@@ -2,7 +2,6 @@ package ddpm.nn;
 
 import ddpm.engine.DType;
 import ddpm.engine.Device;
-import ddpm.engine.F;
 import ddpm.engine.Rng;
 import ddpm.engine.Shapes;
 import ddpm.engine.Tensor;

@@ -2,7 +2,6 @@ package ddpm.nn;
 
 import ddpm.engine.DType;
 import ddpm.engine.Device;
-import ddpm.engine.Tensor;
 import ddpm.nn.optim.Adam;
 import ddpm.nn.optim.AdamW;
 import ddpm.nn.optim.Ema;

@@ -1,8 +1,8 @@
 package ddpm.tests;
 
-import ddpm.diffusion.EvalNll;
 import ddpm.diffusion.LikelihoodEvaluator;
-import ddpm.diffusion.Sample;
+import ddpm.diffusion.cli.EvalNll;
+import ddpm.diffusion.cli.Sample;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.data.Images;
 import ddpm.diffusion.data.Npy;

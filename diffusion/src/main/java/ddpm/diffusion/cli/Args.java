@@ -1,5 +1,6 @@
 package ddpm.diffusion.cli;
 
+import ddpm.diffusion.UsageException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,7 +1,8 @@
 package ddpm.diffusion.cli;
 
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import java.io.PrintStream;
-import java.util.Locale;
 
 /** Runs a main's body and maps errors to exit statuses: 0 success, 1 a {@link UserError} (message
  *  only) or an unexpected failure (with its stack trace), 2 a {@link UsageException} (message and
@@ -45,15 +46,5 @@ public final class Cli {
         System.out.flush();
         System.err.flush();
         if (status != 0) System.exit(status);
-    }
-
-    /** "1h02m", "3m04s", "12s", "2d03h". */
-    public static String duration(double seconds) {
-        if (!Double.isFinite(seconds) || seconds < 0) return "?";
-        long s = Math.round(seconds);
-        if (s < 60) return s + "s";
-        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
-        if (s < 86400) return String.format(Locale.ROOT, "%dh%02dm", s / 3600, (s % 3600) / 60);
-        return String.format(Locale.ROOT, "%dd%02dh", s / 86400, (s % 86400) / 3600);
     }
 }

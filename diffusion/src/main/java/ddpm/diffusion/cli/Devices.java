@@ -1,5 +1,7 @@
 package ddpm.diffusion.cli;
 
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import ddpm.engine.Backends;
 import ddpm.engine.Device;
 

@@ -1,6 +1,6 @@
 package ddpm.diffusion.data;
 
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UserError;
 
 /** A data set that is missing, damaged or in the wrong format; the message says what to do. */
 public class DataException extends UserError {

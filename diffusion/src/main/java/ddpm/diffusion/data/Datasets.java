@@ -1,6 +1,6 @@
 package ddpm.diffusion.data;
 
-import ddpm.diffusion.cli.UsageException;
+import ddpm.diffusion.UsageException;
 
 import java.io.PrintStream;
 import java.nio.file.Path;

@@ -1,6 +1,6 @@
 package ddpm.diffusion.data;
 
-import ddpm.diffusion.cli.ProgressBar;
+import ddpm.diffusion.ProgressBar;
 
 import java.io.IOException;
 import java.io.InputStream;

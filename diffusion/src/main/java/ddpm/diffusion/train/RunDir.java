@@ -53,10 +53,10 @@ public final class RunDir {
     public static Path resolve(Path arg) {
         if (Files.isDirectory(arg)) {
             Path l = latest(arg);
-            if (l == null) throw new ddpm.diffusion.cli.UserError("no checkpoints (ckpt-*.safetensors) in " + arg.toAbsolutePath());
+            if (l == null) throw new ddpm.diffusion.UserError("no checkpoints (ckpt-*.safetensors) in " + arg.toAbsolutePath());
             return l;
         }
-        if (!Files.isRegularFile(arg)) throw new ddpm.diffusion.cli.UserError("checkpoint " + arg.toAbsolutePath() + " does not exist");
+        if (!Files.isRegularFile(arg)) throw new ddpm.diffusion.UserError("checkpoint " + arg.toAbsolutePath() + " does not exist");
         return arg;
     }
 }

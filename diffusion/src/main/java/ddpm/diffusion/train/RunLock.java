@@ -1,6 +1,6 @@
 package ddpm.diffusion.train;
 
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UserError;
 
 import java.io.IOException;
 import java.io.PrintStream;

@@ -129,7 +129,9 @@ public final class TrainConfig {
         if (!(labelDropout >= 0 && labelDropout < 1)) p.append("; label dropout must be in [0, 1)");
         if (!(guidance >= 0)) p.append("; guidance must be >= 0");
         if (logEvery < 1 || sampleEvery < 0 || ckptEvery < 0) p.append("; log/sample/checkpoint intervals must be >= 0 (log >= 1)");
-        if (sampleSteps < 0 || sampleSteps > timesteps) p.append("; sample steps must be in [0, T]");
+        // previews only: checked when there are any (a preset's default must not block --timesteps below it)
+        if (sampleEvery > 0 && (sampleSteps < 0 || sampleSteps > timesteps))
+            p.append("; sample steps must be in [0, T] (T = " + timesteps + ", sample steps " + sampleSteps + ")");
         if (keepCheckpoints < 1) p.append("; keep at least one checkpoint");
         if (variance.learned() && loss == GaussianDiffusion.LossType.SIMPLE)
             p.append("; the learned-range variance is trained by the bound: use the hybrid (or kl) loss");

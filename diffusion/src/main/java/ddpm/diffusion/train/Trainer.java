@@ -5,10 +5,10 @@ import ddpm.diffusion.DdpmSampler;
 import ddpm.diffusion.EpsModel;
 import ddpm.diffusion.GaussianDiffusion;
 import ddpm.diffusion.Guidance;
+import ddpm.diffusion.ProgressBar;
 import ddpm.diffusion.Sampler;
 import ddpm.diffusion.Schedule;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UserError;
 import ddpm.diffusion.data.BatchIterator;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.data.Images;
@@ -246,7 +246,7 @@ public final class Trainer implements AutoCloseable {
                     double ips = windowImages / (windowNanos / 1e9);
                     double eta = (untilStep - step) * (totalNanos / 1e9) / Math.max(1, step - startStep);
                     String line = String.format(Locale.ROOT, "step %d/%d  loss %.5f  grad %.3f  lr %.2e  %.1f img/s  ETA %s",
-                            step, untilStep, lossSum / lossCount, lastNorm, lrSchedule.lr(step), ips, Cli.duration(eta));
+                            step, untilStep, lossSum / lossCount, lastNorm, lrSchedule.lr(step), ips, ProgressBar.duration(eta));
                     log.println(line);
                     appendCsv(step, lossSum / lossCount, lastNorm, lrSchedule.lr(step), ips);
                     windowImages = 0;

@@ -1,5 +1,8 @@
 package ddpm.diffusion.cli;
 
+import ddpm.diffusion.ProgressBar;
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
@@ -86,10 +89,10 @@ class ArgsTest {
     }
 
     @Test void durationsAndProgressLines() {
-        assertEquals("59s", Cli.duration(59.4));
-        assertEquals("1m05s", Cli.duration(65));
-        assertEquals("2h03m", Cli.duration(2 * 3600 + 3 * 60));
-        assertEquals("3d04h", Cli.duration(3 * 86400 + 4 * 3600));
+        assertEquals("59s", ProgressBar.duration(59.4));
+        assertEquals("1m05s", ProgressBar.duration(65));
+        assertEquals("2h03m", ProgressBar.duration(2 * 3600 + 3 * 60));
+        assertEquals("3d04h", ProgressBar.duration(3 * 86400 + 4 * 3600));
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         ProgressBar p = new ProgressBar(new PrintStream(buf, true), "eval", 10, "img", false);
         for (int i = 0; i < 10; i++) p.step(1, "x=" + i);

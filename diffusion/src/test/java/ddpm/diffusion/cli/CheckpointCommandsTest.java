@@ -1,9 +1,5 @@
 package ddpm.diffusion.cli;
 
-import ddpm.diffusion.Convert;
-import ddpm.diffusion.EvalNll;
-import ddpm.diffusion.Sample;
-import ddpm.diffusion.TrainCifar;
 import ddpm.diffusion.data.Npy;
 import ddpm.diffusion.train.RunDir;
 import ddpm.diffusion.train.RunLock;

@@ -1,10 +1,6 @@
 package ddpm.diffusion.cli;
 
-import ddpm.diffusion.EvalNll;
-import ddpm.diffusion.EvalSamples;
-import ddpm.diffusion.Sample;
-import ddpm.diffusion.TrainCifar;
-import ddpm.diffusion.TrainClassifier;
+import ddpm.diffusion.DdpmSampler;
 import ddpm.diffusion.data.Npy;
 import ddpm.diffusion.train.RunDir;
 import org.junit.jupiter.api.Test;
@@ -47,7 +43,7 @@ class MainsTest {
     }
 
     @Test void helpPrintsUsageAndExitsZero() {
-        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, ddpm.diffusion.Convert::run, TrainClassifier::run, EvalSamples::run}) {
+        for (Main m : new Main[]{TrainCifar::run, Sample::run, EvalNll::run, ddpm.diffusion.cli.Convert::run, TrainClassifier::run, EvalSamples::run}) {
             Run r = run(m, "--help");
             assertEquals(0, r.code);
             assertTrue(r.out.contains("usage: mvn exec:java -Dmain="), r.out);
@@ -221,7 +217,7 @@ class MainsTest {
         org.junit.jupiter.api.Assumptions.assumeFalse(System.getProperty("os.name").toLowerCase().contains("win"), "needs kill(1)");
         Path runDir = tmp.resolve("run");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"), "ddpm.diffusion.TrainCifar"));
+                "--add-modules", "jdk.incubator.vector", "-cp", System.getProperty("java.class.path"), "ddpm.diffusion.cli.TrainCifar"));
         cmd.addAll(List.of(tinyTrain(runDir, "--steps", "1000000", "--ckpt-every", "0", "--sample-every", "0")));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         StringBuilder out = new StringBuilder();

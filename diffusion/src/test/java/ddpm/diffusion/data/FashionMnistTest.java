@@ -1,6 +1,6 @@
 package ddpm.diffusion.data;
 
-import ddpm.diffusion.cli.UsageException;
+import ddpm.diffusion.UsageException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,6 +1,6 @@
 package ddpm.diffusion.train;
 
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UserError;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -149,7 +149,7 @@ class TrainerTest {
         TrainConfig c = tiny();
         c.model = UNetConfig.tiny();   // 2 levels need an even size
         ImageDataset odd = Synthetic.flatColors(5, new double[][]{{1, 1, 1}}, new double[]{1}, new String[]{"w"}).generate(4, 1);
-        var e = assertThrows(ddpm.diffusion.cli.UserError.class, () -> new Trainer(c, odd, tmp, Device.CPU, log));
+        var e = assertThrows(ddpm.diffusion.UserError.class, () -> new Trainer(c, odd, tmp, Device.CPU, log));
         assertTrue(e.getMessage().contains("--image-size"), e.getMessage());
     }
 }

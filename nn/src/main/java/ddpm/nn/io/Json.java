@@ -6,9 +6,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A minimal JSON reader/writer for safetensors headers and config metadata. Values map to
- * {@code LinkedHashMap<String, Object>}, {@code List<Object>}, {@code String}, {@code Long}
- * (integers), {@code Double}, {@code Boolean} and {@code null}.
+ * The project's one JSON reader/writer: safetensors headers, config metadata, and the benchmark
+ * result files (JMH's, torch_ddpm.py's). Values map to {@code LinkedHashMap<String, Object>},
+ * {@code List<Object>}, {@code String}, {@code Long} (integers), {@code Double}, {@code Boolean}
+ * and {@code null}. Reading also takes the bare {@code NaN}/{@code Infinity} that some writers
+ * emit; {@link #num} reads numbers held as strings ("NaN", as JMH writes non-finite scores).
  */
 public final class Json {
     private Json() {}
@@ -92,6 +94,23 @@ public final class Json {
         return v;
     }
 
+    /** A number from a parsed value: a Number, or a string such as "NaN"; null when absent or not a number. */
+    public static Double num(Object v) {
+        if (v instanceof Number n) return n.doubleValue();
+        if (v instanceof String str) {
+            try { return Double.parseDouble(str); } catch (NumberFormatException e) { return null; }
+        }
+        return null;
+    }
+
+    /** The value as an object, or an empty one when it is not. */
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> obj(Object v) { return v instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of(); }
+
+    /** The value as an array, or an empty one when it is not. */
+    @SuppressWarnings("unchecked")
+    public static List<Object> arr(Object v) { return v instanceof List<?> l ? (List<Object>) l : List.of(); }
+
     @SuppressWarnings("unchecked")
     public static Map<String, Object> parseObject(String s) {
         Object v = parse(s);
@@ -106,7 +125,8 @@ public final class Json {
         Parser(String s) { this.s = s; }
 
         IllegalArgumentException err(String what) {
-            return new IllegalArgumentException("JSON: " + what + " at character " + i);
+            int from = Math.max(0, i - 20), to = Math.min(s.length(), i + 20);
+            return new IllegalArgumentException("JSON: " + what + " at character " + i + " near '" + s.substring(from, to) + "'");
         }
 
         void ws() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
@@ -161,6 +181,8 @@ public final class Json {
                 case 't': lit("true"); return Boolean.TRUE;
                 case 'f': lit("false"); return Boolean.FALSE;
                 case 'n': lit("null"); return null;
+                case 'N': lit("NaN"); return Double.NaN;
+                case 'I': lit("Infinity"); return Double.POSITIVE_INFINITY;
                 default:
                     return number();
             }
@@ -200,6 +222,7 @@ public final class Json {
 
         Object number() {
             int start = i;
+            if (s.startsWith("-Infinity", i)) { i += 9; return Double.NEGATIVE_INFINITY; }
             while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
             String t = s.substring(start, i);
             if (t.isEmpty()) throw err("unexpected character '" + peek() + "'");

@@ -1,4 +1,4 @@
-package ddpm.diffusion.cli;
+package ddpm.diffusion;
 
 /** A problem the user can fix that is not a command-line mistake (missing data set, unreadable
  *  checkpoint, no GPU where one was asked for): the main prints the message, no stack trace, and

@@ -1,4 +1,4 @@
-package ddpm.diffusion.cli;
+package ddpm.diffusion;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -61,8 +61,18 @@ public final class ProgressBar {
         double eta = rate > 0 ? (total - done) / rate : Double.NaN;
         return String.format(Locale.ROOT, "%s [%s%s] %3d%% %d/%d %s  %.1f %s/s  ETA %s%s", label,
                 "#".repeat(filled), ".".repeat(width - filled), done * 100 / total, done, total, unit, rate, unit,
-                done == total ? "0s" : Cli.duration(eta), extra.isEmpty() ? "" : "  " + extra);
+                done == total ? "0s" : duration(eta), extra.isEmpty() ? "" : "  " + extra);
     }
 
     public long done() { return done; }
+
+    /** "1h02m", "3m04s", "12s", "2d03h". */
+    public static String duration(double seconds) {
+        if (!Double.isFinite(seconds) || seconds < 0) return "?";
+        long s = Math.round(seconds);
+        if (s < 60) return s + "s";
+        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        if (s < 86400) return String.format(Locale.ROOT, "%dh%02dm", s / 3600, (s % 3600) / 60);
+        return String.format(Locale.ROOT, "%dd%02dh", s / 86400, (s % 86400) / 3600);
+    }
 }

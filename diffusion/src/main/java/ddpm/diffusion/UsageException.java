@@ -1,4 +1,4 @@
-package ddpm.diffusion.cli;
+package ddpm.diffusion;
 
 /** A mistake on the command line (unknown flag, bad value, missing argument): the main prints the
  *  message and the usage, with no stack trace, and exits with status 2. */

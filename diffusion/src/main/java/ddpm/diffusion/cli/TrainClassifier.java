@@ -1,10 +1,10 @@
-package ddpm.diffusion;
+package ddpm.diffusion.cli;
 
-import ddpm.diffusion.cli.Args;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.Devices;
-import ddpm.diffusion.cli.UsageException;
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.GaussianDiffusion;
+import ddpm.diffusion.ProgressBar;
+import ddpm.diffusion.Schedule;
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import ddpm.diffusion.data.BatchIterator;
 import ddpm.diffusion.data.Datasets;
 import ddpm.diffusion.data.ImageDataset;
@@ -163,7 +163,7 @@ public final class TrainClassifier {
                         double secs = (System.nanoTime() - window) / 1e9;
                         out.printf(Locale.ROOT, "step %d/%d  loss %.4f  train accuracy %.3f  %.1f img/s  ETA %s%n", step, steps,
                                 lossSum / (seen / (double) batch), correct / (double) seen, seen / secs,
-                                Cli.duration((steps - step) * (System.nanoTime() - t0) / 1e9 / step));
+                                ProgressBar.duration((steps - step) * (System.nanoTime() - t0) / 1e9 / step));
                         window = System.nanoTime();
                         lossSum = 0;
                         correct = seen = 0;

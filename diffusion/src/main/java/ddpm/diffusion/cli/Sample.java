@@ -1,11 +1,16 @@
-package ddpm.diffusion;
+package ddpm.diffusion.cli;
 
-import ddpm.diffusion.cli.Args;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.Devices;
-import ddpm.diffusion.cli.ProgressBar;
-import ddpm.diffusion.cli.UsageException;
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.ClassifierGuidance;
+import ddpm.diffusion.DdimSampler;
+import ddpm.diffusion.DdpmSampler;
+import ddpm.diffusion.EpsModel;
+import ddpm.diffusion.Guidance;
+import ddpm.diffusion.Interpolation;
+import ddpm.diffusion.ProgressBar;
+import ddpm.diffusion.Sampler;
+import ddpm.diffusion.TrainedModel;
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import ddpm.diffusion.data.Datasets;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.data.ImageFolder;
@@ -141,11 +146,11 @@ public final class Sample {
             Map<String, Object> hint = configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
-            Loaded m = load(ckpt, device, !a.flag("raw-weights"), hint, out);
+            TrainedModel m = TrainedModel.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             Classifier guide = null;
-            try (UNet net = m.net) {
-                int classes = net.config.numClasses, c = net.config.inChannels, r = net.config.resolution, T = m.diffusion.steps();
-                List<String> names = m.classNames;
+            try (UNet net = m.net()) {
+                int classes = net.config.numClasses, c = net.config.inChannels, r = net.config.resolution, T = m.diffusion().steps();
+                List<String> names = m.classNames();
                 if (a.given("classifier")) {
                     guide = loadGuide(Path.of(a.get("classifier")), device, m, c, r);
                     names = classNames(Path.of(a.get("classifier")), guide.config.numClasses);
@@ -165,23 +170,23 @@ public final class Sample {
                 EpsModel eps = classes > 0 ? new Guidance(net::forward, w, net.config.nullLabelRow()) : (x, t, y) -> net.forward(x, t);
                 try {
                     if (interpolate) {
-                        DdimSampler sampler = new DdimSampler(m.diffusion, S, 0.0, DdimSampler.Spacing.UNIFORM, true);
+                        DdimSampler sampler = new DdimSampler(m.diffusion(), S, 0.0, DdimSampler.Spacing.UNIFORM, true);
                         interpolation(a, ends, frames, sampler, eps, net, m, label, device, out, outPng, npy, npyType, seed);
                         return 0;
                     }
                     Sampler sampler;
                     ClassifierGuidance cg = guide == null ? null : new ClassifierGuidance(guide::forward, scale);
                     if (ddim) {
-                        DdimSampler d = new DdimSampler(m.diffusion, S, eta, DdimSampler.Spacing.UNIFORM, true);
+                        DdimSampler d = new DdimSampler(m.diffusion(), S, eta, DdimSampler.Spacing.UNIFORM, true);
                         sampler = cg == null ? d : d.withGuidance(cg);
                     } else {
-                        DdpmSampler d = DdpmSampler.respaced(m.diffusion, S, true);
+                        DdpmSampler d = DdpmSampler.respaced(m.diffusion(), S, true);
                         sampler = cg == null ? d : d.withGuidance(cg);
                     }
                     int[] asked = labelClasses > 0 && (label == null || label >= 0) ? new int[n] : null;
                     if (asked != null) for (int i = 0; i < n; i++) asked[i] = label != null ? label : i % labelClasses;
                     out.printf(Locale.ROOT, "sampling %d images %dx%dx%d with %s from %s (%s weights, step %d)%s%s%n", n, c, r, r, sampler, ckpt,
-                            m.weights, m.step,
+                            m.weights(), m.step(),
                             classes > 0 ? ", guidance " + w + (label == null ? ", labels cycling 0.." + (classes - 1) : label < 0 ? ", null label" : ", label " + label) : "",
                             guide != null ? ", classifier guidance s = " + scale + " towards " + (label == null ? "classes cycling 0.." + (labelClasses - 1)
                                     : "class " + label + " (" + (label < names.size() ? names.get(label) : "") + ")") : "");
@@ -204,7 +209,7 @@ public final class Sample {
                             System.arraycopy(v, 0, all, start * c * r * r, v.length);
                         }
                     }
-                    out.printf(Locale.ROOT, "sampled in %s%n", Cli.duration((System.nanoTime() - t0) / 1e9));
+                    out.printf(Locale.ROOT, "sampled in %s%n", ProgressBar.duration((System.nanoTime() - t0) / 1e9));
                     writeOutputs(out, all, n, c, r, cols, outPng, npy, npyType, asked);
                     if (measure != null) for (String line : EvalSamples.evaluate(measure, all, n, c, r, r, asked, device, out)) out.println(line);
                 } finally {
@@ -216,7 +221,7 @@ public final class Sample {
     }
 
     /** A noise-conditional classifier that fits the model (channels, resolution, T and schedule), frozen. */
-    static Classifier loadGuide(Path file, Device device, Loaded m, int c, int r) {
+    static Classifier loadGuide(Path file, Device device, TrainedModel m, int c, int r) {
         Classifier clf;
         Map<String, String> meta;
         try {
@@ -233,7 +238,7 @@ public final class Sample {
             problem = "it takes " + cc.inChannels + "×" + cc.resolution + "×" + cc.resolution + " images, the model makes " + c + "×" + r + "×" + r;
         else {
             String t = meta.getOrDefault("diffusion.timesteps", "?"), s = meta.getOrDefault("diffusion.schedule", "?");
-            String mt = Integer.toString(m.diffusion.steps()), ms = m.schedule;
+            String mt = Integer.toString(m.diffusion().steps()), ms = m.schedule();
             if (!t.equals(mt) || !s.equals(ms))
                 problem = "it was trained on the " + s + " schedule with T = " + t + ", the model uses " + ms + " with T = " + mt;
         }
@@ -283,7 +288,7 @@ public final class Sample {
     }
 
     /** --interpolate: two latents (seeds, or encoded images), slerp frames, DDIM decode, a strip PNG. */
-    private static void interpolation(Args a, String[] ends, int frames, DdimSampler sampler, EpsModel eps, UNet net, Loaded m, Integer label,
+    private static void interpolation(Args a, String[] ends, int frames, DdimSampler sampler, EpsModel eps, UNet net, TrainedModel m, Integer label,
                                       Device device, PrintStream out, String outPng, String npy, String npyType, long seed) throws IOException {
         int c = net.config.inChannels, r = net.config.resolution, per = c * r * r;
         boolean encode = a.flag("encode");
@@ -332,7 +337,7 @@ public final class Sample {
     }
 
     /** An image to encode: an index into the test split of --dataset, or an image file; floats in [−1, 1]. */
-    private static float[] image(Args a, String ref, Loaded m, int c, int r, PrintStream log) {
+    private static float[] image(Args a, String ref, TrainedModel m, int c, int r, PrintStream log) {
         Integer index = null;
         try {
             index = Integer.parseInt(ref);
@@ -344,7 +349,7 @@ public final class Sample {
             if (!Files.isRegularFile(p)) throw new UsageException("--interpolate: '" + ref + "' is neither an image index nor an image file");
             return ImageFolder.readImage(p, r, c);
         }
-        String spec = a.given("dataset") ? Datasets.check(a.get("dataset"), "--dataset") : Datasets.specOf(m.dataName);
+        String spec = a.given("dataset") ? Datasets.check(a.get("dataset"), "--dataset") : Datasets.specOf(m.dataName());
         if (spec == null) throw new UsageException("--interpolate " + ref + ": give --dataset (the model's data set is not known)");
         ImageDataset test = Datasets.open(new Datasets.Request(spec, Datasets.dataDir(spec, a.get("data-dir")), false, r, false, 0, 1000), log);
         if (test.height() != r) test = test.resized(r);
@@ -353,52 +358,6 @@ public final class Sample {
         float[] x = new float[c * r * r];
         test.imageTo(index, x, 0, false);
         return x;
-    }
-
-    /** A model loaded for inference, with the diffusion it was trained with and which weights it holds. */
-    record Loaded(UNet net, GaussianDiffusion diffusion, String schedule, long step, List<String> classNames, String dataName, String weights) {}
-
-    static Loaded load(Path ckpt, Device device, boolean ema) { return load(ckpt, device, ema, null, null); }
-
-    /**
-     * A jddpm checkpoint (EMA weights when {@code ema} and present), or a state dict in a layout
-     * {@link WeightFiles} reads, with {@code hint} filling in what its names do not say; where the
-     * weights came from and any assumption made is printed to {@code log} (when given). The
-     * diffusion (T, schedule, parameterisation, variance) is the one the checkpoint records.
-     */
-    static Loaded load(Path ckpt, Device device, boolean ema, Map<String, Object> hint, PrintStream log) {
-        WeightFiles.Loaded w;
-        try {
-            w = WeightFiles.load(ckpt, device, ema, hint);
-        } catch (IOException | RuntimeException e) {
-            throw new UserError("cannot load checkpoint " + ckpt + ": " + e.getMessage(), e);
-        }
-        try {
-            Map<String, String> meta = w.metadata();
-            int T = Integer.parseInt(meta.getOrDefault("diffusion.timesteps", "1000"));
-            String schedule = meta.getOrDefault("diffusion.schedule", "linear");
-            GaussianDiffusion.MeanType mean = GaussianDiffusion.MeanType.named(meta.getOrDefault("diffusion.predict", "eps"));
-            GaussianDiffusion.VarianceType var = GaussianDiffusion.VarianceType.named(meta.getOrDefault("diffusion.variance", "fixed-large"));
-            UNet net = w.net();
-            GaussianDiffusion diffusion = new GaussianDiffusion(Schedule.named(schedule, T), mean, var);
-            if (net.config.outChannels != diffusion.outChannels(net.config.inChannels))
-                throw new IllegalArgumentException("the model has " + net.config.outChannels + " output channels, the " + var.cliName
-                        + " variance needs " + diffusion.outChannels(net.config.inChannels));
-            long step = Long.parseLong(meta.getOrDefault("step", "0"));
-            String cls = meta.get("data.classes");
-            List<String> names = cls == null || cls.isEmpty() ? List.of() : Arrays.asList(cls.split(","));
-            if (log != null) {
-                if (!w.source().equals("jddpm checkpoint")) log.println("weights: " + w.source());
-                for (String note : w.notes()) log.println("note: " + note);
-                if (!meta.containsKey("diffusion.timesteps"))
-                    log.println("note: the file does not say how it was trained: T = 1000 steps, linear β from 1e-4 to 0.02 (the paper's);"
-                            + " Convert --timesteps/--schedule records others");
-            }
-            return new Loaded(net, diffusion, schedule, step, names, meta.get("data.name"), w.weights());
-        } catch (RuntimeException e) {
-            w.net().close();
-            throw new UserError("cannot load checkpoint " + ckpt + ": bad metadata: " + e.getMessage(), e);
-        }
     }
 
     /** The --config option's value as a config hint (null when absent); a bad value is a usage error. */

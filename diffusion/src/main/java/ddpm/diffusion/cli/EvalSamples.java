@@ -1,10 +1,7 @@
-package ddpm.diffusion;
+package ddpm.diffusion.cli;
 
-import ddpm.diffusion.cli.Args;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.Devices;
-import ddpm.diffusion.cli.UsageException;
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import ddpm.diffusion.data.Datasets;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.data.Npy;

@@ -1,10 +1,10 @@
-package ddpm.diffusion;
+package ddpm.diffusion.cli;
 
-import ddpm.diffusion.cli.Args;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.Devices;
-import ddpm.diffusion.cli.ProgressBar;
-import ddpm.diffusion.cli.UsageException;
+import ddpm.diffusion.EpsModel;
+import ddpm.diffusion.LikelihoodEvaluator;
+import ddpm.diffusion.ProgressBar;
+import ddpm.diffusion.TrainedModel;
+import ddpm.diffusion.UsageException;
 import ddpm.diffusion.data.Datasets;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.train.RunDir;
@@ -71,7 +71,7 @@ public final class EvalNll {
             Map<String, Object> hint = Sample.configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
-            Sample.Loaded m = Sample.load(ckpt, device, !a.flag("raw-weights"), hint, out);
+            TrainedModel m = TrainedModel.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             try (var net = m.net()) {
                 int r = net.config.resolution, c = net.config.inChannels;
                 ImageDataset data = Datasets.open(new Datasets.Request(dataset, Datasets.dataDir(dataset, a.get("data-dir")), train, r,

@@ -1,9 +1,7 @@
-package ddpm.diffusion;
+package ddpm.diffusion.cli;
 
-import ddpm.diffusion.cli.Args;
-import ddpm.diffusion.cli.Cli;
-import ddpm.diffusion.cli.UsageException;
-import ddpm.diffusion.cli.UserError;
+import ddpm.diffusion.UsageException;
+import ddpm.diffusion.UserError;
 import ddpm.nn.UNet;
 import ddpm.nn.io.WeightFiles;
 
