@@ -21,7 +21,7 @@ main() {
   echo "== $cls $*"
   if [ -n "${JDDPM_CP:-}" ]; then
     /usr/bin/time -f "== %e s wall, %U s user + %S s sys CPU, load before: $(cut -d' ' -f1-3 /proc/loadavg)" \
-      java --add-modules jdk.incubator.vector -Xmx6g -cp "$JDDPM_CP" "ddpm.diffusion.$cls" "$@"
+      java --add-modules jdk.incubator.vector -Xmx6g -cp "$JDDPM_CP" "ddpm.diffusion.cli.$cls" "$@"
   else
     /usr/bin/time -f "== %e s wall, %U s user + %S s sys CPU, load before: $(cut -d' ' -f1-3 /proc/loadavg)" \
       mvn -q exec:java -Dmain="$cls" -Dexec.args="$*"

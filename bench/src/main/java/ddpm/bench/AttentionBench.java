@@ -1,8 +1,8 @@
 package ddpm.bench;
 
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Tensor;
 import ddpm.kernels.cuda.CudaBackend;
-import ddpm.kernels.cuda.MathPrecision;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

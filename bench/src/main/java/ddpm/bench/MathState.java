@@ -1,8 +1,8 @@
 package ddpm.bench;
 
+import ddpm.engine.MathPrecision;
 import ddpm.kernels.cuda.ConvKernel;
 import ddpm.kernels.cuda.CudaBackend;
-import ddpm.kernels.cuda.MathPrecision;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.State;

@@ -3,6 +3,7 @@ package ddpm.bench;
 import ddpm.engine.DType;
 import ddpm.engine.F;
 import ddpm.engine.Grad;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Tensor;
 import ddpm.nn.UNet;
 import ddpm.nn.UNetConfig;
@@ -82,7 +83,7 @@ public class StepBench extends DeviceState {
     private int trainB, sampleB;
 
     @Override protected void build() {
-        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.kernels.cuda.MathPrecision.parse(precision));
+        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.engine.MathPrecision.parse(precision));
         else if (!precision.equals("fp32")) {
             System.out.println("skipped: precision " + precision + " applies to backend=cuda only");
             skip = true;
@@ -117,7 +118,7 @@ public class StepBench extends DeviceState {
     }
 
     @Override protected void release() {
-        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.kernels.cuda.MathPrecision.FP32);
+        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.engine.MathPrecision.FP32);
         if (ema != null) ema.close();
         if (adam != null) adam.close();
         if (model != null) model.close();

@@ -25,6 +25,24 @@ public interface Backend {
     /** Waits until all queued work is done (a no-op on the CPU). */
     default void synchronize() {}
 
+    /**
+     * Reads of tensor data to the host so far (each waits for the work queued before it): what a
+     * loop that must not stall a GPU counts. 0 where the data is on the host already (the CPU).
+     */
+    default long hostReads() { return 0; }
+
+    // ---------------------------------------------------------------- math precision
+    /** Whether matmul, convolution and attention can compute at {@code p} here (FP32 always can). */
+    default boolean supports(MathPrecision p) { return p == MathPrecision.FP32; }
+
+    /** The math precision of matmul, convolution and attention (FP32 unless set). */
+    default MathPrecision precision() { return MathPrecision.FP32; }
+
+    /** Sets the math precision of matmul, convolution and attention; throws naming the backend when it lacks it. */
+    default void setPrecision(MathPrecision p) {
+        if (!supports(p)) throw new IllegalArgumentException(device() + " computes in fp32 only, not " + p);
+    }
+
     // ---------------------------------------------------------------- transfers and fills
     /** dst[i] = src[i] for i in [0, numel(dst)), converting to dst's dtype. */
     void write(Tensor dst, float[] src);

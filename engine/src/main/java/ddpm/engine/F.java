@@ -246,6 +246,23 @@ public final class F {
         FusedOps.of(param.backend()).adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
     }
 
+    /**
+     * {@link #adamUpdate} with the gradient-norm clip read where the gradients are (see
+     * {@link FusedOps#adamClipped}): gradSumSquares is Σg² as a one-element tensor on the same
+     * device ({@code flatGrads.sumSquares()}); a non-finite norm skips the update. No host read on a GPU.
+     */
+    public static void adamUpdateClipped(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                                         double eps, double weightDecay, boolean decoupled, long step, Tensor gradSumSquares,
+                                         double maxNorm) {
+        flatBuffers("adamUpdateClipped", param, grad, m, v);
+        if (step < 1) throw bad("adamUpdateClipped", "step counts from 1, got " + step);
+        if (gradSumSquares.numel() != 1 || gradSumSquares.dtype() != param.dtype() || !gradSumSquares.device().equals(param.device()))
+            throw bad("adamUpdateClipped", "the gradient's sum of squares must be one " + param.dtype() + " element on "
+                    + param.device() + ", got " + gradSumSquares.describe());
+        FusedOps.of(param.backend()).adamClipped(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step,
+                gradSumSquares, maxNorm);
+    }
+
     /** ema = decay·ema + (1 − decay)·param, in place, over buffers of one size, dtype and device. */
     public static void emaUpdate(Tensor ema, Tensor param, double decay) {
         flatBuffers("emaUpdate", ema, param);

@@ -38,6 +38,29 @@ public interface FusedOps {
     void adam(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
               double eps, double weightDecay, boolean decoupled, long step, double gradScale);
 
+    /**
+     * Adam with the global-norm clip taken where the gradients are: gradScale = {@link #clipScale}
+     * of ‖g‖ = √gradSumSquares[0] (a one-element tensor, so a GPU backend never has the host read
+     * it); when ‖g‖ is not finite nothing is written (the step is skipped, for the caller to report).
+     * This default reads the sum on the host (free on the CPU); the CUDA backend does it in the kernel.
+     */
+    default void adamClipped(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                             double eps, double weightDecay, boolean decoupled, long step, Tensor gradSumSquares,
+                             double maxNorm) {
+        double scale = clipScale(gradSumSquares.item(), maxNorm);
+        if (!Double.isNaN(scale)) adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, scale);
+    }
+
+    /**
+     * The clip factor of torch.nn.utils.clip_grad_norm_ for a gradient with Σg² = sumSquares:
+     * min(1, maxNorm / (‖g‖ + 1e-6)), 1 when maxNorm ≤ 0 or ∞ (no clipping), NaN when ‖g‖ is not finite.
+     */
+    static double clipScale(double sumSquares, double maxNorm) {
+        double norm = Math.sqrt(sumSquares);
+        if (!Double.isFinite(norm)) return Double.NaN;
+        return maxNorm > 0 && Double.isFinite(maxNorm) ? Math.min(1.0, maxNorm / (norm + 1e-6)) : 1.0;
+    }
+
     /** ema = decay·ema + (1 − decay)·param, in place. */
     void ema(Tensor ema, Tensor param, double decay);
 

@@ -2,10 +2,13 @@ package ddpm.diffusion.cli;
 
 import ddpm.diffusion.UsageException;
 import ddpm.diffusion.UserError;
+import ddpm.engine.Backend;
 import ddpm.engine.Backends;
 import ddpm.engine.Device;
+import ddpm.engine.MathPrecision;
 
 import java.io.PrintStream;
+import java.util.Locale;
 
 /** The --device option: auto (CUDA when usable, else the CPU), cpu, cuda, cuda:N. */
 public final class Devices {
@@ -36,5 +39,37 @@ public final class Devices {
             throw new UserError("--device " + v + ": " + e.getMessage()
                     + "\n(use --device cpu, or --device auto to fall back to the CPU)");
         }
+    }
+
+    public static final String PRECISION_HELP = "auto | fp32 | tf32 | bf16: the math of matmul, convolution and attention\n"
+            + "(auto: bf16 on a GPU with tensor cores, else fp32; weights, group-norm statistics, softmax,\n"
+            + "loss and optimiser state stay fp32)";
+
+    /** Validates a --precision value without opening anything. */
+    public static String checkPrecision(String v) {
+        if (v.equalsIgnoreCase("auto")) return "auto";
+        try {
+            return MathPrecision.parse(v).toString();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--precision: expected " + PRECISION_HELP.split(":")[0] + ", got '" + v + "'");
+        }
+    }
+
+    /**
+     * Sets the math precision of {@code device}'s backend from a --precision value ("auto": bf16
+     * where the backend has it and is not the CPU, else fp32) and says so in one line.
+     */
+    public static MathPrecision applyPrecision(String v, Device device, PrintStream log) {
+        Backend b = Backends.get(device);
+        MathPrecision p = checkPrecision(v).equals("auto")
+                ? (!device.isCpu() && b.supports(MathPrecision.BF16) ? MathPrecision.BF16 : MathPrecision.FP32)
+                : MathPrecision.parse(v);
+        if (!b.supports(p))
+            throw new UserError("--precision " + p + ": " + device + " computes matmul, convolution and attention in fp32 only"
+                    + (device.isCpu() ? " (bf16 and tf32 are the CUDA backend's)" : " (its GPU has no tensor cores for it)"));
+        b.setPrecision(p);
+        if (log != null && !(device.isCpu() && p == MathPrecision.FP32))
+            log.println(String.format(Locale.ROOT, "math: %s for matmul, convolution and attention on %s", p, device));
+        return p;
     }
 }

@@ -46,6 +46,8 @@ public final class EvalNll {
                 .flag("no-clip", "do not clip x̂0 to [-1, 1] in p(x_{t-1}|x_t)")
                 .flag("raw-weights", "use the raw (non-EMA) weights")
                 .option("device", "DEV", "auto", Devices.HELP)
+                .option("precision", "P", "fp32", Devices.PRECISION_HELP + "; fp32 by default here: a reported bound\n"
+                        + "should not carry bf16 rounding")
                 .option("synthetic-size", "N", "1000", "images in the synthetic test set")
                 .example("mvn exec:java -Dmain=EvalNll -Dexec.args=\"--ckpt runs/cifar10-paper --n 1000\"")
                 .example("mvn exec:java -Dmain=EvalNll -Dexec.args=\"--ckpt runs/synthetic-cpu --dataset synthetic --n 200\"");
@@ -67,10 +69,12 @@ public final class EvalNll {
             long seed = a.getLong("seed", Long.MIN_VALUE, Long.MAX_VALUE);
             int synth = a.getInt("synthetic-size", 1, 10_000_000);
             Devices.check(a.get("device"));
+            Devices.checkPrecision(a.get("precision"));
 
             Map<String, Object> hint = Sample.configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
+            Devices.applyPrecision(a.get("precision"), device, err);
             TrainedModel m = TrainedModel.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             try (var net = m.net()) {
                 int r = net.config.resolution, c = net.config.inChannels;

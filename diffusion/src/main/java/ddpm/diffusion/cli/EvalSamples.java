@@ -50,6 +50,7 @@ public final class EvalSamples {
                 .option("ref-n", "N", "0", "reference images (the first N of the test split; 0 = all)")
                 .option("batch", "N", "100", "images per network call")
                 .option("device", "DEV", "auto", Devices.HELP)
+                .option("precision", "P", "auto", Devices.PRECISION_HELP)
                 .example("mvn exec:java -Dmain=EvalSamples -Dexec.args=\"--samples samples.npy --classifier runs/fashion-mnist-classifier.safetensors\"")
                 .example("mvn exec:java -Dmain=EvalSamples -Dexec.args=\"--samples samples.npy --inception pt_inception.safetensors --ref-n 2000\"");
     }
@@ -65,6 +66,7 @@ public final class EvalSamples {
             Path samples = Path.of(a.require("samples"));
             Request r = request(a, "--classifier or --inception");
             Devices.check(a.get("device"));
+            Devices.checkPrecision(a.get("precision"));
             int[] nchw = new int[4];
             float[] x;
             int[] labels = null;
@@ -77,6 +79,7 @@ public final class EvalSamples {
             if (labels != null && labels.length != nchw[0])
                 throw new UserError("--labels has " + labels.length + " entries for " + nchw[0] + " samples");
             Device device = Devices.open(a.get("device"), err);
+            Devices.applyPrecision(a.get("precision"), device, err);
             for (String line : evaluate(r, x, nchw[0], nchw[1], nchw[2], nchw[3], labels, device, out)) out.println(line);
             return 0;
         });

@@ -92,6 +92,7 @@ public final class Sample {
                 .flag("encode", "with --interpolate: A and B are images, encoded to latents by DDIM inversion")
                 .flag("raw-weights", "use the raw (non-EMA) weights")
                 .option("device", "DEV", "auto", Devices.HELP)
+                .option("precision", "P", "auto", Devices.PRECISION_HELP)
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/cifar10-paper --n 64 --out grid.png\"")
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/cifar10-paper --sampler ddim --steps 50 --npy samples.npy --npy-dtype u8\"")
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/mnist-cpu --label 3 --guidance 2\"")
@@ -132,6 +133,7 @@ public final class Sample {
             if (a.given("dataset")) Datasets.check(a.get("dataset"), "--dataset");
             a.getInt("ref-n", 0, Integer.MAX_VALUE);
             Devices.check(a.get("device"));
+            Devices.checkPrecision(a.get("precision"));
             if (!interpolate && (a.given("frames") || a.flag("encode"))) throw new UsageException("--frames and --encode apply to --interpolate");
             if (interpolate && (a.given("eval") || a.given("inception") || a.given("classifier")))
                 throw new UsageException("--interpolate writes a strip; it does not combine with --eval, --inception or --classifier");
@@ -146,6 +148,7 @@ public final class Sample {
             Map<String, Object> hint = configHint(a);
             Path ckpt = RunDir.resolve(ckptArg);
             Device device = Devices.open(a.get("device"), err);
+            Devices.applyPrecision(a.get("precision"), device, err);
             TrainedModel m = TrainedModel.load(ckpt, device, !a.flag("raw-weights"), hint, out);
             Classifier guide = null;
             try (UNet net = m.net()) {

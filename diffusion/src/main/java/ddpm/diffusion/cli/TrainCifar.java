@@ -38,6 +38,7 @@ public final class TrainCifar {
                 .option("preset", "NAME", null, "paper | cpu | fashion (default: paper with a GPU; without one, fashion for\n"
                         + "fashion-mnist, else cpu)")
                 .option("device", "DEV", "auto", Devices.HELP)
+                .option("precision", "P", "auto", Devices.PRECISION_HELP)
                 .option("steps", "N", null, "training steps (paper 800k, cpu 20k)")
                 .option("batch", "N", null, "batch size (paper 128, cpu 16)")
                 .option("lr", "X", null, "peak learning rate (2e-4)")
@@ -91,9 +92,11 @@ public final class TrainCifar {
             String dataset = Datasets.check(a.get("dataset"), "--dataset");
             String presetArg = a.given("preset") ? a.getChoice("preset", "paper", "cpu", "fashion") : null;
             Devices.check(a.get("device"));
+            Devices.checkPrecision(a.get("precision"));
             TrainConfig probe = TrainConfig.paper();
             apply(a, probe);   // throws UsageException for bad values
             Device device = Devices.open(a.get("device"), err);
+            Devices.applyPrecision(a.get("precision"), device, err);
             String preset = presetArg;
             if (preset == null) {
                 boolean fashion = dataset.equals("fashion-mnist");

@@ -70,6 +70,7 @@ public final class TrainClassifier {
                 .option("log-every", "N", "100", "progress line every N steps")
                 .option("seed", "N", "0", "seed of the initialisation, data order, noise and dropout")
                 .option("device", "DEV", "auto", Devices.HELP)
+                .option("precision", "P", "auto", Devices.PRECISION_HELP)
                 .option("synthetic-size", "N", "5000", "images in the synthetic data set")
                 .example("mvn exec:java -Dmain=TrainClassifier")
                 .example("mvn exec:java -Dmain=TrainClassifier -Dexec.args=\"--noised --steps 2000 --dropout 0.1\"");
@@ -97,6 +98,7 @@ public final class TrainClassifier {
             double dropout = a.getDouble("dropout", 0, 0.99);
             long logEvery = a.getLong("log-every", 1, Long.MAX_VALUE), seed = a.getLong("seed", Long.MIN_VALUE, Long.MAX_VALUE);
             Devices.check(a.get("device"));
+            Devices.checkPrecision(a.get("precision"));
             Schedule sched;
             try {
                 sched = Schedule.named(schedule, T);
@@ -107,6 +109,8 @@ public final class TrainClassifier {
                     : "runs/" + dataset.replaceAll("[^A-Za-z0-9_.-]+", "_") + "-classifier" + (noised ? "-noised" : "") + ".safetensors");
 
             Device device = Devices.open(a.get("device"), err);
+
+            Devices.applyPrecision(a.get("precision"), device, err);
             Path dir = Datasets.dataDir(dataset, a.get("data-dir"));
             int synth = a.getInt("synthetic-size", 1, 10_000_000), size = a.getInt("image-size", 4, 4096, 0);
             ImageDataset train = Datasets.open(new Datasets.Request(dataset, dir, true, size, !a.flag("no-download"), seed, synth), out);

@@ -32,6 +32,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -51,8 +52,13 @@ import java.util.concurrent.TimeUnit;
  * Ctrl-C (a shutdown hook asks the loop to stop after the current step and waits for the save);
  * resumption from the run directory's latest checkpoint (model, EMA, Adam moments, step, RNG
  * streams and data position). The run directory is locked ({@link RunLock}) from construction to
- * {@link #close()}, so a second trainer on it is refused. A non-finite loss or gradient stops training naming the step; the
- * parameters are never updated with it and no checkpoint is written, so the last good one stays.
+ * {@link #close()}, so a second trainer on it is refused.
+ *
+ * <p>A step makes no host read: its loss and Σg² stay on the device, the clip factor is computed
+ * by the Adam kernel from Σg², and the host reads the steps' losses and norms together when it
+ * logs, previews, saves or stops ({@link #drain}). A non-finite gradient norm makes the Adam kernel
+ * skip that step's update, so the parameters never take it; the next read stops training naming
+ * the step, and no checkpoint is written after it, so the last good one stays.
  */
 public final class Trainer implements AutoCloseable {
     /** How a run ended. */
@@ -232,17 +238,24 @@ public final class Trainer implements AutoCloseable {
             while (step < untilStep) {
                 if (stopRequested) { interrupted = true; break; }
                 long t0 = System.nanoTime();
-                double[] ln = trainStep();
-                long dt = System.nanoTime() - t0;
-                lastLoss = ln[0];
-                lastNorm = ln[1];
-                lossSum += lastLoss;
-                lossCount++;
+                trainStep();
+                boolean logNow = step % cfg.logEvery == 0 || step == startStep + 1 || step == untilStep;
+                boolean readNow = logNow || stopRequested || (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0)
+                        || (cfg.ckptEvery > 0 && step % cfg.ckptEvery == 0);
+                if (readNow) {
+                    for (double[] ln : drain()) {
+                        lastLoss = ln[0];
+                        lastNorm = ln[1];
+                        lossSum += lastLoss;
+                        lossCount++;
+                    }
+                }
+                long dt = System.nanoTime() - t0;   // steps queue work on a GPU: the reads above wait for it
                 windowImages += cfg.batch;
                 windowNanos += dt;
                 totalImages += cfg.batch;
                 totalNanos += dt;
-                if (step % cfg.logEvery == 0 || step == startStep + 1 || step == untilStep) {
+                if (logNow) {
                     double ips = windowImages / (windowNanos / 1e9);
                     double eta = (untilStep - step) * (totalNanos / 1e9) / Math.max(1, step - startStep);
                     String line = String.format(Locale.ROOT, "step %d/%d  loss %.5f  grad %.3f  lr %.2e  %.1f img/s  ETA %s",
@@ -257,9 +270,11 @@ public final class Trainer implements AutoCloseable {
                 if (cfg.sampleEvery > 0 && step % cfg.sampleEvery == 0) preview();
                 if (cfg.ckptEvery > 0 && step % cfg.ckptEvery == 0) save();
             }
+            drain();
             if (interrupted || (step > startStep && (lastCheckpoint == null || RunDir.step(lastCheckpoint) != step))) save();
             if (interrupted) log.println("stopped at step " + step + "; resume by running the same command again");
         } finally {
+            releasePending();
             finished.countDown();
             if (hookInstalled) {
                 try {
@@ -274,8 +289,11 @@ public final class Trainer implements AutoCloseable {
                 totalNanos > 0 ? totalImages / (totalNanos / 1e9) : 0, lastCheckpoint);
     }
 
-    /** One optimisation step; returns {loss, gradient norm}. */
-    double[] trainStep() {
+    /** Per step not yet read: its loss and Σg², one-element tensors where the model is. */
+    private final List<Tensor[]> pending = new ArrayList<>();
+
+    /** One optimisation step; no host read (its loss and Σg² wait in {@link #pending} for {@link #drain}). */
+    void trainStep() {
         long next = step + 1;
         try (Scope s = Scope.open()) {
             BatchIterator.Batch b = batches.next(device);
@@ -283,16 +301,46 @@ public final class Trainer implements AutoCloseable {
             if (model.config.numClasses > 0) labels = dropLabels(b.hostLabels());
             model.zeroGrad();
             GaussianDiffusion.TrainingTerms terms = diffusion.trainingTerms(eps, b.images(), labels, rng, cfg.loss, cfg.hybridLambda);
-            double loss = terms.loss().item();
-            if (!Double.isFinite(loss)) diverged("loss", loss, next);
             terms.loss().backward();
-            GradClip.Result c = GradClip.compute(model.flatGrads(), cfg.gradClip);
-            if (!Double.isFinite(c.norm())) diverged("gradient norm", c.norm(), next);
-            opt.step(lrSchedule.lr(next), c.scale());
+            Tensor sumSq = GradClip.sumSquares(model.flatGrads());
+            opt.step(lrSchedule.lr(next), sumSq, cfg.gradClip);   // skips the update when the norm is not finite
             ema.update();
+            pending.add(new Tensor[]{s.keep(terms.loss().detach()), s.keep(sumSq)});
             step = next;
-            return new double[]{loss, c.norm()};
         }
+    }
+
+    /**
+     * Reads the pending steps' {loss, gradient norm} in one transfer, oldest first; throws
+     * {@link DivergedException} naming the first step whose loss or norm is not finite.
+     */
+    List<double[]> drain() {
+        if (pending.isEmpty()) return List.of();
+        double[] v;
+        try (Scope s = Scope.open()) {
+            Tensor[] flat = new Tensor[2 * pending.size()];
+            for (int i = 0; i < pending.size(); i++) {
+                flat[2 * i] = pending.get(i)[0].reshape(1);
+                flat[2 * i + 1] = pending.get(i)[1].reshape(1);
+            }
+            v = Tensor.concat(0, flat).toDoubles();
+        }
+        int n = pending.size();
+        long first = step - n + 1;
+        releasePending();
+        List<double[]> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            double loss = v[2 * i], norm = Math.sqrt(v[2 * i + 1]);
+            if (!Double.isFinite(loss)) diverged("loss", loss, first + i, i == n - 1);
+            if (!Double.isFinite(norm)) diverged("gradient norm", norm, first + i, i == n - 1);
+            out.add(new double[]{loss, norm});
+        }
+        return out;
+    }
+
+    private void releasePending() {
+        for (Tensor[] p : pending) for (Tensor t : p) t.release();
+        pending.clear();
     }
 
     private Tensor dropLabels(int[] host) {
@@ -301,12 +349,20 @@ public final class Trainer implements AutoCloseable {
         return Tensor.ofInts(y, device, y.length);
     }
 
-    private void diverged(String what, double v, long at) {
+    /**
+     * Stops naming step {@code at}; its update was skipped. When it is the latest step, the state
+     * is that of the step before it, and the step count says so.
+     */
+    private void diverged(String what, double v, long at, boolean latest) {
+        long ranTo = step;
+        if (latest) step = at - 1;
         String keep = lastCheckpoint != null ? "the last good checkpoint, " + lastCheckpoint + " (step " + RunDir.step(lastCheckpoint)
                 + "), was kept; rerunning resumes from it" : "no checkpoint had been written yet";
+        String stopped = latest ? "stopped before updating the weights with it"
+                : "its update was skipped, and training stopped at step " + ranTo + " when it read the loss (every --log-every steps)";
         throw new DivergedException(String.format(Locale.ROOT,
-                "training diverged: the %s is %s at step %d; stopped before updating the weights. %s. "
-                        + "Try a lower --lr (now %.1e), a longer warmup, or check the data.", what, v, at, keep, cfg.lr), at);
+                "training diverged: the %s is %s at step %d; %s. %s. "
+                        + "Try a lower --lr (now %.1e), a longer warmup, or check the data.", what, v, at, stopped, keep, cfg.lr), at);
     }
 
     // ================================================================ outputs
@@ -404,6 +460,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     @Override public void close() {
+        releasePending();
         ema.close();
         opt.close();
         model.close();

@@ -73,6 +73,9 @@ class MainsTest {
         r = run(TrainCifar::run, "--device", "tpu");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--device: expected auto | cpu | cuda | cuda:N, got 'tpu'"), r.err);
+        r = run(TrainCifar::run, "--precision", "fp16");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--precision: expected auto | fp32 | tf32 | bf16, got 'fp16'"), r.err);
         r = run(Sample::run);
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--ckpt is required"), r.err);
@@ -97,6 +100,9 @@ class MainsTest {
         r = run(EvalNll::run, "--ckpt", tmp.toString(), "--device", "cpu");
         assertEquals(1, r.code);
         assertTrue(r.err.contains("no checkpoints"), r.err);
+        r = run(TrainCifar::run, "--dataset", "synthetic", "--device", "cpu", "--precision", "bf16", "--run-dir", tmp.resolve("p").toString());
+        assertEquals(1, r.code);
+        assertTrue(r.err.contains("--precision bf16: cpu computes matmul, convolution and attention in fp32 only"), r.err);
     }
 
     @Test void trainSampleEvaluateAndResumeFromTheCommandLine() throws Exception {

@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Tensor;
 
 import java.util.function.Supplier;

@@ -4,6 +4,7 @@ import ddpm.engine.Backend;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.FusedOps;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.MemoryStats;
 import ddpm.engine.Ops;
 import ddpm.engine.Storage;
@@ -85,10 +86,23 @@ public final class CudaBackend implements Backend, FusedOps {
 
     private volatile MathPrecision precision = MathPrecision.FP32;
 
-    /** The math precision of matmul, convolution and attention (FP32 by default; see {@link MathPrecision}). */
-    public void setPrecision(MathPrecision p) { precision = java.util.Objects.requireNonNull(p); }
+    /**
+     * TF32 and BF16 tensor-core math needs sm_80 or newer on a GPU; the host driver emulates both
+     * (inputs rounded as the tensor cores take them).
+     */
+    @Override public boolean supports(MathPrecision p) {
+        return p == MathPrecision.FP32 || driverKind().equals("host") || info.ccMajor() >= 8;
+    }
 
-    public MathPrecision precision() { return precision; }
+    /** The math precision of matmul, convolution and attention (FP32 by default; see {@link MathPrecision}). */
+    @Override public void setPrecision(MathPrecision p) {
+        if (!supports(java.util.Objects.requireNonNull(p)))
+            throw new IllegalArgumentException(p + " math needs tensor cores of sm_80 or newer; " + info.name() + " is sm_"
+                    + info.ccMajor() + info.ccMinor() + " (use --precision fp32)");
+        precision = p;
+    }
+
+    @Override public MathPrecision precision() { return precision; }
 
     public String deviceName() { return info.name(); }
 
@@ -221,8 +235,13 @@ public final class CudaBackend implements Backend, FusedOps {
         if (count == 0) return;
         notCapturing("reading " + src.describe() + " to the host");
         enter();
+        hostReads.incrementAndGet();
         driver.copyToHost(host, address(src), count);
     }
+
+    private final java.util.concurrent.atomic.AtomicLong hostReads = new java.util.concurrent.atomic.AtomicLong();
+
+    @Override public long hostReads() { return hostReads.get(); }
 
     private static int count(Tensor t, int have, String op) {
         if (have < t.numel())
@@ -463,6 +482,13 @@ public final class CudaBackend implements Backend, FusedOps {
                                double eps, double weightDecay, boolean decoupled, long step, double gradScale) {
         enter();
         adam.adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
+    }
+
+    @Override public void adamClipped(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                                      double eps, double weightDecay, boolean decoupled, long step, Tensor gradSumSquares,
+                                      double maxNorm) {
+        enter();
+        adam.adamClipped(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradSumSquares, maxNorm);
     }
 
     @Override public void ema(Tensor ema, Tensor param, double decay) { enter(); adam.ema(ema, param, decay); }

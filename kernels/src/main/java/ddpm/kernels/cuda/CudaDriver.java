@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.MathPrecision;
 import java.util.function.Supplier;
 
 /**

@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.MathPrecision;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;

@@ -3,6 +3,7 @@ package ddpm.kernels.cuda;
 import ddpm.engine.Backend;
 import ddpm.engine.Backends;
 import ddpm.engine.Device;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
 

@@ -5,6 +5,7 @@ import ddpm.engine.Backends;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.FusedOps;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Ops;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;

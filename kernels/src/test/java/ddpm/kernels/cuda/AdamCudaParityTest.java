@@ -22,6 +22,32 @@ class AdamCudaParityTest extends CudaTestBase {
         assertClose("ema n=" + n, e, 1e-6);
     }
 
+    /**
+     * adam_step_clipped: the clip factor from Σg² read on the device (clipping at 1 and 100, and
+     * off) against the CPU's step with the factor computed on the host; a NaN or ∞ sum writes nothing.
+     */
+    @Test void clippedOnTheDevice() {
+        int n = 4099;
+        for (double maxNorm : new double[]{1.0, 100.0, 0.0}) {
+            P p = rand(n), m = rand(n), v = randPos(n), g = rand(n);
+            P ss = of(new float[]{(float) (g.c().sumSquares().item())}, 1);
+            FusedOps.of(cpu).adamClipped(p.c(), g.c(), m.c(), v.c(), 2e-4, 0.9, 0.999, 1e-8, 0.01, true, 2, ss.c(), maxNorm);
+            FusedOps.of(gpu).adamClipped(p.g(), g.g(), m.g(), v.g(), 2e-4, 0.9, 0.999, 1e-8, 0.01, true, 2, ss.g(), maxNorm);
+            assertClose("clipped Adam maxNorm=" + maxNorm + " param", p, 1e-6);
+            assertClose("clipped Adam maxNorm=" + maxNorm + " m", m, 1e-5);
+            assertClose("clipped Adam maxNorm=" + maxNorm + " v", v, 1e-5);
+        }
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY}) {
+            P p = rand(n), m = rand(n), v = randPos(n), g = rand(n);
+            P ss = of(new float[]{bad}, 1);
+            float[] p0 = p.g().toFloats(), m0 = m.g().toFloats(), v0 = v.g().toFloats();
+            FusedOps.of(gpu).adamClipped(p.g(), g.g(), m.g(), v.g(), 2e-4, 0.9, 0.999, 1e-8, 0.01, true, 2, ss.g(), 1.0);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(p0, p.g().toFloats(), "param after a step with Σg² = " + bad);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(m0, m.g().toFloats(), "m after a step with Σg² = " + bad);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(v0, v.g().toFloats(), "v after a step with Σg² = " + bad);
+        }
+    }
+
     @Test void small() { at(1001, false, 0); at(1001, false, 0.01); at(1001, true, 0.01); }
 
     /** The U-Net has ~36M parameters in one flat buffer; 8M here keeps the CPU side quick. */

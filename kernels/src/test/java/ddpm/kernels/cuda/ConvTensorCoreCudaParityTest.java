@@ -2,6 +2,7 @@ package ddpm.kernels.cuda;
 
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;

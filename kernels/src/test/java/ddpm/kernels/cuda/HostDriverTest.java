@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.MathPrecision;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -4,6 +4,7 @@ import ddpm.engine.Backend;
 import ddpm.engine.Backends;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Ops;
 import ddpm.engine.Scope;
 import ddpm.engine.Shapes;

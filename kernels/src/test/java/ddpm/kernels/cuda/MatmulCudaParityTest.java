@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.MathPrecision;
 import org.junit.jupiter.api.Test;
 
 /** GemmKernel.matmul (cuBLAS GEMM / strided-batched, row-major trick, broadcast batches, and the

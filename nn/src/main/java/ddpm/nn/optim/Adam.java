@@ -82,6 +82,19 @@ public class Adam implements AutoCloseable {
 
     public void step(double lr) { step(lr, 1.0); }
 
+    /**
+     * One update with the gradients clipped at global norm maxNorm, the norm taken from
+     * {@code gradSumSquares} (Σg², one element, {@link GradClip#sumSquares}) where the gradients are:
+     * on a GPU the host reads nothing. A non-finite norm skips the update (weights and moments
+     * untouched); the caller finds out when it reads the norm (see {@code Trainer}).
+     */
+    public void step(double lr, Tensor gradSumSquares, double maxNorm) {
+        if (closed) throw new IllegalStateException("optimizer was closed");
+        if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("learning rate must be finite and >= 0, got " + lr);
+        step++;
+        F.adamUpdateClipped(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradSumSquares, maxNorm);
+    }
+
     @Override public void close() {
         if (closed) return;
         closed = true;

@@ -1,8 +1,9 @@
-package ddpm.kernels.cuda;
+package ddpm.engine;
 
 /**
- * The math precision of the compute-bound CUDA kernels (matmul, convolution, attention). Storage
- * stays float32 in every mode; what changes is what the multiply-accumulate sees:
+ * The math precision of a backend's compute-bound kernels (matmul, convolution, attention), set
+ * with {@link Backend#setPrecision}: the CUDA backend has all three, the CPU backend FP32 only.
+ * Storage stays float32 in every mode; what changes is what the multiply-accumulate sees:
  * <ul>
  * <li>FP32: float32 products and sums (CUDA cores; cuBLAS's default math);</li>
  * <li>TF32: inputs rounded to TF32 (10 mantissa bits), tensor cores, float32 accumulation
