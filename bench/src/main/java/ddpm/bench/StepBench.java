@@ -50,6 +50,10 @@ public class StepBench extends DeviceState {
     @Param({"fp32"})
     public String precision;
 
+    /** The ResBlocks' convolutions with their adds fused ({@code nn.Fusion.convAdd}): on or off, to show what fusion gains. */
+    @Param({"on"})
+    public String fusion;
+
     public static UNetConfig unetConfig(String config) {
         return switch (config) {
             case "cifar10" -> UNetConfig.cifar10();
@@ -81,14 +85,18 @@ public class StepBench extends DeviceState {
     private final Tensor[] x0 = new Tensor[SETS], xs = new Tensor[SETS];
     private Tensor sqrtAb, sqrt1mAb, c1, c2, sigma;
     private int trainB, sampleB;
+    private boolean fusedBefore = ddpm.nn.Fusion.convAdd;
 
     @Override protected void build() {
-        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.engine.MathPrecision.parse(precision));
-        else if (!precision.equals("fp32")) {
-            System.out.println("skipped: precision " + precision + " applies to backend=cuda only");
+        ddpm.engine.MathPrecision p = ddpm.engine.MathPrecision.parse(precision);
+        if (!b.supports(p)) {
+            System.out.println("skipped: backend " + backend + " has no " + p + " math");
             skip = true;
             return;
         }
+        b.setPrecision(p);
+        fusedBefore = ddpm.nn.Fusion.convAdd;
+        ddpm.nn.Fusion.convAdd = !fusion.equals("off");
         UNetConfig c = unetConfig(config);
         trainB = batch(backend, config, true);
         sampleB = batch(backend, config, false);
@@ -118,7 +126,8 @@ public class StepBench extends DeviceState {
     }
 
     @Override protected void release() {
-        if (b instanceof ddpm.kernels.cuda.CudaBackend cuda) cuda.setPrecision(ddpm.engine.MathPrecision.FP32);
+        b.setPrecision(ddpm.engine.MathPrecision.FP32);
+        ddpm.nn.Fusion.convAdd = fusedBefore;
         if (ema != null) ema.close();
         if (adam != null) adam.close();
         if (model != null) model.close();
@@ -135,8 +144,7 @@ public class StepBench extends DeviceState {
             Tensor loss = F.mseLoss(model.forward(xt, t), eps);
             model.zeroGrad();
             loss.backward();
-            GradClip.Result clip = GradClip.compute(model.flatGrads(), 1.0);
-            adam.step(2e-4, clip.scale());
+            adam.step(2e-4, GradClip.sumSquares(model.flatGrads()), 1.0);   // the clip on the device, as the trainer does
             ema.update();
             sync();
         }

@@ -71,6 +71,46 @@ public final class F {
         }, x, w, b);
     }
 
+    /**
+     * conv2d(x, w, b) + nAdd[:, :, None, None] + residual in one op (see {@link FusedOps#conv2dAdd}):
+     * nAdd [N, O] and residual (the output's shape) may each be null. Gradients: those of conv2d,
+     * Σ over the pixels for nAdd, the output gradient itself for residual.
+     */
+    public static Tensor conv2dAdd(Tensor x, Tensor w, Tensor b, Tensor nAdd, Tensor residual, int stride, int pad) {
+        rank("conv2dAdd", "input", x, 4);
+        rank("conv2dAdd", "weight", w, 4);
+        Tensor.sameDevice("conv2dAdd", x, w, b, nAdd, residual);
+        sameDType("conv2dAdd", x, w, b, nAdd, residual);
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
+        if (w.dim(1) != c) throw bad("conv2dAdd", "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
+        if (w.dim(3) != k) throw bad("conv2dAdd", "kernel must be square, weight is " + w.describe());
+        if (b != null && (b.rank() != 1 || b.dim(0) != o)) throw bad("conv2dAdd", "bias " + b.describe() + " must be [" + o + "]");
+        if (stride < 1 || pad < 0) throw bad("conv2dAdd", "stride " + stride + " must be >= 1 and padding " + pad + " >= 0");
+        int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
+        if (ho < 1 || wo < 1) throw bad("conv2dAdd", "input " + x.describe() + " is smaller than kernel " + k + " with padding " + pad);
+        if (nAdd != null && (nAdd.rank() != 2 || nAdd.dim(0) != n || nAdd.dim(1) != o))
+            throw bad("conv2dAdd", "nAdd " + nAdd.describe() + " must be [" + n + ", " + o + "]: one value per image and output channel");
+        if (residual != null && !Arrays.equals(residual.shape(), new int[]{n, o, ho, wo}))
+            throw bad("conv2dAdd", "residual " + residual.describe() + " must be the output's shape [" + n + ", " + o + ", " + ho + ", " + wo + "]");
+        Tensor out = x.emptyLike(n, o, ho, wo);
+        FusedOps.of(x.backend()).conv2dAdd(x, w, b, nAdd, residual, out, stride, pad);
+        return Tensor.record("conv2dAdd", out, g -> {
+            Tensor gx = null, gw = null, gb = null, gn = null, gr = null;
+            if (x.requiresGrad()) {
+                gx = x.emptyLike(x.shape());
+                g.backend().conv2dBackwardInput(g, w, gx, stride, pad);
+            }
+            if (w.requiresGrad()) {
+                gw = w.emptyLike(w.shape());
+                g.backend().conv2dBackwardWeight(x, g, gw, stride, pad);
+            }
+            if (b != null && b.requiresGrad()) gb = g.sum(0, 2, 3);
+            if (nAdd != null && nAdd.requiresGrad()) gn = g.sum(2, 3);
+            if (residual != null && residual.requiresGrad()) gr = g;
+            return new Tensor[]{gx, gw, gb, gn, gr};
+        }, x, w, b, nAdd, residual);
+    }
+
     // ---------------------------------------------------------------- normalisation
     /** Group norm over x [N, C, *], γ and β [C]; optionally fused with SiLU. */
     public static Tensor groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu) {

@@ -29,6 +29,24 @@ public interface FusedOps {
      */
     void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out);
 
+    // ---------------------------------------------------------------- convolution with its adds
+    /**
+     * out = conv2d(x, w, bias) + nAdd[n, o] (broadcast over the pixels) + residual: a ResBlock's
+     * convolution with the timestep-embedding add (conv1) or the shortcut add (conv2) in its
+     * epilogue. bias [O], nAdd [N, O] and residual (out's shape) may each be null. This default
+     * composes the backend's conv2d with two adds, in that order (the CUDA backend fuses them).
+     */
+    default void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+        x.backend().conv2d(x, w, bias, out, stride, pad);
+        if (nAdd == null && residual == null) return;
+        try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
+            Tensor sum = out;
+            if (nAdd != null) sum = sum.add(nAdd.reshape(nAdd.dim(0), nAdd.dim(1), 1, 1));
+            if (residual != null) sum = sum.add(residual);
+            out.copyFrom(sum);
+        }
+    }
+
     // ---------------------------------------------------------------- optimiser updates over flat buffers
     /**
      * One Adam/AdamW step over flat buffers, in place: g = grad·gradScale (+ wd·p when !decoupled);

@@ -92,6 +92,36 @@ class Conv2dTest {
         }
     }
 
+    /** conv2dAdd: conv2d + bias + a per-image, per-channel add + a residual, against the reference sum; gradients of all five inputs. */
+    @Test void convolutionWithItsAdds() {
+        for (int[] c : new int[][]{{2, 3, 7, 6, 4, 3, 1, 1}, {3, 4, 5, 5, 2, 1, 1, 0}, {2, 3, 7, 6, 4, 3, 2, 1}}) {
+            int ho = (c[2] + 2 * c[7] - c[5]) / c[6] + 1, wo = (c[3] + 2 * c[7] - c[5]) / c[6] + 1, st = c[6], pad = c[7];
+            int[] xs = {c[0], c[1], c[2], c[3]}, ws = {c[4], c[1], c[5], c[5]}, os = {c[0], c[4], ho, wo}, ns = {c[0], c[4]};
+            double[] x = roundToFloat(normal(r, (int) Shapes.numel(xs))), w = roundToFloat(normal(r, (int) Shapes.numel(ws)));
+            double[] b = roundToFloat(normal(r, c[4])), na = roundToFloat(normal(r, c[0] * c[4])), res = roundToFloat(normal(r, (int) Shapes.numel(os)));
+            double[] want = conv(x, w, b, c, ho, wo);
+            for (int i = 0; i < want.length; i++) want[i] += na[i / (ho * wo)] + res[i];
+            String name = "conv2dAdd " + java.util.Arrays.toString(c);
+            try (Scope s = Scope.open()) {
+                Tensor y = F.conv2dAdd(f64(x, xs), f64(w, ws), f64(b, c[4]), f64(na, ns), f64(res, os), st, pad);
+                assertTensor(name, want, os, y, 1e-13, 1e-14);
+                assertF32MatchesF64(name, y, F.conv2dAdd(f32(x, xs), f32(w, ws), f32(b, c[4]), f32(na, ns), f32(res, os), st, pad), 1e-5);
+                // one addend at a time equals the unfused sum
+                Tensor onlyN = F.conv2dAdd(f64(x, xs), f64(w, ws), null, f64(na, ns), null, st, pad);
+                Tensor unfused = F.conv2d(f64(x, xs), f64(w, ws), null, st, pad).add(f64(na, ns).reshape(c[0], c[4], 1, 1));
+                assertArrayEquals(unfused.toDoubles(), onlyN.toDoubles(), name + " with nAdd only");
+            }
+            GradCheck.check(name, in -> F.conv2dAdd(in[0], in[1], in[2], in[3], in[4], st, pad),
+                    f64(x, xs), f64(w, ws), f64(b, c[4]), f64(na, ns), f64(res, os));
+        }
+        try (Scope s = Scope.open()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                    F.conv2dAdd(f64(new double[2 * 3 * 5 * 5], 2, 3, 5, 5), f64(new double[4 * 3 * 9], 4, 3, 3, 3), null,
+                            f64(new double[8], 4, 2), null, 1, 1));
+            assertTrue(e.getMessage().contains("nAdd") && e.getMessage().contains("must be [2, 4]"), e.getMessage());
+        }
+    }
+
     @Test void largerF32() {
         // channel and spatial sizes past small blockings, for the fast float kernels
         int[] c = {2, 17, 13, 11, 19, 3, 1, 1};

@@ -36,4 +36,9 @@ public class Conv2d extends Module {
     public Tensor forward(Tensor x) {
         return F.conv2d(x, weight.get(), bias == null ? null : bias.get(), stride, pad);
     }
+
+    /** forward(x) + perImage[:, :, None, None] + residual in one op ({@code F.conv2dAdd}); either addend may be null. */
+    public Tensor forwardAdd(Tensor x, Tensor perImage, Tensor residual) {
+        return F.conv2dAdd(x, weight.get(), bias == null ? null : bias.get(), perImage, residual, stride, pad);
+    }
 }

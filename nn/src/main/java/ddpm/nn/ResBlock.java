@@ -31,12 +31,18 @@ public class ResBlock extends Module {
     public Tensor forward(Tensor x, Tensor temb) {
         if (x.rank() != 4 || x.dim(1) != in)
             throw new IllegalArgumentException("ResBlock(" + in + "->" + out + "): input must be [B, " + in + ", H, W], got " + x.describe());
-        Tensor h = conv1.forward(norm1.forward(x));
+        Tensor t = null;
         if (tembProj != null) {
             if (temb == null) throw new IllegalArgumentException("ResBlock: a time embedding is required");
-            h = h.add(tembProj.forward(temb.silu()).reshape(x.dim(0), out, 1, 1));
+            t = tembProj.forward(temb.silu());   // [B, out]
         }
-        h = conv2.forward(dropout.forward(norm2.forward(h)));
-        return (skip != null ? skip.forward(x) : x).add(h);
+        Tensor shortcut = skip != null ? skip.forward(x) : x;
+        if (Fusion.convAdd) {   // the two adds in the convolutions' epilogue
+            Tensor h = conv1.forwardAdd(norm1.forward(x), t, null);
+            return conv2.forwardAdd(dropout.forward(norm2.forward(h)), null, shortcut);
+        }
+        Tensor h = conv1.forward(norm1.forward(x));
+        if (t != null) h = h.add(t.reshape(x.dim(0), out, 1, 1));
+        return shortcut.add(conv2.forward(dropout.forward(norm2.forward(h))));
     }
 }

@@ -3,11 +3,14 @@ package ddpm.nn;
 import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.Rng;
+import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** Finite-difference gradient checks of every layer, in float64 on the CPU. */
 class LayerGradTest {
@@ -82,16 +85,31 @@ class LayerGradTest {
         }
     }
 
+    /** Both forms of the block: the adds fused into the convolutions ({@link Fusion#convAdd}) and not; the same bits forward. */
     @Test void resBlockWithAndWithoutShortcutAndDropout() {
-        for (int[] io : new int[][]{{4, 4}, {4, 8}}) {
-            try (ResBlock rb = build(new ResBlock(io[0], io[1], 6, 0.3, 2))) {
-                Fd.randomize(rb, 11, 0.5);
-                Tensor x = input(7, 2, io[0], 4, 4), temb = input(8, 2, 6);
-                // a fresh stream per evaluation, so every forward draws the same dropout mask
-                Fd.check("resblock " + io[0] + "->" + io[1], rb, () -> { rb.setDropoutRng(new Rng(3)); return rb.forward(x, temb); },
-                        withParams(rb, x, temb), 25, TOL);
-                x.close(); temb.close();
+        boolean was = Fusion.convAdd;
+        try {
+            for (int[] io : new int[][]{{4, 4}, {4, 8}}) {
+                try (ResBlock rb = build(new ResBlock(io[0], io[1], 6, 0.3, 2))) {
+                    Fd.randomize(rb, 11, 0.5);
+                    Tensor x = input(7, 2, io[0], 4, 4), temb = input(8, 2, 6);
+                    double[][] out = new double[2][];
+                    for (boolean fused : new boolean[]{true, false}) {
+                        Fusion.convAdd = fused;
+                        // a fresh stream per evaluation, so every forward draws the same dropout mask
+                        Fd.check("resblock " + io[0] + "->" + io[1] + (fused ? " fused" : ""), rb,
+                                () -> { rb.setDropoutRng(new Rng(3)); return rb.forward(x, temb); }, withParams(rb, x, temb), 25, TOL);
+                        try (Scope s = Scope.open()) {
+                            rb.setDropoutRng(new Rng(3));
+                            out[fused ? 0 : 1] = rb.forward(x, temb).toDoubles();
+                        }
+                    }
+                    assertArrayEquals(out[1], out[0], "fused and unfused ResBlock " + io[0] + "->" + io[1]);
+                    x.close(); temb.close();
+                }
             }
+        } finally {
+            Fusion.convAdd = was;
         }
     }
 

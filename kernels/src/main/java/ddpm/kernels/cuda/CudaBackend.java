@@ -397,7 +397,7 @@ public final class CudaBackend implements Backend, FusedOps {
      * it). bias [O], nAdd [N, O] (the timestep-embedding projection) and residual (out's shape) may
      * each be null; residual may be out itself.
      */
-    public void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+    @Override public void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
         enter();
         conv.forwardAdd(x, w, bias, nAdd, residual, out, stride, pad);
     }
