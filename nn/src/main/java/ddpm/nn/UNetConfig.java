@@ -24,9 +24,10 @@ import java.util.Map;
  *       (the last is the null label for classifier-free guidance)</li>
  *   <li>{@code groups}: GroupNorm groups (32); every width must divide by it</li>
  *   <li>{@code downsamplePad}: how the stride-2 Downsample conv pads: {@link DownsamplePad#SYMMETRIC}
- *       (one zero row/column on every side, jddpm's default) or {@link DownsamplePad#TF_SAME} (only
- *       at the bottom and right, TensorFlow's "SAME" padding, which the paper's released weights
- *       were trained with); it changes no parameter, only which pixels each output sees</li>
+ *       (one zero row/column on every side: the small presets, and configs that do not say) or
+ *       {@link DownsamplePad#TF_SAME} (only at the bottom and right, TensorFlow's "SAME" padding,
+ *       which the paper's network uses: {@link #cifar10()}); it changes no parameter, only which
+ *       pixels each output sees</li>
  * </ul>
  */
 public final class UNetConfig {
@@ -53,8 +54,12 @@ public final class UNetConfig {
         }
     }
 
-    /** The paper's CIFAR-10 model. */
-    public UNetConfig() { this(32, 3, 3, 128, new int[]{1, 2, 2, 2}, 2, new int[]{16}, 0.1, 0, 32); }
+    /**
+     * The paper's CIFAR-10 model, to the last detail: its stride-2 downsampling pads as the
+     * original TensorFlow code does ({@link DownsamplePad#TF_SAME}), so the released weights run
+     * here unchanged and a model trained here is the paper's network.
+     */
+    public UNetConfig() { this(32, 3, 3, 128, new int[]{1, 2, 2, 2}, 2, new int[]{16}, 0.1, 0, 32, DownsamplePad.TF_SAME); }
 
     public UNetConfig(int resolution, int inChannels, int outChannels, int ch, int[] chMult, int numResBlocks,
                       int[] attnResolutions, double dropout, int numClasses, int groups) {

@@ -63,6 +63,11 @@ class UNetTest {
         assertTrue(UNet.countParameters(UNetConfig.small()) > UNet.countParameters(UNetConfig.tiny()));
         assertEquals(UNetConfig.small(), UNetConfig.fromJson(UNetConfig.small().toJson()));
         assertEquals(UNetConfig.cifar10(), new UNetConfig());
+        // the paper's network pads its downsampling as TensorFlow's SAME; a config that does not say (older checkpoints) is symmetric
+        assertEquals(UNetConfig.DownsamplePad.TF_SAME, UNetConfig.cifar10().downsamplePad);
+        assertEquals(UNetConfig.cifar10(), UNetConfig.fromJson(UNetConfig.cifar10().toJson()));
+        assertEquals(UNetConfig.DownsamplePad.SYMMETRIC,
+                UNetConfig.fromJson(UNetConfig.cifar10().toJson().replace(",\"downsample_pad\":\"tf_same\"", "")).downsamplePad);
         UNetConfig c2 = UNetConfig.cifar10().withNumClasses(10);
         assertEquals(35_746_307L + 11 * 512, UNet.countParameters(c2), "class table [numClasses + 1, 4·ch]");
     }
