@@ -43,31 +43,13 @@ public final class F {
 
     /** 2-D convolution: x [N,C,H,W], w [O,C,k,k], b [O] or null; square kernel, stride, zero padding. */
     public static Tensor conv2d(Tensor x, Tensor w, Tensor b, int stride, int pad) {
-        rank("conv2d", "input", x, 4);
-        rank("conv2d", "weight", w, 4);
         Tensor.sameDevice("conv2d", x, w, b);
         sameDType("conv2d", x, w, b);
-        int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
-        if (w.dim(1) != c) throw bad("conv2d", "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
-        if (w.dim(3) != k) throw bad("conv2d", "kernel must be square, weight is " + w.describe());
-        if (b != null && (b.rank() != 1 || b.dim(0) != o)) throw bad("conv2d", "bias " + b.describe() + " must be [" + o + "]");
-        if (stride < 1 || pad < 0) throw bad("conv2d", "stride " + stride + " must be >= 1 and padding " + pad + " >= 0");
-        int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
-        if (ho < 1 || wo < 1) throw bad("conv2d", "input " + x.describe() + " is smaller than kernel " + k + " with padding " + pad);
-        Tensor out = x.emptyLike(n, o, ho, wo);
+        Tensor out = x.emptyLike(convOutShape("conv2d", x, w, b, stride, pad));
         x.backend().conv2d(x, w, b, out, stride, pad);
         return Tensor.record("conv2d", out, g -> {
-            Tensor gx = null, gw = null, gb = null;
-            if (x.requiresGrad()) {
-                gx = x.emptyLike(x.shape());
-                g.backend().conv2dBackwardInput(g, w, gx, stride, pad);
-            }
-            if (w.requiresGrad()) {
-                gw = w.emptyLike(w.shape());
-                g.backend().conv2dBackwardWeight(x, g, gw, stride, pad);
-            }
-            if (b != null && b.requiresGrad()) gb = g.sum(0, 2, 3);
-            return new Tensor[]{gx, gw, gb};
+            Tensor[] gc = convGrads(g, x, w, b, stride, pad);
+            return new Tensor[]{gc[0], gc[1], gc[2]};
         }, x, w, b);
     }
 
@@ -77,38 +59,50 @@ public final class F {
      * Σ over the pixels for nAdd, the output gradient itself for residual.
      */
     public static Tensor conv2dAdd(Tensor x, Tensor w, Tensor b, Tensor nAdd, Tensor residual, int stride, int pad) {
-        rank("conv2dAdd", "input", x, 4);
-        rank("conv2dAdd", "weight", w, 4);
         Tensor.sameDevice("conv2dAdd", x, w, b, nAdd, residual);
         sameDType("conv2dAdd", x, w, b, nAdd, residual);
-        int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
-        if (w.dim(1) != c) throw bad("conv2dAdd", "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
-        if (w.dim(3) != k) throw bad("conv2dAdd", "kernel must be square, weight is " + w.describe());
-        if (b != null && (b.rank() != 1 || b.dim(0) != o)) throw bad("conv2dAdd", "bias " + b.describe() + " must be [" + o + "]");
-        if (stride < 1 || pad < 0) throw bad("conv2dAdd", "stride " + stride + " must be >= 1 and padding " + pad + " >= 0");
-        int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
-        if (ho < 1 || wo < 1) throw bad("conv2dAdd", "input " + x.describe() + " is smaller than kernel " + k + " with padding " + pad);
-        if (nAdd != null && (nAdd.rank() != 2 || nAdd.dim(0) != n || nAdd.dim(1) != o))
-            throw bad("conv2dAdd", "nAdd " + nAdd.describe() + " must be [" + n + ", " + o + "]: one value per image and output channel");
-        if (residual != null && !Arrays.equals(residual.shape(), new int[]{n, o, ho, wo}))
-            throw bad("conv2dAdd", "residual " + residual.describe() + " must be the output's shape [" + n + ", " + o + ", " + ho + ", " + wo + "]");
-        Tensor out = x.emptyLike(n, o, ho, wo);
+        int[] os = convOutShape("conv2dAdd", x, w, b, stride, pad);
+        if (nAdd != null && (nAdd.rank() != 2 || nAdd.dim(0) != os[0] || nAdd.dim(1) != os[1]))
+            throw bad("conv2dAdd", "nAdd " + nAdd.describe() + " must be [" + os[0] + ", " + os[1] + "]: one value per image and output channel");
+        if (residual != null && !Arrays.equals(residual.shape(), os))
+            throw bad("conv2dAdd", "residual " + residual.describe() + " must be the output's shape " + Arrays.toString(os));
+        Tensor out = x.emptyLike(os);
         FusedOps.of(x.backend()).conv2dAdd(x, w, b, nAdd, residual, out, stride, pad);
         return Tensor.record("conv2dAdd", out, g -> {
-            Tensor gx = null, gw = null, gb = null, gn = null, gr = null;
-            if (x.requiresGrad()) {
-                gx = x.emptyLike(x.shape());
-                g.backend().conv2dBackwardInput(g, w, gx, stride, pad);
-            }
-            if (w.requiresGrad()) {
-                gw = w.emptyLike(w.shape());
-                g.backend().conv2dBackwardWeight(x, g, gw, stride, pad);
-            }
-            if (b != null && b.requiresGrad()) gb = g.sum(0, 2, 3);
-            if (nAdd != null && nAdd.requiresGrad()) gn = g.sum(2, 3);
-            if (residual != null && residual.requiresGrad()) gr = g;
-            return new Tensor[]{gx, gw, gb, gn, gr};
+            Tensor[] gc = convGrads(g, x, w, b, stride, pad);
+            Tensor gn = nAdd != null && nAdd.requiresGrad() ? g.sum(2, 3) : null;
+            Tensor gr = residual != null && residual.requiresGrad() ? g : null;
+            return new Tensor[]{gc[0], gc[1], gc[2], gn, gr};
         }, x, w, b, nAdd, residual);
+    }
+
+    /** [N, O, Ho, Wo] of a convolution, after checking the operands (op names them in the message). */
+    private static int[] convOutShape(String op, Tensor x, Tensor w, Tensor b, int stride, int pad) {
+        rank(op, "input", x, 4);
+        rank(op, "weight", w, 4);
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), o = w.dim(0), k = w.dim(2);
+        if (w.dim(1) != c) throw bad(op, "input " + x.describe() + " has " + c + " channels, weight " + w.describe() + " expects " + w.dim(1));
+        if (w.dim(3) != k) throw bad(op, "kernel must be square, weight is " + w.describe());
+        if (b != null && (b.rank() != 1 || b.dim(0) != o)) throw bad(op, "bias " + b.describe() + " must be [" + o + "]");
+        if (stride < 1 || pad < 0) throw bad(op, "stride " + stride + " must be >= 1 and padding " + pad + " >= 0");
+        int ho = (h + 2 * pad - k) / stride + 1, wo = (wd + 2 * pad - k) / stride + 1;
+        if (ho < 1 || wo < 1) throw bad(op, "input " + x.describe() + " is smaller than kernel " + k + " with padding " + pad);
+        return new int[]{n, o, ho, wo};
+    }
+
+    /** {gx, gw, gb} of a convolution for output gradient g (null where no gradient is wanted). */
+    private static Tensor[] convGrads(Tensor g, Tensor x, Tensor w, Tensor b, int stride, int pad) {
+        Tensor gx = null, gw = null, gb = null;
+        if (x.requiresGrad()) {
+            gx = x.emptyLike(x.shape());
+            g.backend().conv2dBackwardInput(g, w, gx, stride, pad);
+        }
+        if (w.requiresGrad()) {
+            gw = w.emptyLike(w.shape());
+            g.backend().conv2dBackwardWeight(x, g, gw, stride, pad);
+        }
+        if (b != null && b.requiresGrad()) gb = g.sum(0, 2, 3);
+        return new Tensor[]{gx, gw, gb};
     }
 
     // ---------------------------------------------------------------- normalisation

@@ -13,6 +13,22 @@ public final class Cli {
     @FunctionalInterface
     public interface Body { int run() throws Exception; }
 
+    /** A main's work on its parsed arguments; returns the exit status. */
+    @FunctionalInterface
+    public interface Command { int run(Args parsed) throws Exception; }
+
+    /**
+     * A main from its argument spec to its exit status: parses {@code argv} ({@code --help}
+     * prints the usage to {@code out} and returns 0), then runs {@code command}, mapping errors
+     * as {@link #run(Args, PrintStream, Body)} does.
+     */
+    public static int main(Args spec, String[] argv, PrintStream out, PrintStream err, Command command) {
+        return run(spec, err, () -> {
+            if (!spec.parse(argv)) { spec.printUsage(out); return 0; }
+            return command.run(spec);
+        });
+    }
+
     public static int run(Args args, PrintStream err, Body body) {
         // log records (e.g. the backend's "using the CPU: ..." fallback) on one line each
         if (System.getProperty("java.util.logging.SimpleFormatter.format") == null)

@@ -53,9 +53,7 @@ public final class Convert {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             Path weights = existing(a, "weights", true);
             Path ema = existing(a, "ema-weights", false);
             Path target = a.given("out") ? Path.of(a.get("out")) : null;

@@ -58,9 +58,7 @@ public final class EvalNll {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             Path ckptArg = Path.of(a.require("ckpt"));
             String dataset = Datasets.check(a.get("dataset"), "--dataset");
             boolean train = a.getChoice("split", "test", "train").equals("train");

@@ -60,9 +60,7 @@ public final class EvalSamples {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             Path samples = Path.of(a.require("samples"));
             Request r = request(a, "--classifier or --inception");
             Devices.check(a.get("device"));

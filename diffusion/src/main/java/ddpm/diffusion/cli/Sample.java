@@ -109,9 +109,7 @@ public final class Sample {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             Path ckptArg = Path.of(a.require("ckpt"));
             boolean interpolate = a.given("interpolate");
             String samplerName = a.getChoice("sampler", "ddpm", "ddim");

@@ -85,9 +85,7 @@ public final class TrainCifar {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             // validate every argument before touching the data or the device
             String dataset = Datasets.check(a.get("dataset"), "--dataset");
             String presetArg = a.given("preset") ? a.getChoice("preset", "paper", "cpu", "fashion") : null;

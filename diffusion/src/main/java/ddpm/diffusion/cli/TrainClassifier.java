@@ -81,9 +81,7 @@ public final class TrainClassifier {
     }
 
     public static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = spec();
-        return Cli.run(a, err, () -> {
-            if (!a.parse(argv)) { a.printUsage(out); return 0; }
+        return Cli.main(spec(), argv, out, err, a -> {
             String dataset = Datasets.check(a.get("dataset"), "--dataset");
             boolean noised = a.flag("noised");
             int T = a.getInt("timesteps", 2, 100_000);
