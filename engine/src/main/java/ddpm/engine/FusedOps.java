@@ -37,14 +37,15 @@ public interface FusedOps {
      * composes the backend's conv2d with two adds, in that order (the CUDA backend fuses them).
      */
     default void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
-        x.backend().conv2d(x, w, bias, out, stride, pad);
-        if (nAdd == null && residual == null) return;
-        try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
-            Tensor sum = out;
-            if (nAdd != null) sum = sum.add(nAdd.reshape(nAdd.dim(0), nAdd.dim(1), 1, 1));
-            if (residual != null) sum = sum.add(residual);
-            out.copyFrom(sum);
+        Backend b = x.backend();
+        b.conv2d(x, w, bias, out, stride, pad);
+        // in place (the elementwise primitives allow out to be an input): one pass per addend
+        if (nAdd != null) {
+            try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
+                b.binary(Ops.Binary.ADD, out, nAdd.reshape(nAdd.dim(0), nAdd.dim(1), 1, 1), out);
+            }
         }
+        if (residual != null) b.binary(Ops.Binary.ADD, out, residual, out);
     }
 
     // ---------------------------------------------------------------- optimiser updates over flat buffers
