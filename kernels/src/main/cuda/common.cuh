@@ -59,6 +59,11 @@ __device__ __forceinline__ float sigmoid_acc(float x) { return 1.f / (1.f + expf
 // key bumped before rounds 1..9.
 struct U4 { uint32_t x, y, z, w; };
 
+// The backend's Philox offset shift, two 32-bit words (lo, hi) in device memory.
+__device__ __forceinline__ unsigned long long philox_shift(const unsigned int* shift) {
+    return (unsigned long long)shift[0] | ((unsigned long long)shift[1] << 32);
+}
+
 __device__ __forceinline__ U4 philox_block(unsigned long long seed, unsigned long long counter) {
     uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);

@@ -18,7 +18,9 @@ extern "C" __global__ void q_sample(const float* __restrict__ x0, const float* _
 extern "C" __global__ void q_sample_noise(const float* __restrict__ x0, const int* __restrict__ t,
                                           const float* __restrict__ a, const float* __restrict__ s,
                                           float* __restrict__ epsOut, float* __restrict__ out, int B, int per,
-                                          unsigned long long seed, unsigned long long offset) {
+                                          unsigned long long seed, unsigned long long offset,
+                                          const unsigned int* __restrict__ shift) {
+    offset += philox_shift(shift);   // see rng.cu
     int n = B * per;
     int blocks = (n + 3) >> 2;
     GRID_STRIDE(j, blocks) {

@@ -1,8 +1,12 @@
 // Philox 4x32-10 streams matching ddpm.engine.Philox: element i of a call (seed, offset) is lane
-// i % 4 of block offset + i / 4. One thread per block of 4 outputs.
+// i % 4 of block offset + i / 4. One thread per block of 4 outputs. Every kernel adds the
+// backend's offset shift (two words, lo and hi: 0 except while a recorded graph replays, whose
+// offsets were fixed when it was recorded; see CudaBackend.setRandomOffsetShift).
 #include "common.cuh"
 
-extern "C" __global__ void rand_uniform(float* __restrict__ out, int n, unsigned long long seed, unsigned long long offset) {
+extern "C" __global__ void rand_uniform(float* __restrict__ out, int n, unsigned long long seed, unsigned long long offset,
+                                    const unsigned int* __restrict__ shift) {
+    offset += philox_shift(shift);
     int blocks = (n + 3) >> 2;
     GRID_STRIDE(j, blocks) {
         U4 w = philox_block(seed, offset + (unsigned long long)j);
@@ -13,7 +17,9 @@ extern "C" __global__ void rand_uniform(float* __restrict__ out, int n, unsigned
     }
 }
 
-extern "C" __global__ void rand_normal(float* __restrict__ out, int n, unsigned long long seed, unsigned long long offset) {
+extern "C" __global__ void rand_normal(float* __restrict__ out, int n, unsigned long long seed, unsigned long long offset,
+                                    const unsigned int* __restrict__ shift) {
+    offset += philox_shift(shift);
     int blocks = (n + 3) >> 2;
     GRID_STRIDE(j, blocks) {
         U4 w = philox_block(seed, offset + (unsigned long long)j);
@@ -28,7 +34,9 @@ extern "C" __global__ void rand_normal(float* __restrict__ out, int n, unsigned 
 
 // out = (u >= p) * scale with scale = 1 / (1 - p) (computed on the host in double, as the CPU).
 extern "C" __global__ void dropout_mask(float* __restrict__ out, int n, double p, float scale,
-                                        unsigned long long seed, unsigned long long offset) {
+                                        unsigned long long seed, unsigned long long offset,
+                                        const unsigned int* __restrict__ shift) {
+    offset += philox_shift(shift);
     int blocks = (n + 3) >> 2;
     GRID_STRIDE(j, blocks) {
         U4 w = philox_block(seed, offset + (unsigned long long)j);

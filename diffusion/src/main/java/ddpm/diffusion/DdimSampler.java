@@ -149,6 +149,20 @@ public final class DdimSampler implements Sampler {
                 clipDenoised ? 1.0 : 0.0);
     }
 
+    /**
+     * Whether {@link #sample} replays its steps as one recorded graph: a backend that records
+     * ({@code Backend.canCapture}), η = 0 (no noise), no classifier guidance, ε-prediction, no
+     * listener wanting x̂0, and at least 3 steps (the first runs directly: it also picks the
+     * convolution algorithms by measuring them).
+     */
+    public boolean graphs(Tensor xT, Listener listener) {
+        boolean noNoise = true;
+        for (double[] r : rows) noNoise &= r[4] == 0;
+        return SamplingGraphs.enabled && xT.backend().canCapture() && noNoise && guidance == null && tau.length >= 3
+                && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
+                && (listener == null || listener.predX0Every() == 0);
+    }
+
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
         int S = tau.length;
         GaussianDiffusion spaced = diffusion.varianceType().learned() && eta > 0 && S >= 2 ? diffusion.respaced(tau) : null;
@@ -159,29 +173,86 @@ public final class DdimSampler implements Sampler {
             }
             Scope.disown(coefs);
             try {
-                Tensor x = xT;
-                for (int i = S - 1; i >= 0; i--) {
-                    Tensor next;
-                    try (Scope s = Scope.open()) {
-                        int done = S - i;
-                        Tensor z = rows[i][4] > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
-                        boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || i == 0);
-                        DdpmSampler.Step st = step(model, x, i, labels, z, coefs, spaced, report);
-                        next = st.next();
-                        if (report) listener.onPredX0(done, S, tau[i], st.predX0(), next);
-                        s.keep(next);
-                    }
-                    Scope.disown(next);
-                    if (x != xT) x.release();
-                    x = next;
-                    if (listener != null) listener.onStep(S - i, S);
-                }
-                Tensor result = x.copy();
-                if (x != xT) x.release();
-                return result;
+                if (graphs(xT, listener)) return sampleRecorded(model, xT, labels, rng, listener, coefs);
+                return steps(model, xT, S - 1, labels, rng, listener, coefs, spaced);
             } finally {
                 coefs.release();
             }
+        }
+    }
+
+    /** Steps {@code from} … 0 from x ({@code start}, not released); returns x_0 as a new tensor of the caller's scope. */
+    private Tensor steps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener, Tensor coefs,
+                         GaussianDiffusion spaced) {
+        int S = tau.length;
+        Tensor x = start;
+        for (int i = from; i >= 0; i--) {
+            Tensor next;
+            try (Scope s = Scope.open()) {
+                int done = S - i;
+                Tensor z = rows[i][4] > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
+                boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || i == 0);
+                DdpmSampler.Step st = step(model, x, i, labels, z, coefs, spaced, report);
+                next = st.next();
+                if (report) listener.onPredX0(done, S, tau[i], st.predX0(), next);
+                s.keep(next);
+            }
+            Scope.disown(next);
+            if (x != start) x.release();
+            x = next;
+            if (listener != null) listener.onStep(S - i, S);
+        }
+        Tensor result = x.copy();
+        if (x != start) x.release();
+        return result;
+    }
+
+    /**
+     * The η = 0 loop as a graph: step S−1 runs directly; the step is then recorded once on fixed
+     * tensors (x, the timesteps, the coefficient row index) and replayed for the other steps, with
+     * each step's timestep and row written into those tensors first. Launch cost drops from one per
+     * kernel to one per step; the values are those of the step-by-step loop (the same kernels).
+     */
+    private Tensor sampleRecorded(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener, Tensor coefs) {
+        int S = tau.length, b = xT.dim(0);
+        Tensor x, t, row;
+        try (Scope s = Scope.open()) {
+            x = s.keep(step(model, xT, S - 1, labels, null, coefs, null, false).next());
+            t = s.keep(DdpmSampler.filled(tau[S - 2], b, xT));
+            row = s.keep(DdpmSampler.filled(S - 2, b, xT));
+        }
+        Scope.disown(x);
+        Scope.disown(t);
+        Scope.disown(row);
+        try {
+            if (listener != null) listener.onStep(1, S);
+            ddpm.engine.Backend.Graph g;
+            try {
+                g = xT.backend().capture(() -> {
+                    try (Scope s = Scope.open()) {
+                        Tensor eps = diffusion.split(diffusion.modelOutput(model, x, t, labels), x).mean();
+                        x.copyFrom(F.ddimStep(x, eps, null, row, coefs, clipDenoised ? 1.0 : 0.0));
+                    }
+                });
+            } catch (IllegalStateException notRecordable) {   // the step needs a host transfer: go on step by step
+                return steps(model, x, S - 2, labels, rng, listener, coefs, null);
+            }
+            int[] ti = new int[b], ri = new int[b];
+            try (g) {
+                for (int i = S - 2; i >= 0; i--) {
+                    Arrays.fill(ti, tau[i]);
+                    Arrays.fill(ri, i);
+                    t.copyFrom(ti);
+                    row.copyFrom(ri);
+                    g.replay();
+                    if (listener != null) listener.onStep(S - i, S);
+                }
+            }
+            return x.copy();
+        } finally {
+            x.release();
+            t.release();
+            row.release();
         }
     }
 

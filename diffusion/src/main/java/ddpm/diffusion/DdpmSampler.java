@@ -66,29 +66,100 @@ public final class DdpmSampler implements Sampler {
     /** One reverse step's result: x_{t−1} and the x̂0 it came from (null when not asked for; owned by the current scope). */
     public record Step(Tensor next, Tensor predX0) {}
 
+    /**
+     * Whether {@link #sample} replays its steps as one recorded graph (see {@link SamplingGraphs}):
+     * a backend that records work, no classifier guidance, no listener wanting x̂0, at least 4
+     * steps. The first step runs directly (it makes the schedule tables and measures the conv
+     * algorithms), the second is recorded, replayed for the steps down to t = 1 with each step's
+     * timestep written first and the noise's Philox offsets shifted to where the step-by-step loop
+     * draws them ({@code Backend.setRandomOffsetShift}); t = 0 (no noise) runs directly.
+     */
+    public boolean graphs(Tensor xT, Listener listener) {
+        return SamplingGraphs.enabled && xT.backend().canCapture() && guidance == null && diffusion.steps() >= 4
+                && (listener == null || listener.predX0Every() == 0);
+    }
+
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
-        int T = diffusion.steps();
         try (Grad.Guard ignored = Grad.noGrad()) {
-            Tensor x = xT;
-            for (int t = T - 1; t >= 0; t--) {
-                Tensor next;
-                try (Scope s = Scope.open()) {
-                    int done = T - t;
-                    Tensor z = t > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
-                    boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || t == 0);
-                    Step st = step(model, x, t, labels, z, report);
-                    next = st.next();
-                    if (report) listener.onPredX0(done, T, diffusion.modelTimestep(t), st.predX0(), next);
-                    s.keep(next);
-                }
-                Scope.disown(next);
-                if (x != xT) x.release();
-                x = next;
-                if (listener != null) listener.onStep(T - t, T);
+            if (graphs(xT, listener)) return sampleRecorded(model, xT, labels, rng, listener);
+            return steps(model, xT, diffusion.steps() - 1, labels, rng, listener);
+        }
+    }
+
+    /** Steps {@code from} … 0 from x_from ({@code start}, not released); returns x_0 as a new tensor of the caller's scope. */
+    private Tensor steps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener) {
+        int T = diffusion.steps();
+        Tensor x = start;
+        for (int t = from; t >= 0; t--) {
+            Tensor next;
+            try (Scope s = Scope.open()) {
+                int done = T - t;
+                Tensor z = t > 0 ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
+                boolean report = listener != null && listener.predX0Every() > 0 && (done % listener.predX0Every() == 0 || t == 0);
+                Step st = step(model, x, t, labels, z, report);
+                next = st.next();
+                if (report) listener.onPredX0(done, T, diffusion.modelTimestep(t), st.predX0(), next);
+                s.keep(next);
             }
-            Tensor out = x.copy();
-            if (x != xT) x.release();
-            return out;
+            Scope.disown(next);
+            if (x != start) x.release();
+            x = next;
+            if (listener != null) listener.onStep(T - t, T);
+        }
+        Tensor out = x.copy();
+        if (x != start) x.release();
+        return out;
+    }
+
+    /**
+     * The loop of {@link #sample} with steps T−2 … 1 replayed from one recording (see {@link
+     * #graphs}); when the step cannot be recorded (it needs a host transfer, e.g. a model that makes
+     * its labels on the host), the loop goes on step by step with the same values.
+     */
+    private Tensor sampleRecorded(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
+        int T = diffusion.steps(), b = xT.dim(0);
+        ddpm.engine.Backend backend = xT.backend();
+        Tensor x, t;
+        try (Scope s = Scope.open()) {
+            Tensor z = Tensor.randn(rng, xT.dtype(), xT.device(), xT.shape());
+            x = s.keep(step(model, xT, T - 1, labels, z, false).next());
+            t = s.keep(filled(T - 2, b, xT));
+        }
+        Scope.disown(x);
+        Scope.disown(t);
+        try {
+            if (listener != null) listener.onStep(1, T);
+            long before = rng.offset();
+            ddpm.engine.Backend.Graph g;
+            try {
+                g = backend.capture(() -> {
+                    try (Scope s = Scope.open()) {
+                        Tensor z = Tensor.randn(rng, x.dtype(), x.device(), x.shape());
+                        x.copyFrom(step(model, x, t, T - 2, labels, z, false).next());
+                    }
+                });
+            } catch (IllegalStateException notRecordable) {
+                rng.setOffset(before);
+                return steps(model, x, T - 2, labels, rng, listener);
+            }
+            long perStep = rng.offset() - before;   // what one step draws; the recording draws at `before`
+            int[] ti = new int[b];
+            try (g) {
+                for (int k = 0, step = T - 2; step >= 1; k++, step--) {
+                    Arrays.fill(ti, step);
+                    t.copyFrom(ti);
+                    backend.setRandomOffsetShift(k * perStep);
+                    g.replay();
+                    rng.setOffset(before + (k + 1) * perStep);
+                    if (listener != null) listener.onStep(T - step, T);
+                }
+            } finally {
+                backend.setRandomOffsetShift(0);
+            }
+            return steps(model, x, 0, labels, rng, listener);   // t = 0: no noise
+        } finally {
+            x.release();
+            t.release();
         }
     }
 
@@ -98,7 +169,11 @@ public final class DdpmSampler implements Sampler {
      * classifier. x̂0 is returned when {@code wantPredX0}.
      */
     public Step step(EpsModel model, Tensor x, int t, Tensor labels, Tensor z, boolean wantPredX0) {
-        Tensor tt = filled(t, x.dim(0), x);
+        return step(model, x, filled(t, x.dim(0), x), t, labels, z, wantPredX0);
+    }
+
+    /** {@link #step(EpsModel, Tensor, int, Tensor, Tensor, boolean)} with the step's timesteps already on the device. */
+    private Step step(EpsModel model, Tensor x, Tensor tt, int t, Tensor labels, Tensor z, boolean wantPredX0) {
         if (!clipDenoised && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
                 && !diffusion.varianceType().learned() && guidance == null) {
             Tensor eps = diffusion.modelOutput(model, x, tt, labels);

@@ -5,9 +5,12 @@ import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.F;
 import ddpm.engine.Rng;
+import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
 
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * The Gaussian diffusion of Ho et al. 2020 over a {@link Schedule}: the forward process q, the
@@ -143,12 +146,31 @@ public final class GaussianDiffusion {
     /** The model timestep of step t (the identity unless respaced). */
     public int modelTimestep(int t) { return timestepMap == null ? t : timestepMap[t]; }
 
-    /** Calls the model at the original timesteps of steps t (int32 [B]). */
+    /**
+     * Calls the model at the original timesteps of steps t (int32 [B]), mapped where t is (a gather
+     * from a cached table: no read of t, so a recorded sampling step can do it too).
+     */
     public Tensor modelOutput(EpsModel model, Tensor x, Tensor t, Tensor labels) {
         if (timestepMap == null) return model.predictEps(x, t, labels);
-        int[] ts = t.toInts();
-        for (int i = 0; i < ts.length; i++) ts[i] = timestepMap[ts[i]];
-        return model.predictEps(x, Tensor.ofInts(ts, t.device(), ts.length), labels);
+        Tensor original = F.gather(timestepTable(t.device()), t).reshape(t.dim(0)).to(DType.I32);
+        return model.predictEps(x, original, labels);
+    }
+
+    private final Map<Device, Tensor> timestepTables = new HashMap<>();
+
+    /** The original timesteps as a float column [steps, 1] on {@code device} (exact: T < 2^24), made once per device. */
+    private Tensor timestepTable(Device device) {
+        synchronized (timestepTables) {
+            Tensor table = timestepTables.get(device);
+            if (table == null || table.isReleased()) {
+                double[] v = new double[timestepMap.length];
+                for (int i = 0; i < v.length; i++) v[i] = timestepMap[i];
+                table = Tensor.ofDoubles(DType.F32, device, v, v.length, 1);
+                Scope.disown(table);
+                timestepTables.put(device, table);
+            }
+            return table;
+        }
     }
 
     /**

@@ -25,6 +25,36 @@ public interface Backend {
     /** Waits until all queued work is done (a no-op on the CPU). */
     default void synchronize() {}
 
+    // ---------------------------------------------------------------- recorded work (CUDA graphs)
+    /** Recorded device work, replayed with the same tensors (see {@link #capture}). */
+    interface Graph extends AutoCloseable {
+        /** Queues the recorded work again; new inputs go into the same tensors beforehand. */
+        void replay();
+
+        @Override void close();
+    }
+
+    /** Whether {@link #capture} records work (the CUDA backend); callers run the work directly elsewhere. */
+    default boolean canCapture() { return false; }
+
+    /**
+     * Records the device work {@code work} queues into a {@link Graph} instead of running it. Inside,
+     * only device work: host transfers and reads fail. Tensors made inside keep their memory for
+     * the graph until it is closed.
+     */
+    default Graph capture(Runnable work) {
+        throw new UnsupportedOperationException(device() + " does not record work; check canCapture() first");
+    }
+
+    /**
+     * For replays of recorded work: shifts the Philox offset of every later random draw of this
+     * backend's device kernels by {@code delta} blocks (0 restores). Only backends that record
+     * work have it; elsewhere only 0 is accepted.
+     */
+    default void setRandomOffsetShift(long delta) {
+        if (delta != 0) throw new UnsupportedOperationException(device() + " does not record work, so it shifts no random offsets");
+    }
+
     /**
      * Reads of tensor data to the host so far (each waits for the work queued before it): what a
      * loop that must not stall a GPU counts. 0 where the data is on the host already (the CPU).

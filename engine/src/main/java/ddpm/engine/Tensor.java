@@ -247,6 +247,13 @@ public class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** Overwrites this tensor's elements with host ints (converted to its dtype); not recorded by autograd. */
+    public Tensor copyFrom(int[] values) {
+        checkLength(values.length, shape);
+        backend().write(this, values);
+        return this;
+    }
+
     public Tensor fill(double v) { backend().fill(this, v); return this; }
 
     // ================================================================ memory

@@ -4,6 +4,7 @@ import ddpm.diffusion.DdimSampler;
 import ddpm.diffusion.DdpmSampler;
 import ddpm.diffusion.GaussianDiffusion;
 import ddpm.diffusion.Sampler;
+import ddpm.diffusion.SamplingGraphs;
 import ddpm.diffusion.Schedule;
 import ddpm.engine.Device;
 import ddpm.engine.Rng;
@@ -16,6 +17,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -67,6 +70,56 @@ class SamplingCudaTest {
                 System.out.printf("%s, 10 steps: max rel err %.2e%n", s, err);
                 assertTrue(err < 1e-3, s + ": CUDA samples differ from the CPU's, max rel err " + err);
             }
+        }
+    }
+
+    /**
+     * DDIM (η = 0) and ancestral DDPM (plain and respaced: noise every step, Philox offsets shifted
+     * per replay) replayed as a recorded graph give the step-by-step loop's values bit for bit and
+     * leave the Rng where it leaves it; without labels for a class-conditional model (the model
+     * makes them on the host, which cannot be recorded) the loop goes on step by step.
+     */
+    @Test void samplingReplayedAsAGraphEqualsStepByStep() {
+        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
+        int b = 2, res = cfg.resolution;
+        boolean was = SamplingGraphs.enabled;
+        GaussianDiffusion g1000 = new GaussianDiffusion(Schedule.linear(1000));
+        Sampler[] samplers = {
+                new DdimSampler(g1000, 6, 0.0, DdimSampler.Spacing.UNIFORM, true),
+                new DdpmSampler(new GaussianDiffusion(Schedule.linear(6, 0.01, 0.5)), true),
+                new DdpmSampler(g1000.respaced(DdimSampler.timesteps(1000, 5, DdimSampler.Spacing.UNIFORM)), false)};
+        try (UNet g = new UNet(cfg, GPU, 7)) {
+            try (UNet c = new UNet(cfg, Device.CPU, 7)) {
+                SameWeights.perturbAndCopy(c, g, 3, 0.02);
+            }
+            g.eval();
+            for (Sampler sampler : samplers) {
+                for (boolean withLabels : new boolean[]{true, false}) {
+                    float[][] out = new float[2][];
+                    long[] offsets = new long[2];
+                    int[] steps = new int[2];
+                    for (int k = 0; k < 2; k++) {
+                        SamplingGraphs.enabled = k == 0;
+                        try (Scope ignored = Scope.open()) {
+                            Tensor x = Tensor.randn(new Rng(11), b, 3, res, res).to(GPU);
+                            Tensor y = withLabels ? Tensor.ofInts(new int[]{2, 0}, GPU, b) : null;
+                            boolean graphs = sampler instanceof DdimSampler d ? d.graphs(x, null) : ((DdpmSampler) sampler).graphs(x, null);
+                            assertTrue(graphs == (k == 0), sampler + ": graph path " + (k == 0 ? "taken" : "off"));
+                            int[] n = {0};
+                            Rng rng = new Rng(5);
+                            out[k] = sampler.sample(g::forward, x, y, rng, Sampler.Listener.progress((done, total) -> n[0] = done)).toFloats();
+                            offsets[k] = rng.offset();
+                            steps[k] = n[0];
+                        }
+                    }
+                    String what = sampler + (withLabels ? "" : ", no labels");
+                    assertEquals(sampler.steps(), steps[0], what + ": every step reported");
+                    assertEquals(offsets[1], offsets[0], what + ": Rng offset after sampling");
+                    assertArrayEquals(out[1], out[0], what + ": graph replay vs step by step");
+                }
+            }
+        } finally {
+            SamplingGraphs.enabled = was;
         }
     }
 }

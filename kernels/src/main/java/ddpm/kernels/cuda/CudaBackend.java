@@ -27,6 +27,7 @@ public final class CudaBackend implements Backend, FusedOps {
 
     private final Device device;
     private final CudaDriver driver;
+    private final long randomOffsetShift;
     private final CudaDriver.DeviceInfo info;
     private final CudaAllocator allocator;
 
@@ -50,6 +51,11 @@ public final class CudaBackend implements Backend, FusedOps {
         this.driver = driver;
         this.info = driver.device();
         allocator = new CudaAllocator(driver);
+        // two words for the Philox offset shift, for the backend's lifetime (not the allocator's:
+        // graphs' pools must never own it); 0 except around the replays of a recorded graph
+        randomOffsetShift = driver.malloc(8);
+        if (randomOffsetShift == 0) throw new IllegalStateException("CUDA: cannot allocate 8 bytes for the random offset shift");
+        driver.memsetD32(randomOffsetShift, 0, 2, () -> "random offset shift");
         gemm = new GemmKernel(this);
         elementwise = new ElementwiseKernel(this);
         reduce = new ReduceKernel(this);
@@ -124,7 +130,7 @@ public final class CudaBackend implements Backend, FusedOps {
      * memory for the graph: replays may write them even after they are released, so their blocks
      * return to the cache only when the graph is closed.
      */
-    public final class Graph implements AutoCloseable {
+    public final class Graph implements Backend.Graph {
         private final long id;
         private final CudaAllocator.Pool pool;
         private boolean closed;
@@ -135,7 +141,7 @@ public final class CudaBackend implements Backend, FusedOps {
         }
 
         /** Queues the recorded work on the stream (no host synchronisation). */
-        public void replay() {
+        @Override public void replay() {
             if (closed) throw new IllegalStateException("replay of a closed CUDA graph");
             enter();
             driver.launchGraph(id);
@@ -154,7 +160,23 @@ public final class CudaBackend implements Backend, FusedOps {
      * Inside, only device work is allowed: host transfers, synchronisation and reading results to
      * the host fail (the stream is capturing). Kernels, copies, fills and GEMMs are recorded.
      */
-    public Graph capture(Runnable work) {
+    @Override public boolean canCapture() { return true; }
+
+    /**
+     * Adds {@code delta} to the Philox offset of every later random kernel (uniform, normal,
+     * dropout mask, q_sample with noise), stream-ordered: a recorded graph's draws, whose offsets
+     * were fixed when it was recorded, then draw what the same calls would draw {@code delta}
+     * blocks later. 0 restores plain offsets.
+     */
+    @Override public void setRandomOffsetShift(long delta) {
+        notCapturing("setting the random offset shift");
+        enter();
+        driver.copyToDevice(randomOffsetShift, new int[]{(int) delta, (int) (delta >>> 32)}, 2);
+    }
+
+    long randomOffsetShiftAddress() { return randomOffsetShift; }
+
+    @Override public Graph capture(Runnable work) {
         enter();
         CudaAllocator.Pool pool = allocator.beginCapture();
         Graph g = null;

@@ -12,8 +12,12 @@ import ddpm.engine.Tensor;
  */
 public final class DiffusionKernels {
     private final KernelModule mod;
+    private final CudaBackend be;
 
-    DiffusionKernels(CudaBackend be) { this.mod = new KernelModule(be, "diffusion_step"); }
+    DiffusionKernels(CudaBackend be) {
+        this.be = be;
+        this.mod = new KernelModule(be, "diffusion_step");
+    }
 
     private static int per(Tensor x, Tensor t) {
         long b = t.numel();
@@ -37,7 +41,7 @@ public final class DiffusionKernels {
         CudaBackend.i32("qSampleWithNoise (t)", t);
         CudaBackend.checkIndexable(out.numel(), "qSampleWithNoise", out::describe);
         mod.launch1d("q_sample_noise", (out.numel() + 3) / 4, new Args().ptr(x0).ptr(t).ptr(a).ptr(s).ptr(epsOut).ptr(out)
-                        .i((int) t.numel()).i(per(x0, t)).l(seed).l(offset),
+                        .i((int) t.numel()).i(per(x0, t)).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
                 () -> "qSampleWithNoise " + x0.describe() + " t " + t.describe());
     }
 

@@ -11,13 +11,18 @@ import ddpm.engine.Tensor;
 public final class RngKernel {
     private final KernelModule mod;
 
-    RngKernel(CudaBackend be) { this.mod = new KernelModule(be, "rng"); }
+    private final CudaBackend be;
+
+    RngKernel(CudaBackend be) {
+        this.be = be;
+        this.mod = new KernelModule(be, "rng");
+    }
 
     void uniform(Tensor out, long seed, long offset) {
         CudaBackend.f32("randUniform", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("rand_uniform", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset),
+        mod.launch1d("rand_uniform", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
                 () -> "randUniform " + out.describe());
     }
 
@@ -25,7 +30,7 @@ public final class RngKernel {
         CudaBackend.f32("randNormal", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("rand_normal", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset),
+        mod.launch1d("rand_normal", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
                 () -> "randNormal " + out.describe());
     }
 
@@ -33,7 +38,7 @@ public final class RngKernel {
         CudaBackend.f32("dropoutMask", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("dropout_mask", (n + 3) / 4, new Args().ptr(out).i((int) n).d(p).f(1.0 / (1.0 - p)).l(seed).l(offset),
+        mod.launch1d("dropout_mask", (n + 3) / 4, new Args().ptr(out).i((int) n).d(p).f(1.0 / (1.0 - p)).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
                 () -> "dropoutMask " + out.describe() + " p=" + p);
     }
 }
