@@ -54,6 +54,14 @@ public class StepBench extends DeviceState {
     @Param({"on"})
     public String fusion;
 
+    /**
+     * on: the sampling step recorded once and replayed as a CUDA graph, as the samplers do
+     * ({@code SamplingGraphs}); backends that do not record work skip it, and so does the
+     * training step (not recorded yet).
+     */
+    @Param({"off"})
+    public String graph;
+
     public static UNetConfig unetConfig(String config) {
         return switch (config) {
             case "cifar10" -> UNetConfig.cifar10();
@@ -94,6 +102,11 @@ public class StepBench extends DeviceState {
             skip = true;
             return;
         }
+        if (graph.equals("on") && !b.canCapture()) {
+            System.out.println("skipped: backend " + backend + " does not record graphs");
+            skip = true;
+            return;
+        }
         b.setPrecision(p);
         fusedBefore = ddpm.nn.Fusion.convAdd;
         ddpm.nn.Fusion.convAdd = !fusion.equals("off");
@@ -123,9 +136,17 @@ public class StepBench extends DeviceState {
         c1 = floats(f1, T);
         c2 = floats(f2, T);
         sigma = floats(g, T);
+        sampleTimesteps = new int[sampleB];
+        java.util.Arrays.fill(sampleTimesteps, 500);
+        if (graph.equals("on")) {
+            sampleT = ints(sampleTimesteps);
+            sampleStep(0, sampleT);   // directly first: the conv algorithms measured
+            sampleGraph = b.capture(() -> sampleStep(0, sampleT));
+        }
     }
 
     @Override protected void release() {
+        if (sampleGraph != null) sampleGraph.close();
         b.setPrecision(ddpm.engine.MathPrecision.FP32);
         ddpm.nn.Fusion.convAdd = fusedBefore;
         if (ema != null) ema.close();
@@ -134,7 +155,7 @@ public class StepBench extends DeviceState {
     }
 
     @Benchmark public void train() {
-        if (skip) return;
+        if (skip || graph.equals("on")) return;
         int i = next();
         model.train(true);
         try (ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
@@ -152,16 +173,28 @@ public class StepBench extends DeviceState {
 
     @Benchmark public void sample() {
         if (skip) return;
-        int i = next();
+        if (sampleGraph != null) {   // as the samplers replay: the step's timesteps written first
+            sampleT.copyFrom(sampleTimesteps);
+            sampleGraph.replay();
+        } else {
+            try (ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
+                sampleStep(next(), Tensor.ofInts(sampleTimesteps, dev, sampleB));
+            }
+        }
+        sync();
+    }
+
+    private ddpm.engine.Backend.Graph sampleGraph;
+    private Tensor sampleT;
+    private int[] sampleTimesteps;
+
+    /** The U-Net forward at t = 500 and the DDPM posterior step with fresh noise, on set i. */
+    private void sampleStep(int i, Tensor t) {
         model.eval();
         try (Grad.Guard ng = Grad.noGrad(); ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
-            int[] ts = new int[sampleB];
-            java.util.Arrays.fill(ts, 500);
-            Tensor t = Tensor.ofInts(ts, dev, sampleB);
             Tensor epsHat = model.forward(xs[i], t);
             Tensor z = Tensor.randn(rng, DType.F32, dev, xs[i].shape());
             F.posteriorStep(xs[i], epsHat, z, t, c1, c2, sigma);
-            sync();
         }
     }
 }

@@ -71,7 +71,10 @@ public final class Summary {
             if (r.skipped() || !r.result().simpleName().equals(bench) || !r.backend().startsWith("cuda")
                     || !"cifar10".equals(p.getOrDefault("config", "cifar10")) || "off".equals(p.get("fusion"))) continue;
             String prec = p.getOrDefault("precision", "fp32");
-            if (prec.equals("bf16") || prec.equals("tf32")) m.put("jddpm_" + prec, r.itemsPerSecond());
+            // the faster of step by step and graph replay (the samplers replay where they can)
+            if ((prec.equals("bf16") || prec.equals("tf32"))
+                    && (!(m.get("jddpm_" + prec) instanceof Double d) || r.itemsPerSecond() > d))
+                m.put("jddpm_" + prec, r.itemsPerSecond());
         }
         int batch = train ? 128 : 256;
         for (Map<String, Object> s : torch.steps()) {

@@ -13,8 +13,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The GPU report's summary JSON: throughput of both sides at each precision, ratios, kernels. */
 class SummaryTest {
     static Report.Result step(String which, String precision, double ms) {
+        return step(which, precision, ms, "on", "off");
+    }
+
+    static Report.Result step(String which, String precision, double ms, String fusion, String graph) {
         return new Report.Result("ddpm.bench.StepBench." + which,
-                Map.of("backend", "cuda", "config", "cifar10", "precision", precision), ms * 1e-3, 0, Map.of());
+                Map.of("backend", "cuda", "config", "cifar10", "precision", precision, "fusion", fusion, "graph", graph), ms * 1e-3, 0, Map.of());
     }
 
     @Test void throughputRatiosAndKernels() throws Exception {
@@ -23,6 +27,9 @@ class SummaryTest {
         rs.add(step("train", "bf16", 64));      // 128 images: 2000 img/s
         rs.add(step("train", "tf32", 128));     // 1000 img/s
         rs.add(step("sample", "bf16", 100));    // 256 images: 2560 img/s
+        rs.add(step("sample", "bf16", 80, "off", "off"));   // unfused: shown in the report, not the summary's figure
+        rs.add(step("sample", "tf32", 200, "on", "off"));   // 1280 img/s step by step
+        rs.add(step("sample", "tf32", 160, "on", "on"));    // 1600 img/s replayed: the faster is the figure
         Report.Torch torch = Report.parseTorch(List.of("""
                 {"torch": "2.11", "device": "NVIDIA H200", "results": [
                  {"what": "train_step", "batch": 128, "precision": "bf16", "compile": false, "fused_attn": true, "img_per_s": 1600.0},
@@ -41,7 +48,7 @@ class SummaryTest {
         assertEquals(2500.0, train.get("torch_compile_bf16"));
         @SuppressWarnings("unchecked") Map<String, Object> sample = (Map<String, Object>) s.get("sample_img_per_s");
         assertEquals(2560.0, (Double) sample.get("jddpm_bf16"), 1e-9);
-        assertNull(sample.get("jddpm_tf32"), "not measured: null, not a guess");
+        assertEquals(1600.0, (Double) sample.get("jddpm_tf32"), 1e-9);
         assertNull(sample.get("torch_compile_bf16"), "a failed compile is no figure");
         @SuppressWarnings("unchecked") Map<String, Object> ratios = (Map<String, Object>) s.get("ratios");
         assertEquals(1.25, (Double) ratios.get("train_jddpm_bf16_vs_torch_eager_bf16"), 1e-12);
