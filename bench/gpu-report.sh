@@ -49,7 +49,7 @@ steps="-p backend=cuda -p config=cifar10 -f 1 -wi 2 -i 3 -w 1s -r 1s"
 tq train-bf16 75 train --batch 128 --precision bf16
 tq sample-bf16 45 sample --batch 256 --precision bf16
 jb StepBench-bf16 150 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,off
-jb StepBench-graph 60 'ddpm\.bench\.StepBench\.sample' $steps -p precision=bf16 -p graph=on
+jb StepBench-graph 90 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p graph=on
 tq train-bf16-compile 150 train --batch 128 --precision bf16 --compile
 tq train-tf32 60 train --batch 128 --precision tf32
 tq sample-tf32 45 sample --batch 256 --precision tf32

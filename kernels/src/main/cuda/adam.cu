@@ -36,6 +36,19 @@ extern "C" __global__ void adam_step_clipped(float* __restrict__ p, const float*
     GRID_STRIDE(i, n) adam_element(p, m, v, i, g[i] * scale, lr, b1, b2, eps, wd, decoupled, bc1, bc2);
 }
 
+// The clipped step with its learning rate and bias corrections read from the device, hyper = {lr,
+// 1 − β1^step, 1 − β2^step} (written by the host before each replay of a recorded training step).
+extern "C" __global__ void adam_step_scheduled(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                               float* __restrict__ v, int n, const float* __restrict__ hyper, float b1,
+                                               float b2, float eps, float wd, int decoupled,
+                                               const float* __restrict__ sumSq, float maxNorm) {
+    float norm = sqrtf(sumSq[0]);
+    if (!(norm <= 3.4028235e38f)) return;   // as adam_step_clipped
+    float scale = maxNorm > 0.f ? fminf(1.f, maxNorm / (norm + 1e-6f)) : 1.f;
+    float lr = hyper[0], bc1 = hyper[1], bc2 = hyper[2];
+    GRID_STRIDE(i, n) adam_element(p, m, v, i, g[i] * scale, lr, b1, b2, eps, wd, decoupled, bc1, bc2);
+}
+
 // keep = 1 − decay comes from the host in double (1.f − decay in float loses ~1e-4 relative at 0.9999).
 extern "C" __global__ void ema_update(float* __restrict__ ema, const float* __restrict__ p, int n, float decay, float keep) {
     GRID_STRIDE(i, n) ema[i] = decay * ema[i] + keep * p[i];

@@ -55,9 +55,8 @@ public class StepBench extends DeviceState {
     public String fusion;
 
     /**
-     * on: the sampling step recorded once and replayed as a CUDA graph, as the samplers do
-     * ({@code SamplingGraphs}); backends that do not record work skip it, and so does the
-     * training step (not recorded yet).
+     * on: the training and sampling steps recorded once and replayed as CUDA graphs, as the
+     * trainer and the samplers do ({@code CudaGraphs}); backends that do not record work skip it.
      */
     @Param({"off"})
     public String graph;
@@ -139,6 +138,12 @@ public class StepBench extends DeviceState {
         sampleTimesteps = new int[sampleB];
         java.util.Arrays.fill(sampleTimesteps, 500);
         if (graph.equals("on")) {
+            model.train(true);
+            trainT = ints(timesteps(trainB, T));
+            trainSchedule = empty(3);
+            trainStep(x0[0], trainT, null);   // directly first: the conv algorithms measured
+            adam.writeSchedule(trainSchedule, 2e-4, adam.stepCount() + 1);
+            trainGraph = b.capture(() -> trainStep(x0[0], trainT, trainSchedule));
             sampleT = ints(sampleTimesteps);
             sampleStep(0, sampleT);   // directly first: the conv algorithms measured
             sampleGraph = b.capture(() -> sampleStep(0, sampleT));
@@ -147,6 +152,7 @@ public class StepBench extends DeviceState {
 
     @Override protected void release() {
         if (sampleGraph != null) sampleGraph.close();
+        if (trainGraph != null) trainGraph.close();
         b.setPrecision(ddpm.engine.MathPrecision.FP32);
         ddpm.nn.Fusion.convAdd = fusedBefore;
         if (ema != null) ema.close();
@@ -155,19 +161,41 @@ public class StepBench extends DeviceState {
     }
 
     @Benchmark public void train() {
-        if (skip || graph.equals("on")) return;
+        if (skip) return;
+        if (trainGraph != null) {   // as the trainer replays: timesteps and Adam's schedule written first
+            trainT.copyFrom(timesteps(trainB, T));
+            adam.writeSchedule(trainSchedule, 2e-4, adam.stepCount() + 1);
+            adam.setStepCount(adam.stepCount() + 1);
+            trainGraph.replay();
+            sync();
+            return;
+        }
         int i = next();
         model.train(true);
         try (ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
-            Tensor t = Tensor.ofInts(timesteps(trainB, T), dev, trainB);
-            Tensor eps = Tensor.randn(rng, DType.F32, dev, x0[i].shape());
-            Tensor xt = F.qSample(x0[i], eps, t, sqrtAb, sqrt1mAb);
+            trainStep(x0[i], Tensor.ofInts(timesteps(trainB, T), dev, trainB), null);
+            sync();
+        }
+    }
+
+    private ddpm.engine.Backend.Graph trainGraph;
+    private Tensor trainT, trainSchedule;
+
+    /**
+     * q_sample with fresh noise, forward, L_simple, backward, Adam with the clip on the device
+     * (its schedule from {@code schedule} when recorded, else from the host), EMA.
+     */
+    private void trainStep(Tensor x0, Tensor t, Tensor schedule) {
+        try (ddpm.engine.Scope ignored = ddpm.engine.Scope.open()) {
+            Tensor eps = Tensor.randn(rng, DType.F32, dev, x0.shape());
+            Tensor xt = F.qSample(x0, eps, t, sqrtAb, sqrt1mAb);
             Tensor loss = F.mseLoss(model.forward(xt, t), eps);
             model.zeroGrad();
             loss.backward();
-            adam.step(2e-4, GradClip.sumSquares(model.flatGrads()), 1.0);   // the clip on the device, as the trainer does
+            Tensor sumSq = GradClip.sumSquares(model.flatGrads());
+            if (schedule != null) adam.stepScheduled(schedule, sumSq, 1.0);
+            else adam.step(2e-4, sumSq, 1.0);   // the clip on the device, as the trainer does
             ema.update();
-            sync();
         }
     }
 

@@ -158,7 +158,7 @@ public final class DdimSampler implements Sampler {
     public boolean graphs(Tensor xT, Listener listener) {
         boolean noNoise = true;
         for (double[] r : rows) noNoise &= r[4] == 0;
-        return SamplingGraphs.enabled && xT.backend().canCapture() && noNoise && guidance == null && tau.length >= 3
+        return CudaGraphs.enabled && xT.backend().canCapture() && noNoise && guidance == null && tau.length >= 3
                 && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
                 && (listener == null || listener.predX0Every() == 0);
     }

@@ -67,7 +67,7 @@ public final class DdpmSampler implements Sampler {
     public record Step(Tensor next, Tensor predX0) {}
 
     /**
-     * Whether {@link #sample} replays its steps as one recorded graph (see {@link SamplingGraphs}):
+     * Whether {@link #sample} replays its steps as one recorded graph (see {@link CudaGraphs}):
      * a backend that records work, no classifier guidance, no listener wanting x̂0, at least 4
      * steps. The first step runs directly (it makes the schedule tables and measures the conv
      * algorithms), the second is recorded, replayed for the steps down to t = 1 with each step's
@@ -75,7 +75,7 @@ public final class DdpmSampler implements Sampler {
      * draws them ({@code Backend.setRandomOffsetShift}); t = 0 (no noise) runs directly.
      */
     public boolean graphs(Tensor xT, Listener listener) {
-        return SamplingGraphs.enabled && xT.backend().canCapture() && guidance == null && diffusion.steps() >= 4
+        return CudaGraphs.enabled && xT.backend().canCapture() && guidance == null && diffusion.steps() >= 4
                 && (listener == null || listener.predX0Every() == 0);
     }
 
@@ -148,13 +148,13 @@ public final class DdpmSampler implements Sampler {
                 for (int k = 0, step = T - 2; step >= 1; k++, step--) {
                     Arrays.fill(ti, step);
                     t.copyFrom(ti);
-                    backend.setRandomOffsetShift(k * perStep);
+                    backend.setRandomOffsetShift(rng.seed(), k * perStep);
                     g.replay();
                     rng.setOffset(before + (k + 1) * perStep);
                     if (listener != null) listener.onStep(T - step, T);
                 }
             } finally {
-                backend.setRandomOffsetShift(0);
+                backend.setRandomOffsetShift(rng.seed(), 0);
             }
             return steps(model, x, 0, labels, rng, listener);   // t = 0: no noise
         } finally {

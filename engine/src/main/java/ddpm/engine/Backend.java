@@ -47,11 +47,11 @@ public interface Backend {
     }
 
     /**
-     * For replays of recorded work: shifts the Philox offset of every later random draw of this
-     * backend's device kernels by {@code delta} blocks (0 restores). Only backends that record
-     * work have it; elsewhere only 0 is accepted.
+     * For replays of recorded work: shifts the Philox offset of every later draw of stream
+     * {@code seed} by this backend's device kernels by {@code delta} blocks (0 restores). Only
+     * backends that record work have it; elsewhere only 0 is accepted.
      */
-    default void setRandomOffsetShift(long delta) {
+    default void setRandomOffsetShift(long seed, long delta) {
         if (delta != 0) throw new UnsupportedOperationException(device() + " does not record work, so it shifts no random offsets");
     }
 

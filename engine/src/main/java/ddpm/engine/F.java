@@ -297,6 +297,18 @@ public final class F {
                 gradSumSquares, maxNorm);
     }
 
+    /** {@link #adamUpdateClipped} with lr and the bias corrections read from hyper [3] on the device (see {@link FusedOps#adamScheduled}). */
+    public static void adamUpdateScheduled(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor hyper, double beta1, double beta2,
+                                           double eps, double weightDecay, boolean decoupled, Tensor gradSumSquares, double maxNorm) {
+        flatBuffers("adamUpdateScheduled", param, grad, m, v);
+        if (hyper.numel() != 3 || gradSumSquares.numel() != 1 || !hyper.device().equals(param.device())
+                || !gradSumSquares.device().equals(param.device()))
+            throw bad("adamUpdateScheduled", "hyper must be [lr, bc1, bc2] and the sum of squares one element, on " + param.device()
+                    + ", got " + hyper.describe() + " and " + gradSumSquares.describe());
+        FusedOps.of(param.backend()).adamScheduled(param, grad, m, v, hyper, beta1, beta2, eps, weightDecay, decoupled,
+                gradSumSquares, maxNorm);
+    }
+
     /** ema = decay·ema + (1 − decay)·param, in place, over buffers of one size, dtype and device. */
     public static void emaUpdate(Tensor ema, Tensor param, double decay) {
         flatBuffers("emaUpdate", ema, param);

@@ -71,6 +71,17 @@ public interface FusedOps {
     }
 
     /**
+     * {@link #adamClipped} with the learning rate and the bias corrections read from {@code hyper}
+     * = [lr, 1−β1^step, 1−β2^step] (F32 [3] on the device, as {@code float}s of those doubles): a
+     * recorded training step replays with each step's schedule written there first. Only backends
+     * that record work ({@code Backend.canCapture}) have it.
+     */
+    default void adamScheduled(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor hyper, double beta1, double beta2,
+                               double eps, double weightDecay, boolean decoupled, Tensor gradSumSquares, double maxNorm) {
+        throw new UnsupportedOperationException("adamScheduled is for recorded steps, on a backend that records work");
+    }
+
+    /**
      * The clip factor of torch.nn.utils.clip_grad_norm_ for a gradient with Σg² = sumSquares:
      * min(1, maxNorm / (‖g‖ + 1e-6)), 1 when maxNorm ≤ 0 or ∞ (no clipping), NaN when ‖g‖ is not finite.
      */

@@ -4,7 +4,7 @@ import ddpm.diffusion.DdimSampler;
 import ddpm.diffusion.DdpmSampler;
 import ddpm.diffusion.GaussianDiffusion;
 import ddpm.diffusion.Sampler;
-import ddpm.diffusion.SamplingGraphs;
+import ddpm.diffusion.CudaGraphs;
 import ddpm.diffusion.Schedule;
 import ddpm.engine.Device;
 import ddpm.engine.Rng;
@@ -82,7 +82,7 @@ class SamplingCudaTest {
     @Test void samplingReplayedAsAGraphEqualsStepByStep() {
         UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
         int b = 2, res = cfg.resolution;
-        boolean was = SamplingGraphs.enabled;
+        boolean was = CudaGraphs.enabled;
         GaussianDiffusion g1000 = new GaussianDiffusion(Schedule.linear(1000));
         Sampler[] samplers = {
                 new DdimSampler(g1000, 6, 0.0, DdimSampler.Spacing.UNIFORM, true),
@@ -99,7 +99,7 @@ class SamplingCudaTest {
                     long[] offsets = new long[2];
                     int[] steps = new int[2];
                     for (int k = 0; k < 2; k++) {
-                        SamplingGraphs.enabled = k == 0;
+                        CudaGraphs.enabled = k == 0;
                         try (Scope ignored = Scope.open()) {
                             Tensor x = Tensor.randn(new Rng(11), b, 3, res, res).to(GPU);
                             Tensor y = withLabels ? Tensor.ofInts(new int[]{2, 0}, GPU, b) : null;
@@ -119,7 +119,7 @@ class SamplingCudaTest {
                 }
             }
         } finally {
-            SamplingGraphs.enabled = was;
+            CudaGraphs.enabled = was;
         }
     }
 }

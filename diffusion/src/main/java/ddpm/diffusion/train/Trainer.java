@@ -1,5 +1,6 @@
 package ddpm.diffusion.train;
 
+import ddpm.diffusion.CudaGraphs;
 import ddpm.diffusion.DdimSampler;
 import ddpm.diffusion.DdpmSampler;
 import ddpm.diffusion.EpsModel;
@@ -12,6 +13,8 @@ import ddpm.diffusion.UserError;
 import ddpm.diffusion.data.BatchIterator;
 import ddpm.diffusion.data.ImageDataset;
 import ddpm.diffusion.data.Images;
+import ddpm.engine.Backend;
+import ddpm.engine.DType;
 import ddpm.engine.Device;
 import ddpm.engine.Grad;
 import ddpm.engine.Rng;
@@ -54,7 +57,8 @@ import java.util.concurrent.TimeUnit;
  * streams and data position). The run directory is locked ({@link RunLock}) from construction to
  * {@link #close()}, so a second trainer on it is refused.
  *
- * <p>A step makes no host read: its loss and Σg² stay on the device, the clip factor is computed
+ * <p>Where the backend records work, the step is recorded after the first and replayed from then on
+ * (a CUDA graph: see {@link #record}). A step makes no host read: its loss and Σg² stay on the device, the clip factor is computed
  * by the Adam kernel from Σg², and the host reads the steps' losses and norms together when it
  * logs, previews, saves or stops ({@link #drain}). A non-finite gradient norm makes the Adam kernel
  * skip that step's update, so the parameters never take it; the next read stops training naming
@@ -191,6 +195,11 @@ public final class Trainer implements AutoCloseable {
 
     public Ema ema() { return ema; }
 
+    public Adam optimizer() { return opt; }
+
+    /** The training stream (timesteps and noise). */
+    public Rng trainRng() { return rng; }
+
     public GaussianDiffusion diffusion() { return diffusion; }
 
     public long step() { return step; }
@@ -294,6 +303,16 @@ public final class Trainer implements AutoCloseable {
 
     /** One optimisation step; no host read (its loss and Σg² wait in {@link #pending} for {@link #drain}). */
     void trainStep() {
+        if (recorded == null && !recordTried && directSteps > 0 && CudaGraphs.enabled && model.flatParams().backend().canCapture()) {
+            recordTried = true;
+            record();
+            return;
+        }
+        if (recorded != null) {
+            replay();
+            return;
+        }
+        directSteps++;
         long next = step + 1;
         try (Scope s = Scope.open()) {
             BatchIterator.Batch b = batches.next(device);
@@ -305,7 +324,9 @@ public final class Trainer implements AutoCloseable {
             Tensor sumSq = GradClip.sumSquares(model.flatGrads());
             opt.step(lrSchedule.lr(next), sumSq, cfg.gradClip);   // skips the update when the norm is not finite
             ema.update();
-            pending.add(new Tensor[]{s.keep(terms.loss().detach()), s.keep(sumSq)});
+            Tensor[] kept = {s.keep(terms.loss().detach()), s.keep(sumSq)};
+            for (Tensor t : kept) Scope.disown(t);   // pending until drained, whatever scope the caller has open
+            pending.add(kept);
             step = next;
         }
     }
@@ -344,9 +365,133 @@ public final class Trainer implements AutoCloseable {
     }
 
     private Tensor dropLabels(int[] host) {
+        int[] y = droppedLabels(host);
+        return Tensor.ofInts(y, device, y.length);
+    }
+
+    private int[] droppedLabels(int[] host) {
         int[] y = host.clone();
         for (int i = 0; i < y.length; i++) if (cfg.labelDropout > 0 && labelRng.nextDouble() < cfg.labelDropout) y[i] = UNet.NULL_LABEL;
-        return Tensor.ofInts(y, device, y.length);
+        return y;
+    }
+
+    // ================================================================ the step as a recorded graph
+    /** The training step recorded once (see {@link #record}); null before, or where it cannot be recorded. */
+    private Backend.Graph recorded;
+    private boolean recordTried;
+    /** Steps run directly in this trainer (the first measures the conv algorithms before anything is recorded). */
+    private long directSteps;
+    /** The recorded step's fixed inputs (images, timesteps, labels, Adam's schedule) and outputs (loss, Σg²). */
+    private Tensor gImages, gTimesteps, gLabels, gSchedule, gLoss, gSumSq;
+    /** Philox offsets at which the recording drew its noise and its dropout masks, and what one step draws. */
+    private long noiseAt, dropoutAt, noisePerStep, dropoutPerStep;
+
+    /**
+     * Records the training step on fixed tensors (where the backend records work, after one step
+     * run directly) and runs it as the first replay: per step the host then only writes the batch,
+     * the timesteps, the labels and Adam's schedule into those tensors, shifts the two Philox
+     * streams (noise, dropout) to where the step-by-step loop draws them, and replays: one launch a
+     * step, the same values (TrainerCudaTest holds them equal bit for bit). A step that cannot be
+     * recorded (a host transfer inside) runs directly, and so do the ones after it.
+     */
+    private void record() {
+        Backend backend = model.flatParams().backend();
+        int[] shape = {cfg.batch, data.channels(), data.height(), data.width()};
+        gImages = Tensor.empty(DType.F32, device, shape);
+        gTimesteps = Tensor.empty(DType.I32, device, cfg.batch);
+        gLabels = model.config.numClasses > 0 ? Tensor.empty(DType.I32, device, cfg.batch) : null;
+        gSchedule = Tensor.empty(DType.F32, device, 3);
+        gLoss = Tensor.empty(DType.F32, device, 1);
+        gSumSq = Tensor.empty(DType.F32, device, 1);
+        for (Tensor t : new Tensor[]{gImages, gTimesteps, gLabels, gSchedule, gLoss, gSumSq}) if (t != null) Scope.disown(t);
+        long next = step + 1;
+        writeInputs(next);
+        Rng dropout = model.dropoutRng();
+        noiseAt = rng.offset();
+        dropoutAt = dropout == null ? 0 : dropout.offset();
+        Runnable body = () -> {
+            try (Scope s = Scope.open()) {
+                model.zeroGrad();
+                Tensor noise = Tensor.randn(rng, DType.F32, device, shape);
+                GaussianDiffusion.TrainingTerms terms = diffusion.trainingTerms(eps, gImages, gTimesteps, gLabels, noise, cfg.loss, cfg.hybridLambda);
+                terms.loss().backward();
+                Tensor sumSq = GradClip.sumSquares(model.flatGrads());
+                opt.stepScheduled(gSchedule, sumSq, cfg.gradClip);   // skips the update when the norm is not finite
+                ema.update();
+                gLoss.copyFrom(terms.loss().reshape(1));
+                gSumSq.copyFrom(sumSq);
+            }
+        };
+        try {
+            recorded = backend.capture(body);
+        } catch (IllegalStateException notRecordable) {
+            rng.setOffset(noiseAt);
+            if (dropout != null) dropout.setOffset(dropoutAt);
+            body.run();   // this step directly, on the inputs already written
+            finishStep(next);
+            releaseRecording();
+            return;
+        }
+        noisePerStep = rng.offset() - noiseAt;
+        dropoutPerStep = dropout == null ? 0 : dropout.offset() - dropoutAt;
+        rng.setOffset(noiseAt);   // recording drew nothing: the first replay draws here
+        if (dropout != null) dropout.setOffset(dropoutAt);
+        replayWritten(next);
+    }
+
+    /** One step by replaying the recording. */
+    private void replay() {
+        long next = step + 1;
+        writeInputs(next);
+        replayWritten(next);
+    }
+
+    /** Replays the recording on inputs already written for step {@code next}. */
+    private void replayWritten(long next) {
+        Backend backend = model.flatParams().backend();
+        Rng dropout = model.dropoutRng();
+        backend.setRandomOffsetShift(rng.seed(), rng.offset() - noiseAt);
+        if (dropout != null) backend.setRandomOffsetShift(dropout.seed(), dropout.offset() - dropoutAt);
+        recorded.replay();
+        rng.setOffset(rng.offset() + noisePerStep);
+        if (dropout != null) dropout.setOffset(dropout.offset() + dropoutPerStep);
+        finishStep(next);
+    }
+
+    /** Step {@code next}'s batch, timesteps (drawn from the training stream, as a direct step does), labels and schedule into the recording's inputs. */
+    private void writeInputs(long next) {
+        try (Scope s = Scope.open()) {
+            BatchIterator.Batch b = batches.next(device);
+            gImages.copyFrom(b.images());
+            if (gLabels != null) gLabels.copyFrom(droppedLabels(b.hostLabels()));
+        }
+        int[] t = new int[cfg.batch];
+        for (int i = 0; i < t.length; i++) t[i] = rng.nextInt(diffusion.steps());   // as GaussianDiffusion.sampleTimesteps
+        gTimesteps.copyFrom(t);
+        opt.writeSchedule(gSchedule, lrSchedule.lr(next), next);
+    }
+
+    /** After a recorded step: Adam's count, the loss and Σg² kept for {@link #drain}, the step number. */
+    private void finishStep(long next) {
+        opt.setStepCount(next);
+        try (Scope s = Scope.open()) {
+            pending.add(new Tensor[]{s.keep(gLoss.copy()), s.keep(gSumSq.copy())});
+        }
+        for (Tensor t : pending.get(pending.size() - 1)) Scope.disown(t);
+        step = next;
+    }
+
+    private void releaseRecording() {
+        if (recorded != null) {
+            recorded.close();
+            // the streams draw at their plain offsets again (a later direct use of the same seeds)
+            Backend backend = model.flatParams().backend();
+            backend.setRandomOffsetShift(rng.seed(), 0);
+            Rng dropout = model.dropoutRng();
+            if (dropout != null) backend.setRandomOffsetShift(dropout.seed(), 0);
+        }
+        recorded = null;
+        for (Tensor t : new Tensor[]{gImages, gTimesteps, gLabels, gSchedule, gLoss, gSumSq}) if (t != null && !t.isReleased()) t.release();
     }
 
     /**
@@ -461,6 +606,7 @@ public final class Trainer implements AutoCloseable {
 
     @Override public void close() {
         releasePending();
+        releaseRecording();
         ema.close();
         opt.close();
         model.close();

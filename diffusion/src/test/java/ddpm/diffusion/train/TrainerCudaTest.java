@@ -63,6 +63,50 @@ class TrainerCudaTest {
         }
     }
 
+    /**
+     * The step recorded once and replayed (class-conditional with label dropout, dropout 0.1 in the
+     * ResBlocks, clipping that bites, warmup) gives the direct steps' values bit for bit: weights,
+     * EMA, Adam's moments and count, the losses and norms, and both Philox streams' state; and a
+     * replayed step reads nothing back.
+     */
+    @Test void recordedStepsEqualDirectSteps() {
+        boolean was = ddpm.diffusion.CudaGraphs.enabled;
+        Backend cuda = Backends.get(CudaTests.GPU);
+        TrainConfig c = config();
+        c.model = c.model.withDropout(0.1);
+        c.classConditional = true;
+        c.labelDropout = 0.3;
+        c.warmup = 3;
+        float[][] params = new float[2][], emas = new float[2][], moments = new float[2][];
+        List<List<double[]>> drained = new java.util.ArrayList<>();
+        long[][] state = new long[2][];
+        try {
+            for (int k = 0; k < 2; k++) {
+                ddpm.diffusion.CudaGraphs.enabled = k == 0;
+                try (Trainer t = new Trainer(c, TrainerTest.data(), tmp.resolve("r" + k), CudaTests.GPU, log)) {
+                    t.trainStep();   // directly
+                    t.trainStep();   // recorded (k = 0) and replayed
+                    long before = cuda.hostReads();
+                    for (int i = 0; i < 3; i++) t.trainStep();
+                    if (k == 0) assertEquals(before, cuda.hostReads(), "host reads in three replayed steps");
+                    drained.add(t.drain());
+                    params[k] = t.model().flatParams().toFloats();
+                    emas[k] = t.ema().flat().toFloats();
+                    moments[k] = t.optimizer().v().toFloats();
+                    state[k] = new long[]{t.step(), t.optimizer().stepCount(), t.trainRng().offset(), t.model().dropoutRng().offset()};
+                }
+            }
+        } finally {
+            ddpm.diffusion.CudaGraphs.enabled = was;
+        }
+        assertArrayEquals(state[1], state[0], "step, Adam's count, the noise and dropout streams' offsets");
+        for (int i = 0; i < 5; i++) assertArrayEquals(drained.get(1).get(i), drained.get(0).get(i), "loss and norm of step " + (i + 1));
+        assertArrayEquals(params[1], params[0], "weights after 5 steps");
+        assertArrayEquals(emas[1], emas[0], "EMA after 5 steps");
+        assertArrayEquals(moments[1], moments[0], "Adam's second moments after 5 steps");
+        assertTrue(drained.get(0).get(3)[1] > config().gradClip, "the clip bites");
+    }
+
     @Test void aNonFiniteGradientSkipsTheUpdateAndIsNamedWhenRead() {
         try (Trainer g = new Trainer(config(), TrainerTest.data(), tmp.resolve("nan"), CudaTests.GPU, log)) {
             g.trainStep();

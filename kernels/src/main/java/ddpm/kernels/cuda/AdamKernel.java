@@ -31,6 +31,16 @@ public final class AdamKernel {
                 () -> "adam (clipped on the device) " + p.describe() + " step " + step);
     }
 
+    /** adamClipped with lr and the bias corrections read from {@code hyper} = [lr, 1−β1^step, 1−β2^step] on the device. */
+    void adamScheduled(Tensor p, Tensor g, Tensor m, Tensor v, Tensor hyper, double b1, double b2, double eps,
+                       double wd, boolean decoupled, Tensor sumSq, double maxNorm) {
+        CudaBackend.f32("adam", p, g, m, v, hyper, sumSq);
+        mod.launch1d("adam_step_scheduled", p.numel(), new Args().ptr(p).ptr(g).ptr(m).ptr(v).i((int) p.numel())
+                        .ptr(hyper).f(b1).f(b2).f(eps).f(wd).i(decoupled ? 1 : 0).ptr(sumSq)
+                        .f(maxNorm > 0 && Double.isFinite(maxNorm) ? maxNorm : 0),
+                () -> "adam (scheduled on the device) " + p.describe());
+    }
+
     void ema(Tensor ema, Tensor p, double decay) {
         CudaBackend.f32("ema", ema, p);
         mod.launch1d("ema_update", p.numel(), new Args().ptr(ema).ptr(p).i((int) p.numel()).f(decay).f(1 - decay),

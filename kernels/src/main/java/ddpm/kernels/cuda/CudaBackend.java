@@ -51,11 +51,11 @@ public final class CudaBackend implements Backend, FusedOps {
         this.driver = driver;
         this.info = driver.device();
         allocator = new CudaAllocator(driver);
-        // two words for the Philox offset shift, for the backend's lifetime (not the allocator's:
-        // graphs' pools must never own it); 0 except around the replays of a recorded graph
-        randomOffsetShift = driver.malloc(8);
-        if (randomOffsetShift == 0) throw new IllegalStateException("CUDA: cannot allocate 8 bytes for the random offset shift");
-        driver.memsetD32(randomOffsetShift, 0, 2, () -> "random offset shift");
+        // the Philox offset shifts, two words a slot, for the backend's lifetime (not the allocator's:
+        // graphs' pools must never own them); 0 except around the replays of a recorded graph
+        randomOffsetShift = driver.malloc(8L * SHIFT_SLOTS);
+        if (randomOffsetShift == 0) throw new IllegalStateException("CUDA: cannot allocate the random offset shifts");
+        driver.memsetD32(randomOffsetShift, 0, 2L * SHIFT_SLOTS, () -> "random offset shifts");
         gemm = new GemmKernel(this);
         elementwise = new ElementwiseKernel(this);
         reduce = new ReduceKernel(this);
@@ -164,17 +164,39 @@ public final class CudaBackend implements Backend, FusedOps {
 
     /**
      * Adds {@code delta} to the Philox offset of every later random kernel (uniform, normal,
-     * dropout mask, q_sample with noise), stream-ordered: a recorded graph's draws, whose offsets
-     * were fixed when it was recorded, then draw what the same calls would draw {@code delta}
-     * blocks later. 0 restores plain offsets.
+     * dropout mask, q_sample with noise) of stream {@code seed}, stream-ordered: a recorded graph's
+     * draws, whose offsets were fixed when it was recorded, then draw what the same calls would
+     * draw {@code delta} blocks later. Each seed has its own shift (a slot in device memory, taken
+     * at its first draw), so streams that advance by different amounts per step shift apart.
+     * 0 restores plain offsets.
      */
-    @Override public void setRandomOffsetShift(long delta) {
+    @Override public void setRandomOffsetShift(long seed, long delta) {
         notCapturing("setting the random offset shift");
+        Integer slot;
+        synchronized (shiftSlots) {
+            slot = shiftSlots.get(seed);
+        }
+        if (slot == null) {
+            if (delta == 0) return;   // never drawn from: nothing to shift
+            throw new IllegalStateException("random offset shift for seed " + seed + ": no kernel has drawn from that stream"
+                    + (shiftSlots.size() >= SHIFT_SLOTS - 1 ? " with a shift slot (all " + (SHIFT_SLOTS - 1) + " are taken)" : ""));
+        }
         enter();
-        driver.copyToDevice(randomOffsetShift, new int[]{(int) delta, (int) (delta >>> 32)}, 2);
+        driver.copyToDevice(randomOffsetShift + 8L * slot, new int[]{(int) delta, (int) (delta >>> 32)}, 2);
     }
 
-    long randomOffsetShiftAddress() { return randomOffsetShift; }
+    /** Slots of the offset shift: one per seed drawn from, in order of first use; the last stays 0 for seeds beyond. */
+    private static final int SHIFT_SLOTS = 1024;
+    private final java.util.Map<Long, Integer> shiftSlots = new java.util.HashMap<>();
+
+    /** The device address of seed's offset shift (a slot of its own, or the shared zero slot when all are taken). */
+    long randomOffsetShiftAddress(long seed) {
+        synchronized (shiftSlots) {
+            Integer slot = shiftSlots.get(seed);
+            if (slot == null && shiftSlots.size() < SHIFT_SLOTS - 1) shiftSlots.put(seed, slot = shiftSlots.size());
+            return randomOffsetShift + 8L * (slot == null ? SHIFT_SLOTS - 1 : slot);
+        }
+    }
 
     @Override public Graph capture(Runnable work) {
         enter();
@@ -511,6 +533,12 @@ public final class CudaBackend implements Backend, FusedOps {
                                       double maxNorm) {
         enter();
         adam.adamClipped(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradSumSquares, maxNorm);
+    }
+
+    @Override public void adamScheduled(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor hyper, double beta1, double beta2,
+                                        double eps, double weightDecay, boolean decoupled, Tensor gradSumSquares, double maxNorm) {
+        enter();
+        adam.adamScheduled(param, grad, m, v, hyper, beta1, beta2, eps, weightDecay, decoupled, gradSumSquares, maxNorm);
     }
 
     @Override public void ema(Tensor ema, Tensor param, double decay) { enter(); adam.ema(ema, param, decay); }

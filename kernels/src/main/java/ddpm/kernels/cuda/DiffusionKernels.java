@@ -41,7 +41,7 @@ public final class DiffusionKernels {
         CudaBackend.i32("qSampleWithNoise (t)", t);
         CudaBackend.checkIndexable(out.numel(), "qSampleWithNoise", out::describe);
         mod.launch1d("q_sample_noise", (out.numel() + 3) / 4, new Args().ptr(x0).ptr(t).ptr(a).ptr(s).ptr(epsOut).ptr(out)
-                        .i((int) t.numel()).i(per(x0, t)).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
+                        .i((int) t.numel()).i(per(x0, t)).l(seed).l(offset).addr(be.randomOffsetShiftAddress(seed)),
                 () -> "qSampleWithNoise " + x0.describe() + " t " + t.describe());
     }
 

@@ -22,7 +22,7 @@ public final class RngKernel {
         CudaBackend.f32("randUniform", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("rand_uniform", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
+        mod.launch1d("rand_uniform", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress(seed)),
                 () -> "randUniform " + out.describe());
     }
 
@@ -30,7 +30,7 @@ public final class RngKernel {
         CudaBackend.f32("randNormal", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("rand_normal", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
+        mod.launch1d("rand_normal", (n + 3) / 4, new Args().ptr(out).i((int) n).l(seed).l(offset).addr(be.randomOffsetShiftAddress(seed)),
                 () -> "randNormal " + out.describe());
     }
 
@@ -38,7 +38,7 @@ public final class RngKernel {
         CudaBackend.f32("dropoutMask", out);
         long n = out.numel();
         CudaBackend.checkIndexable(n, "rng", out::describe);
-        mod.launch1d("dropout_mask", (n + 3) / 4, new Args().ptr(out).i((int) n).d(p).f(1.0 / (1.0 - p)).l(seed).l(offset).addr(be.randomOffsetShiftAddress()),
+        mod.launch1d("dropout_mask", (n + 3) / 4, new Args().ptr(out).i((int) n).d(p).f(1.0 / (1.0 - p)).l(seed).l(offset).addr(be.randomOffsetShiftAddress(seed)),
                 () -> "dropoutMask " + out.describe() + " p=" + p);
     }
 }

@@ -95,6 +95,25 @@ public class Adam implements AutoCloseable {
         F.adamUpdateClipped(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradSumSquares, maxNorm);
     }
 
+    /**
+     * Writes step {@code step}'s schedule, [lr, 1−β1^step, 1−β2^step] as floats, into {@code hyper}
+     * (F32 [3]) for {@link #stepScheduled}: the values {@link #step(double, Tensor, double)} passes.
+     */
+    public void writeSchedule(Tensor hyper, double lr, long step) {
+        if (step < 1) throw new IllegalArgumentException("step counts from 1, got " + step);
+        hyper.copyFrom(new float[]{(float) lr, (float) (1 - Math.pow(beta1, step)), (float) (1 - Math.pow(beta2, step))});
+    }
+
+    /**
+     * The update of {@link #step(double, Tensor, double)} with lr and the bias corrections read
+     * from {@code hyper} on the device ({@link #writeSchedule}), for a recorded training step; it
+     * leaves the step count alone (the caller sets it, {@link #setStepCount}, as replays run no Java).
+     */
+    public void stepScheduled(Tensor hyper, Tensor gradSumSquares, double maxNorm) {
+        if (closed) throw new IllegalStateException("optimizer was closed");
+        F.adamUpdateScheduled(params, grads, m, v, hyper, beta1, beta2, eps, weightDecay, decoupled, gradSumSquares, maxNorm);
+    }
+
     @Override public void close() {
         if (closed) return;
         closed = true;
