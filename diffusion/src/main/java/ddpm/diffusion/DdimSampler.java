@@ -151,16 +151,27 @@ public final class DdimSampler implements Sampler {
 
     /**
      * Whether {@link #sample} replays its steps as one recorded graph: a backend that records
-     * ({@code Backend.canCapture}), η = 0 (no noise), no classifier guidance, ε-prediction, no
-     * listener wanting x̂0, and at least 3 steps (the first runs directly: it also picks the
-     * convolution algorithms by measuring them).
+     * ({@code Backend.canCapture}), no classifier guidance, ε-prediction with a fixed variance (with
+     * η &gt; 0 the learned one takes another path), no listener wanting x̂0, at least 3 steps (the
+     * first runs directly: it also picks the convolution algorithms by measuring them), and either
+     * no noise at all (η = 0) or noise at every step but the last (η &gt; 0: replays draw it with
+     * their offsets shifted, as the ancestral sampler's do).
      */
     public boolean graphs(Tensor xT, Listener listener) {
-        boolean noNoise = true;
-        for (double[] r : rows) noNoise &= r[4] == 0;
-        return CudaGraphs.enabled && xT.backend().canCapture() && noNoise && guidance == null && tau.length >= 3
-                && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
-                && (listener == null || listener.predX0Every() == 0);
+        return CudaGraphs.enabled && xT.backend().canCapture() && (noiseless() || noisyBetween()) && guidance == null
+                && tau.length >= 3 && diffusion.meanType() == GaussianDiffusion.MeanType.EPSILON
+                && !(diffusion.varianceType().learned() && eta > 0) && (listener == null || listener.predX0Every() == 0);
+    }
+
+    private boolean noiseless() {
+        for (double[] r : rows) if (r[4] != 0) return false;
+        return true;
+    }
+
+    /** σ > 0 at every step from S−2 down to 1 (the recorded step draws noise, and so does every replay). */
+    private boolean noisyBetween() {
+        for (int i = 1; i <= tau.length - 2; i++) if (!(rows[i][4] > 0)) return false;
+        return true;
     }
 
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
@@ -208,47 +219,62 @@ public final class DdimSampler implements Sampler {
     }
 
     /**
-     * The η = 0 loop as a graph: step S−1 runs directly; the step is then recorded once on fixed
-     * tensors (x, the timesteps, the coefficient row index) and replayed for the other steps, with
-     * each step's timestep and row written into those tensors first. Launch cost drops from one per
-     * kernel to one per step; the values are those of the step-by-step loop (the same kernels).
+     * The loop as a graph: step S−1 runs directly; the step is then recorded once on fixed tensors
+     * (x, the timesteps, the coefficient row index) and replayed for the other steps, with each
+     * step's timestep and row written into those tensors first and, with η &gt; 0, the noise's Philox
+     * offsets shifted to where the step-by-step loop draws them (its last step, σ = 0, then runs
+     * directly). Launch cost drops from one per kernel to one per step; the values are those of
+     * the step-by-step loop (the same kernels).
      */
     private Tensor sampleRecorded(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener, Tensor coefs) {
         int S = tau.length, b = xT.dim(0);
         Tensor x, t, row;
         try (Scope s = Scope.open()) {
-            x = s.keep(step(model, xT, S - 1, labels, null, coefs, null, false).next());
+            Tensor z = rows[S - 1][4] > 0 ? Tensor.randn(rng, xT.dtype(), xT.device(), xT.shape()) : null;
+            x = s.keep(step(model, xT, S - 1, labels, z, coefs, null, false).next());
             t = s.keep(DdpmSampler.filled(tau[S - 2], b, xT));
             row = s.keep(DdpmSampler.filled(S - 2, b, xT));
         }
         Scope.disown(x);
         Scope.disown(t);
         Scope.disown(row);
+        boolean noisy = !noiseless();
+        ddpm.engine.Backend backend = xT.backend();
         try {
             if (listener != null) listener.onStep(1, S);
+            long before = rng.offset();
             ddpm.engine.Backend.Graph g;
             try {
-                g = xT.backend().capture(() -> {
+                g = backend.capture(() -> {
                     try (Scope s = Scope.open()) {
+                        Tensor z = noisy ? Tensor.randn(rng, x.dtype(), x.device(), x.shape()) : null;
                         Tensor eps = diffusion.split(diffusion.modelOutput(model, x, t, labels), x).mean();
-                        x.copyFrom(F.ddimStep(x, eps, null, row, coefs, clipDenoised ? 1.0 : 0.0));
+                        x.copyFrom(F.ddimStep(x, eps, z, row, coefs, clipDenoised ? 1.0 : 0.0));
                     }
                 });
             } catch (IllegalStateException notRecordable) {   // the step needs a host transfer: go on step by step
+                rng.setOffset(before);
                 return steps(model, x, S - 2, labels, rng, listener, coefs, null);
             }
+            long perStep = rng.offset() - before;   // what one step draws; the recording draws at `before`
+            rng.setOffset(before);
+            int last = noisy ? 1 : 0;               // with noise, the last step (σ = 0) runs directly
             int[] ti = new int[b], ri = new int[b];
             try (g) {
-                for (int i = S - 2; i >= 0; i--) {
+                for (int k = 0, i = S - 2; i >= last; k++, i--) {
                     Arrays.fill(ti, tau[i]);
                     Arrays.fill(ri, i);
                     t.copyFrom(ti);
                     row.copyFrom(ri);
+                    if (noisy) backend.setRandomOffsetShift(rng.seed(), k * perStep);
                     g.replay();
+                    rng.setOffset(before + (k + 1) * perStep);
                     if (listener != null) listener.onStep(S - i, S);
                 }
+            } finally {
+                if (noisy) backend.setRandomOffsetShift(rng.seed(), 0);
             }
-            return x.copy();
+            return last == 0 ? x.copy() : steps(model, x, 0, labels, rng, listener, coefs, null);
         } finally {
             x.release();
             t.release();

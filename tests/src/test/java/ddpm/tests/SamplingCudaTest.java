@@ -74,8 +74,8 @@ class SamplingCudaTest {
     }
 
     /**
-     * DDIM (η = 0) and ancestral DDPM (plain and respaced: noise every step, Philox offsets shifted
-     * per replay) replayed as a recorded graph give the step-by-step loop's values bit for bit and
+     * DDIM (η = 0, and η = 0.5 with noise every step but the last) and ancestral DDPM (plain and
+     * respaced: noise every step, Philox offsets shifted per replay) replayed as a recorded graph give the step-by-step loop's values bit for bit and
      * leave the Rng where it leaves it; without labels for a class-conditional model (the model
      * makes them on the host, which cannot be recorded) the loop goes on step by step.
      */
@@ -86,6 +86,7 @@ class SamplingCudaTest {
         GaussianDiffusion g1000 = new GaussianDiffusion(Schedule.linear(1000));
         Sampler[] samplers = {
                 new DdimSampler(g1000, 6, 0.0, DdimSampler.Spacing.UNIFORM, true),
+                new DdimSampler(g1000, 6, 0.5, DdimSampler.Spacing.QUADRATIC, false),
                 new DdpmSampler(new GaussianDiffusion(Schedule.linear(6, 0.01, 0.5)), true),
                 new DdpmSampler(g1000.respaced(DdimSampler.timesteps(1000, 5, DdimSampler.Spacing.UNIFORM)), false)};
         try (UNet g = new UNet(cfg, GPU, 7)) {
