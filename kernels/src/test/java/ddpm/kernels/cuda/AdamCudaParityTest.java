@@ -48,6 +48,28 @@ class AdamCudaParityTest extends CudaTestBase {
         }
     }
 
+    /**
+     * adam_step_scheduled: lr and the bias corrections read from the device ([lr, 1−β1^3, 1−β2^3] as
+     * floats) against the CPU's clipped step at step 3; a NaN sum writes nothing.
+     */
+    @Test void scheduledOnTheDevice() {
+        int n = 2053;
+        double lr = 3e-4;
+        long step = 3;
+        P p = rand(n), m = rand(n), v = randPos(n), g = rand(n);
+        P ss = of(new float[]{(float) (g.c().sumSquares().item())}, 1);
+        P hyper = of(new float[]{(float) lr, (float) (1 - Math.pow(0.9, step)), (float) (1 - Math.pow(0.999, step))}, 3);
+        FusedOps.of(cpu).adamClipped(p.c(), g.c(), m.c(), v.c(), lr, 0.9, 0.999, 1e-8, 0.01, true, step, ss.c(), 1.0);
+        FusedOps.of(gpu).adamScheduled(p.g(), g.g(), m.g(), v.g(), hyper.g(), 0.9, 0.999, 1e-8, 0.01, true, ss.g(), 1.0);
+        assertClose("scheduled Adam param", p, 1e-6);
+        assertClose("scheduled Adam m", m, 1e-5);
+        assertClose("scheduled Adam v", v, 1e-5);
+        P nan = of(new float[]{Float.NaN}, 1);
+        float[] p0 = p.g().toFloats();
+        FusedOps.of(gpu).adamScheduled(p.g(), g.g(), m.g(), v.g(), hyper.g(), 0.9, 0.999, 1e-8, 0.01, true, nan.g(), 1.0);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(p0, p.g().toFloats(), "param after a scheduled step with a NaN sum");
+    }
+
     @Test void small() { at(1001, false, 0); at(1001, false, 0.01); at(1001, true, 0.01); }
 
     /** The U-Net has ~36M parameters in one flat buffer; 8M here keeps the CPU side quick. */
