@@ -107,19 +107,11 @@ public final class ClassifierConfig {
         }
     }
 
-    private static Object req(Map<String, Object> m, String k) {
-        if (!m.containsKey(k)) throw new IllegalArgumentException("ClassifierConfig JSON lacks '" + k + "'");
-        return m.get(k);
-    }
+    private static Object req(Map<String, Object> m, String k) { return Json.required(m, k, "ClassifierConfig JSON"); }
 
-    private static int i(Map<String, Object> m, String k) { return ((Number) req(m, k)).intValue(); }
+    private static int i(Map<String, Object> m, String k) { return Json.requiredInt(m, k, "ClassifierConfig JSON"); }
 
-    private static int[] ia(Map<String, Object> m, String k) {
-        List<?> l = (List<?>) req(m, k);
-        int[] a = new int[l.size()];
-        for (int j = 0; j < a.length; j++) a[j] = ((Number) l.get(j)).intValue();
-        return a;
-    }
+    private static int[] ia(Map<String, Object> m, String k) { return Json.requiredInts(m, k, "ClassifierConfig JSON"); }
 
     @Override public boolean equals(Object o) { return o instanceof ClassifierConfig c && c.toJson().equals(toJson()); }
 

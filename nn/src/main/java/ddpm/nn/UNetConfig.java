@@ -227,19 +227,11 @@ public final class UNetConfig {
         }
     }
 
-    private static Object req(Map<String, Object> m, String k) {
-        if (!m.containsKey(k)) throw new IllegalArgumentException("UNetConfig JSON lacks '" + k + "'");
-        return m.get(k);
-    }
+    private static Object req(Map<String, Object> m, String k) { return Json.required(m, k, "UNetConfig JSON"); }
 
-    private static int i(Map<String, Object> m, String k) { return ((Number) req(m, k)).intValue(); }
+    private static int i(Map<String, Object> m, String k) { return Json.requiredInt(m, k, "UNetConfig JSON"); }
 
-    private static int[] ia(Map<String, Object> m, String k) {
-        List<?> l = (List<?>) req(m, k);
-        int[] a = new int[l.size()];
-        for (int j = 0; j < a.length; j++) a[j] = ((Number) l.get(j)).intValue();
-        return a;
-    }
+    private static int[] ia(Map<String, Object> m, String k) { return Json.requiredInts(m, k, "UNetConfig JSON"); }
 
     /**
      * The fields that differ between two configs, as "name: this vs other"; {@code architectureOnly}

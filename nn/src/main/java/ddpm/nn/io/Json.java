@@ -103,6 +103,25 @@ public final class Json {
         return null;
     }
 
+    /** {@code m.get(key)}, or an IllegalArgumentException saying that {@code what} lacks the key. */
+    public static Object required(Map<String, Object> m, String key, String what) {
+        if (!m.containsKey(key)) throw new IllegalArgumentException(what + " lacks '" + key + "'");
+        return m.get(key);
+    }
+
+    /** A required whole number (ClassCastException when it is not a number). */
+    public static int requiredInt(Map<String, Object> m, String key, String what) {
+        return ((Number) required(m, key, what)).intValue();
+    }
+
+    /** A required array of whole numbers (ClassCastException when it is not one). */
+    public static int[] requiredInts(Map<String, Object> m, String key, String what) {
+        List<?> l = (List<?>) required(m, key, what);
+        int[] a = new int[l.size()];
+        for (int j = 0; j < a.length; j++) a[j] = ((Number) l.get(j)).intValue();
+        return a;
+    }
+
     /** The value as an object, or an empty one when it is not. */
     @SuppressWarnings("unchecked")
     public static Map<String, Object> obj(Object v) { return v instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of(); }
