@@ -51,12 +51,32 @@ public class OptimBench extends DeviceState {
         }
         pN = empty(n); mN = empty(n); vN = empty(n); eN = empty(n);
         s1 = empty(n); s2 = empty(n); s3 = empty(n);
+        sumSq = floats(new float[]{(float) n}, 1);   // norm √n: clipping at 1 bites
+        schedule = floats(new float[]{(float) LR, (float) (1 - B1), (float) (1 - B2)}, 3);
     }
+
+    private Tensor sumSq, schedule;
 
     @Benchmark public void adamFused() {
         if (skip) return;
         int i = next();
         FusedOps.of(b).adam(p[i], g[i], m[i], v[i], LR, B1, B2, EPS, 0, false, step++, 1);
+        sync();
+    }
+
+    /** The trainer's form: the clip factor taken from Σg² on the device (adam_step_clipped); Σg² itself is the reduction's, not timed here. */
+    @Benchmark public void adamClipped() {
+        if (skip) return;
+        int i = next();
+        FusedOps.of(b).adamClipped(p[i], g[i], m[i], v[i], LR, B1, B2, EPS, 0, false, step++, sumSq, 1.0);
+        sync();
+    }
+
+    /** The recorded training step's form: lr and the bias corrections read from the device too (CUDA only). */
+    @Benchmark public void adamScheduled() {
+        if (skip || !b.canCapture()) return;
+        int i = next();
+        FusedOps.of(b).adamScheduled(p[i], g[i], m[i], v[i], schedule, B1, B2, EPS, 0, false, sumSq, 1.0);
         sync();
     }
 

@@ -238,6 +238,10 @@ public final class Work {
         Function<Map<String, String>, String> nP = p -> String.format("%,d params", OptimBench.params(be(p)));
         mem("OptimBench.adamFused", "Adam", "fused", "adam", true, p -> 7.0 * OptimBench.params(be(p)) * F, nP,
                 p -> cuda(p) ? "adam_fused[35.7M]" : null);
+        mem("OptimBench.adamClipped", "Adam", "fused, clip factor read on the device", null, false,
+                p -> 7.0 * OptimBench.params(be(p)) * F, nP, null);
+        mem("OptimBench.adamScheduled", "Adam", "fused, clip and schedule read on the device", null, false,
+                p -> 7.0 * OptimBench.params(be(p)) * F, nP, null);
         mem("OptimBench.adamUnfused", "Adam", "unfused (14 kernels)", "adam", false, p -> 7.0 * OptimBench.params(be(p)) * F, nP, null);
         mem("OptimBench.emaFused", "EMA", "fused", "ema", true, p -> 3.0 * OptimBench.params(be(p)) * F, nP, null);
         mem("OptimBench.emaUnfused", "EMA", "unfused (3 kernels)", "ema", false, p -> 3.0 * OptimBench.params(be(p)) * F, nP, null);
