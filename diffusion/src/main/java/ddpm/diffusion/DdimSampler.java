@@ -185,7 +185,7 @@ public final class DdimSampler implements Sampler {
             Scope.disown(coefs);
             try {
                 if (graphs(xT, listener)) return sampleRecorded(model, xT, labels, rng, listener, coefs);
-                return steps(model, xT, S - 1, labels, rng, listener, coefs, spaced);
+                return runSteps(model, xT, S - 1, labels, rng, listener, coefs, spaced);
             } finally {
                 coefs.release();
             }
@@ -193,7 +193,7 @@ public final class DdimSampler implements Sampler {
     }
 
     /** Steps {@code from} … 0 from x ({@code start}, not released); returns x_0 as a new tensor of the caller's scope. */
-    private Tensor steps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener, Tensor coefs,
+    private Tensor runSteps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener, Tensor coefs,
                          GaussianDiffusion spaced) {
         int S = tau.length;
         Tensor x = start;
@@ -254,7 +254,7 @@ public final class DdimSampler implements Sampler {
                 });
             } catch (IllegalStateException notRecordable) {   // the step needs a host transfer: go on step by step
                 rng.setOffset(before);
-                return steps(model, x, S - 2, labels, rng, listener, coefs, null);
+                return runSteps(model, x, S - 2, labels, rng, listener, coefs, null);
             }
             long perStep = rng.offset() - before;   // what one step draws; the recording draws at `before`
             rng.setOffset(before);
@@ -274,7 +274,7 @@ public final class DdimSampler implements Sampler {
             } finally {
                 if (noisy) backend.setRandomOffsetShift(rng.seed(), 0);
             }
-            return last == 0 ? x.copy() : steps(model, x, 0, labels, rng, listener, coefs, null);
+            return last == 0 ? x.copy() : runSteps(model, x, 0, labels, rng, listener, coefs, null);
         } finally {
             x.release();
             t.release();

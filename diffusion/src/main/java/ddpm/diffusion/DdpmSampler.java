@@ -82,12 +82,12 @@ public final class DdpmSampler implements Sampler {
     @Override public Tensor sample(EpsModel model, Tensor xT, Tensor labels, Rng rng, Listener listener) {
         try (Grad.Guard ignored = Grad.noGrad()) {
             if (graphs(xT, listener)) return sampleRecorded(model, xT, labels, rng, listener);
-            return steps(model, xT, diffusion.steps() - 1, labels, rng, listener);
+            return runSteps(model, xT, diffusion.steps() - 1, labels, rng, listener);
         }
     }
 
     /** Steps {@code from} … 0 from x_from ({@code start}, not released); returns x_0 as a new tensor of the caller's scope. */
-    private Tensor steps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener) {
+    private Tensor runSteps(EpsModel model, Tensor start, int from, Tensor labels, Rng rng, Listener listener) {
         int T = diffusion.steps();
         Tensor x = start;
         for (int t = from; t >= 0; t--) {
@@ -140,7 +140,7 @@ public final class DdpmSampler implements Sampler {
                 });
             } catch (IllegalStateException notRecordable) {
                 rng.setOffset(before);
-                return steps(model, x, T - 2, labels, rng, listener);
+                return runSteps(model, x, T - 2, labels, rng, listener);
             }
             long perStep = rng.offset() - before;   // what one step draws; the recording draws at `before`
             int[] ti = new int[b];
@@ -156,7 +156,7 @@ public final class DdpmSampler implements Sampler {
             } finally {
                 backend.setRandomOffsetShift(rng.seed(), 0);
             }
-            return steps(model, x, 0, labels, rng, listener);   // t = 0: no noise
+            return runSteps(model, x, 0, labels, rng, listener);   // t = 0: no noise
         } finally {
             x.release();
             t.release();

@@ -81,16 +81,33 @@ public final class BatchIterator {
 
     /** The next batch, as tensors on {@code device} (owned by the current scope, if any). */
     public Batch next(Device device) {
+        float[] x = new float[batch * data.imageBytes()];
+        int[] y = nextHost(x);
+        Tensor images = Tensor.of(x, device, batch, data.channels(), data.height(), data.width());
+        return new Batch(images, y == null ? null : Tensor.ofInts(y, device, batch), y);
+    }
+
+    /**
+     * The next batch written into {@code images} ([batch, C, H, W], kept by the caller: one upload,
+     * no new tensor, as a recorded training step wants); returns the labels, or null without them.
+     */
+    public int[] nextInto(Tensor images) {
+        float[] x = new float[batch * data.imageBytes()];
+        int[] y = nextHost(x);
+        images.copyFrom(x);
+        return y;
+    }
+
+    /** The next batch's pixels into x (flipped where drawn); its labels, or null when the data has none. */
+    private int[] nextHost(float[] x) {
         boolean[] flips = new boolean[batch];
         int[] idx = nextIndices(flips);
         int img = data.imageBytes();
-        float[] x = new float[batch * img];
         for (int b = 0; b < batch; b++) data.imageTo(idx[b], x, b * img, flips[b]);
-        Tensor images = Tensor.of(x, device, batch, data.channels(), data.height(), data.width());
-        if (!data.hasLabels()) return new Batch(images, null, null);
+        if (!data.hasLabels()) return null;
         int[] y = new int[batch];
         for (int b = 0; b < batch; b++) y[b] = data.label(idx[b]);
-        return new Batch(images, Tensor.ofInts(y, device, batch), y);
+        return y;
     }
 
     static long mix(long a, long b) {

@@ -460,11 +460,8 @@ public final class Trainer implements AutoCloseable {
 
     /** Step {@code next}'s batch, timesteps (drawn from the training stream, as a direct step does), labels and schedule into the recording's inputs. */
     private void writeInputs(long next) {
-        try (Scope s = Scope.open()) {
-            BatchIterator.Batch b = batches.next(device);
-            gImages.copyFrom(b.images());
-            if (gLabels != null) gLabels.copyFrom(droppedLabels(b.hostLabels()));
-        }
+        int[] labels = batches.nextInto(gImages);
+        if (gLabels != null) gLabels.copyFrom(droppedLabels(labels));
         int[] t = new int[cfg.batch];
         for (int i = 0; i < t.length; i++) t[i] = rng.nextInt(diffusion.steps());   // as GaussianDiffusion.sampleTimesteps
         gTimesteps.copyFrom(t);
@@ -474,10 +471,9 @@ public final class Trainer implements AutoCloseable {
     /** After a recorded step: Adam's count, the loss and Σg² kept for {@link #drain}, the step number. */
     private void finishStep(long next) {
         opt.setStepCount(next);
-        try (Scope s = Scope.open()) {
-            pending.add(new Tensor[]{s.keep(gLoss.copy()), s.keep(gSumSq.copy())});
-        }
-        for (Tensor t : pending.get(pending.size() - 1)) Scope.disown(t);
+        Tensor[] kept = {gLoss.copy(), gSumSq.copy()};
+        for (Tensor t : kept) Scope.disown(t);   // pending until drained
+        pending.add(kept);
         step = next;
     }
 
