@@ -158,6 +158,15 @@ public final class GaussianDiffusion {
 
     private final Map<Device, Tensor> timestepTables = new HashMap<>();
 
+    /** Frees the device tables this process made (the schedule's and the timestep map's); they are remade on next use. */
+    public void releaseTables() {
+        schedule.releaseTables();
+        synchronized (timestepTables) {
+            for (Tensor t : timestepTables.values()) if (!t.isReleased()) t.release();
+            timestepTables.clear();
+        }
+    }
+
     /** The original timesteps as a float column [steps, 1] on {@code device} (exact: T < 2^24), made once per device. */
     private Tensor timestepTable(Device device) {
         synchronized (timestepTables) {

@@ -568,8 +568,13 @@ public final class Trainer implements AutoCloseable {
      * (respaced to samplerSteps); class-conditional models get labels 0, 1, 2, … and guidance weight {@code w}.
      */
     public Tensor sampleEma(int n, Rng sampleRng, int samplerSteps, double w) {
-        Sampler sampler = samplerSteps <= 0 || samplerSteps >= cfg.timesteps ? new DdpmSampler(diffusion)
-                : cfg.sampleAncestral ? DdpmSampler.respaced(diffusion, samplerSteps, true) : new DdimSampler(diffusion, samplerSteps);
+        if (previewSampler == null || previewSteps != samplerSteps) {   // one per step count: its device tables are reused
+            releasePreviewSampler();
+            previewSampler = samplerSteps <= 0 || samplerSteps >= cfg.timesteps ? new DdpmSampler(diffusion)
+                    : cfg.sampleAncestral ? DdpmSampler.respaced(diffusion, samplerSteps, true) : new DdimSampler(diffusion, samplerSteps);
+            previewSteps = samplerSteps;
+        }
+        Sampler sampler = previewSampler;
         int c = model.config.inChannels, r = model.config.resolution;
         try (Ema.Swap sw = ema.swap()) {
             model.eval();
@@ -585,6 +590,15 @@ public final class Trainer implements AutoCloseable {
                 model.train(true);
             }
         }
+    }
+
+    private Sampler previewSampler;
+    private int previewSteps;
+
+    /** Frees a respaced preview process's device tables (the trainer's own diffusion keeps its). */
+    private void releasePreviewSampler() {
+        if (previewSampler instanceof DdpmSampler d && d.diffusion() != diffusion) d.diffusion().releaseTables();
+        previewSampler = null;
     }
 
     private void appendCsv(long s, double loss, double norm, double lr, double ips) {
@@ -603,6 +617,7 @@ public final class Trainer implements AutoCloseable {
     @Override public void close() {
         releasePending();
         releaseRecording();
+        releasePreviewSampler();
         ema.close();
         opt.close();
         model.close();
