@@ -42,7 +42,8 @@ interface CudaDriver {
     long[] memInfo();
 
     /** Copies {@code count} 4-byte values of a float[] or int[] to device address {@code dst}
-     *  (after the stream's queued work). */
+     *  after the stream's queued work. Does not wait for that work (the GPU driver stages the values
+     *  in pinned memory, {@link UploadRing}); the array may be reused as soon as this returns. */
     void copyToDevice(long dst, Object hostArray, int count);
 
     /** Copies {@code count} 4-byte values from {@code src} into a float[] or int[], waiting for the stream. */

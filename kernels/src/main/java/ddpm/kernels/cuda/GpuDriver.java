@@ -63,6 +63,8 @@ final class GpuDriver implements CudaDriver {
     private final Map<Long, CUgraph[]> graphs = new HashMap<>();
     private final Map<Long, CUgraphExec> graphExecs = new HashMap<>();
     private long nextEvent = 1, nextGraph = 1;
+    /** Uploads staged through pinned buffers so that they need not drain the stream. */
+    private final UploadRing uploads = new UploadRing(new PinnedOps());
     /** cuBLAS's workspace, set once so that GEMMs inside a graph capture allocate nothing. */
     private DevPtr blasWorkspace;
 
@@ -228,10 +230,71 @@ final class GpuDriver implements CudaDriver {
         return array instanceof float[] f ? Pointer.to(f) : Pointer.to((int[]) array);
     }
 
+    /** Stream-ordered: staged in pinned memory and queued behind the stream's work (see {@link UploadRing}). */
     @Override public void copyToDevice(long dst, Object hostArray, int count) {
-        synchronize();
-        check(JCudaDriver.cuMemcpyHtoD(pointer(dst), host(hostArray), 4L * count), "cuMemcpyHtoD",
-                () -> count + " values to 0x" + Long.toHexString(dst));
+        makeCurrent();
+        uploads.upload(dst, hostArray, count);
+    }
+
+    /** {@link UploadRing}'s calls: page-locked host buffers, async copies and events on the stream. */
+    private final class PinnedOps implements UploadRing.Ops {
+        private final Map<Long, Pointer> pinned = new HashMap<>();
+        private final Map<Long, CUevent> ringEvents = new HashMap<>();
+        private long nextHandle = 1;
+
+        @Override public long allocPinned(long bytes) {
+            Pointer p = new Pointer();
+            check(JCudaDriver.cuMemAllocHost(p, bytes), "cuMemAllocHost(" + bytes + " bytes)");
+            pinned.put(nextHandle, p);
+            return nextHandle++;
+        }
+
+        @Override public void freePinned(long handle) {
+            check(JCudaDriver.cuMemFreeHost(pinned.remove(handle)), "cuMemFreeHost");
+        }
+
+        @Override public void fill(long handle, Object hostArray, int count) {
+            java.nio.ByteBuffer b = pinned.get(handle).getByteBuffer(0, 4L * count).order(java.nio.ByteOrder.nativeOrder());
+            if (hostArray instanceof float[] f) b.asFloatBuffer().put(f, 0, count);
+            else b.asIntBuffer().put((int[]) hostArray, 0, count);
+        }
+
+        @Override public void copyAsync(long dst, long handle, long bytes) {
+            check(JCudaDriver.cuMemcpyHtoDAsync(pointer(dst), pinned.get(handle), bytes, stream), "cuMemcpyHtoDAsync",
+                    () -> bytes + " bytes to 0x" + Long.toHexString(dst));
+        }
+
+        @Override public void copySync(long dst, Object hostArray, int count) {
+            synchronize();
+            check(JCudaDriver.cuMemcpyHtoD(pointer(dst), host(hostArray), 4L * count), "cuMemcpyHtoD",
+                    () -> count + " values to 0x" + Long.toHexString(dst));
+        }
+
+        @Override public long createEvent() {
+            CUevent e = new CUevent();
+            check(JCudaDriver.cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+            ringEvents.put(nextHandle, e);
+            return nextHandle++;
+        }
+
+        @Override public void destroyEvent(long event) {
+            check(JCudaDriver.cuEventDestroy(ringEvents.remove(event)), "cuEventDestroy");
+        }
+
+        @Override public void record(long event) {
+            check(JCudaDriver.cuEventRecord(ringEvents.get(event), stream), "cuEventRecord");
+        }
+
+        @Override public boolean done(long event) {
+            int r = JCudaDriver.cuEventQuery(ringEvents.get(event));
+            if (r == CUresult.CUDA_ERROR_NOT_READY) return false;
+            check(r, "cuEventQuery");
+            return true;
+        }
+
+        @Override public void waitFor(long event) {
+            check(JCudaDriver.cuEventSynchronize(ringEvents.get(event)), "cuEventSynchronize");
+        }
     }
 
     @Override public void copyToHost(Object hostArray, long src, int count) {
