@@ -149,6 +149,48 @@ template <typename T, int PASS> struct Layout {
 // the checked shared section).
 template <int BYTES> struct alignas(128) Smem { unsigned char bytes[BYTES]; };
 
+// The block's output tile, each fragment through the warp's staging tile: lane l writes column
+// l % 16 of rows l / 16, l / 16 + 2, ... (16 consecutive pixels per half-warp). Forward: out[n, o, p]
+// plus bias[o], nadd[n, o], res[n, o, p] (each optional); data grad: out[n, c, h, w]; weight grad:
+// blockIdx.z's split-K partial [M, Ng].
+template <int PASS, typename Acc>
+__device__ __forceinline__ void epilogue(Acc (&acc)[4][2], float* sC, int m0, int n0, int M, int Ng, int P, int HW,
+                                         int C, int O, float* out, const float* __restrict__ bias,
+                                         const float* __restrict__ nadd, const float* res) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
+    float* st = sC + warp * 16 * LDC;
+    const int col = lane & 15;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        int gj = n0 + wn * 32 + j * 16 + col;
+        int img = 0, q = gj;
+        if (PASS == FWD) { img = gj / P; q = gj - img * P; }
+        if (PASS == DGRAD) { img = gj / HW; q = gj - img * HW; }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
+            __syncwarp();
+            for (int r = lane >> 4; r < 16; r += 2) {
+                int gm = m0 + wm * 64 + i * 16 + r;
+                if (gm >= M || gj >= Ng) continue;
+                float v = st[r * LDC + col];
+                if (PASS == FWD) {
+                    size_t at = ((size_t)img * O + gm) * P + q;
+                    if (bias) v += bias[gm];
+                    if (nadd) v += nadd[(size_t)img * O + gm];
+                    if (res) v += res[at];
+                    out[at] = v;
+                } else if (PASS == DGRAD) {
+                    out[((size_t)img * C + gm) * HW + q] = v;
+                } else {
+                    out[(size_t)blockIdx.z * M * Ng + (size_t)gm * Ng + gj] = v;
+                }
+            }
+            __syncwarp();
+        }
+    }
+}
+
 template <typename T, int PASS, int KS>
 __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __restrict__ src0, const float* __restrict__ src1,
                                            float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
@@ -276,39 +318,151 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
         __syncthreads();
     }
 
-    // epilogue: each fragment through the warp's staging tile; lane l writes column l % 16 of rows
-    // l / 16, l / 16 + 2, ... (16 consecutive pixels per half-warp)
-    float* st = sC + warp * 16 * LDC;
-    const int col = lane & 15;
+    epilogue<PASS>(acc, sC, m0, n0, M, Ng, P, HW, C, O, out, bias, nadd, res);
+}
+
+// ---------------------------------------------------------------- halo tiles: 3×3, stride 1, pad 1
+// The same GEMMs for the U-Net's 3×3 convolutions at 16² and wider, with the B operand read from
+// a tile of the input held in shared memory instead of gathered per tap. The block's 128 output
+// pixels are whole rows of one image (W ∈ {16, 32, 64, 128}, H·W a multiple of 128), the K axis is
+// ordered (input-channel slice of 32, tap, channel), and for each slice the (rows + 2) × (W + 2)
+// halo is loaded once, as [pixel][channel], rounded once, and each of the 9 taps' B fragments is a
+// shifted window of it (column-major, ldm = the pixel stride; 16 pixels of a fragment lie in one
+// row). Per 32-deep k-step a thread then loads 16 elements of A and about 2 of the halo, against 16
+// indexed gathers of B and 16 of A in conv_igemm: the index arithmetic that bounds conv_igemm goes.
+//   forward:   A[o][(tap, c)] = w[o, c, th, tw],          B from x
+//   data grad: A[c][(tap, o)] = w[o, c, 2 − th, 2 − tw],  B from gy (a stride-1, pad-1 3×3
+//              convolution's data gradient is the convolution of gy with the flipped, transposed kernel)
+// NORM (forward): the halo applies h = SiLU((x − μ[n, g])·rstd[n, g]·γ[c] + β[c]) as it loads, in
+// group_norm_fwd's own expression, so the group norm + SiLU before a convolution is never written.
+// Shared memory (dynamic, HaloLayout): A [128][LDA], then the halo [(rows + 2)·(W + 2)][LDH]; the
+// epilogue's staging tiles reuse A's space.
+template <typename T> struct HaloLayout {
+    static constexpr int CH = 32;                              // input channels per slice
+    static constexpr int LDA = BK + Prec<T>::PAD;
+    static constexpr int LDH = sizeof(T) == 2 ? 48 : 40;       // pixel stride: fragment rows 32-byte aligned
+    static constexpr int A_BYTES = BM * LDA * (int)sizeof(T);  // a multiple of 128, ≥ the 8 staging tiles
+    static_assert(A_BYTES >= 8 * 16 * LDC * 4, "staging tiles must fit in A's space");
+    static_assert(A_BYTES % 128 == 0 && (LDH * sizeof(T)) % 32 == 0, "WMMA alignment");
+};
+
+template <typename T, bool DG, bool NORM>
+__device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __restrict__ src, const float* __restrict__ w,
+                                          float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
+                                          const float* res, const float* __restrict__ mean, const float* __restrict__ rstd,
+                                          const float* __restrict__ gamma, const float* __restrict__ beta, int G,
+                                          int N, int Cin, int M, int H, int W) {
+    using HL = HaloLayout<T>;
+    constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH, CH = HL::CH;
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sH = reinterpret_cast<T*>(smem + HL::A_BYTES);
+    const int HW = H * W, rows = BN / W, HWd = W + 2, HR = rows + 2;
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int img = n0 / HW, row0 = (n0 - img * HW) / W;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
+    (void)lane;
+    const float* si = src + (size_t)img * Cin * HW;
+
+    // A for (slice c0, tap): forward, lanes along the slice's 32 channels; data grad, lanes along m
+    // (consecutive lanes then read weights 9 floats apart in both)
+    float ra[16];
+    auto loadA = [&](int c0, int tap) {
+        if (!DG) {
+            const int j = tid & 31, mb = tid >> 5;
+            const float* a = w + ((size_t)(m0 + mb) * Cin + c0 + j) * 9 + tap;
+#pragma unroll
+            for (int i = 0; i < 16; i++) ra[i] = m0 + mb + 8 * i < M ? a[(size_t)8 * i * Cin * 9] : 0.f;
+        } else {
+            const int m = tid & 127, jb = tid >> 7;
+            const bool ok = m0 + m < M;
+            const float* a = w + ((size_t)(c0 + jb) * M + m0 + m) * 9 + 8 - tap;
+#pragma unroll
+            for (int i = 0; i < 16; i++) ra[i] = ok ? a[(size_t)2 * i * M * 9] : 0.f;
+        }
+    };
+    auto storeA = [&]() {
+        if (!DG) {
+            const int j = tid & 31, mb = tid >> 5;
+#pragma unroll
+            for (int i = 0; i < 16; i++) sA[(mb + 8 * i) * LDA + j] = Prec<T>::round(ra[i]);
+        } else {
+            const int m = tid & 127, jb = tid >> 7;
+#pragma unroll
+            for (int i = 0; i < 16; i++) sA[m * LDA + jb + 2 * i] = Prec<T>::round(ra[i]);
+        }
+    };
+    // the halo of slice c0 (rows row0 − 1 .. row0 + rows, columns −1 .. W; 0 outside the image),
+    // one warp per (channel, halo row), lanes along the row
+    auto loadHalo = [&](int c0) {
+        for (int cr = warp; cr < CH * HR; cr += 8) {
+            const int ch = cr / HR, hr = cr - ch * HR, ih = row0 - 1 + hr, c = c0 + ch;
+            const bool rowOk = ih >= 0 && ih < H;
+            float mu = 0.f, rs = 0.f, ga = 0.f, bt = 0.f;
+            if (NORM) {
+                const int ng = img * G + c / (Cin / G);
+                mu = mean[ng];
+                rs = rstd[ng];
+                ga = gamma[c];
+                bt = beta[c];
+            }
+            for (int hc = lane; hc < HWd; hc += 32) {
+                const int iw = hc - 1;
+                float v = 0.f;
+                if (rowOk && iw >= 0 && iw < W) {
+                    v = si[(size_t)c * HW + (size_t)ih * W + iw];
+                    if (NORM) {
+                        v = (v - mu) * rs * ga + bt;
+                        v = v * sigmoid_acc(v);
+                    }
+                }
+                sH[(hr * HWd + hc) * LDH + ch] = Prec<T>::round(v);
+            }
+        }
+    };
+
+    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
+    using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::col_major>;
+    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    // this warp's two 16-pixel columns of the tile: their row and first column in the output
+    int fr[2], fc[2];
 #pragma unroll
     for (int j = 0; j < 2; j++) {
-        int gj = n0 + wn * 32 + j * 16 + col;
-        int img = 0, q = gj;
-        if (PASS == FWD) { img = gj / P; q = gj - img * P; }
-        if (PASS == DGRAD) { img = gj / HW; q = gj - img * HW; }
+        const int p = wn * 32 + j * 16;
+        fr[j] = p / W;
+        fc[j] = p - fr[j] * W;
+    }
+
+    loadA(0, 0);
+    for (int c0 = 0; c0 < Cin; c0 += CH) {
+        loadHalo(c0);   // the previous slice's MMAs ended at a barrier
+        for (int tap = 0; tap < 9; tap++) {
+            storeA();
+            __syncthreads();   // A, and at tap 0 the halo, complete
+            const bool last = tap == 8;
+            if (!last || c0 + CH < Cin) loadA(last ? c0 + CH : c0, last ? 0 : tap + 1);   // in flight during the MMAs
+            const int th = tap / 3, tw = tap - th * 3;
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
-            __syncwarp();
-            for (int r = lane >> 4; r < 16; r += 2) {
-                int gm = m0 + wm * 64 + i * 16 + r;
-                if (gm >= M || gj >= Ng) continue;
-                float v = st[r * LDC + col];
-                if (PASS == FWD) {
-                    size_t at = ((size_t)img * O + gm) * P + q;
-                    if (bias) v += bias[gm];
-                    if (nadd) v += nadd[(size_t)img * O + gm];
-                    if (res) v += res[at];
-                    out[at] = v;
-                } else if (PASS == DGRAD) {
-                    out[((size_t)img * C + gm) * HW + q] = v;
-                } else {
-                    out[(size_t)blockIdx.z * M * Ng + (size_t)gm * Ng + gj] = v;
+            for (int ks = 0; ks < CH; ks += KSTEP) {
+                FragB fb[2];
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+                    wmma::load_matrix_sync(fb[j], sH + ((fr[j] + th) * HWd + fc[j] + tw) * LDH + ks, LDH);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    FragA fa;
+                    wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
+#pragma unroll
+                    for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
                 }
             }
-            __syncwarp();
+            __syncthreads();   // before A (and after the last tap, the halo) is overwritten
         }
     }
+    epilogue<DG ? DGRAD : FWD>(acc, reinterpret_cast<float*>(smem), m0, n0, M, N * HW, HW, HW, M, M, out, bias, nadd, res);
 }
 }  // namespace igemm
 
@@ -342,6 +496,26 @@ extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_b
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_bf16_k3(IGEMM_PARAMS) { IGEMM_BODY(bf16, WGRAD, 3); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_tf32_k1(IGEMM_PARAMS) { IGEMM_BODY(float, WGRAD, 1); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_tf32_k3(IGEMM_PARAMS) { IGEMM_BODY(float, WGRAD, 3); }
+
+// The halo entry points (HaloLayout's dynamic shared memory; host-checked shapes, see conv_halo):
+// conv_{fwd|fwd_gnsilu|dgrad}_halo_<precision>. src: x (forward) or gy (data grad); Cin: src's
+// channels, M: out's; mean, rstd [N, G], gamma, beta [Cin]: the group norm applied on load
+// (fwd_gnsilu only, else null); bias, nadd, res: as conv_fwd (forward only).
+#define HALO_PARAMS                                                                                          \
+    const float *__restrict__ src, const float *__restrict__ w, float *out, const float *__restrict__ bias,     \
+        const float *__restrict__ nadd, const float *res, const float *__restrict__ mean,                       \
+        const float *__restrict__ rstd, const float *__restrict__ gamma, const float *__restrict__ beta, int G,  \
+        int N, int Cin, int M, int H, int W
+#define HALO_BODY(T, DG, NORM)                                                                                \
+    DYNAMIC_SHARED(igemm::Smem<128>, smem);                                                                   \
+    igemm::conv_halo<T, DG, NORM>(smem[0].bytes, src, w, out, bias, nadd, res, mean, rstd, gamma, beta, G, N, Cin, M, \
+                                  H, W)
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, false, false); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_halo_tf32(HALO_PARAMS) { HALO_BODY(float, false, false); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_gnsilu_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, false, true); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_gnsilu_halo_tf32(HALO_PARAMS) { HALO_BODY(float, false, true); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, true, false); }
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_halo_tf32(HALO_PARAMS) { HALO_BODY(float, true, false); }
 
 // gw = Σ_z part[z] over the weight gradient's split-K partials (a fixed order: deterministic).
 extern "C" __global__ void conv_splitk_sum(const float* __restrict__ part, float* __restrict__ gw, int splits, int n) {

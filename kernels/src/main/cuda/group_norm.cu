@@ -25,6 +25,7 @@ extern "C" __global__ void group_norm_fwd(const float* __restrict__ x, const flo
     float var = block_sum(q, scratch) / M;
     float rstd = rsqrtf(var + eps);
     if (threadIdx.x == 0) { meanOut[ng] = mean; rstdOut[ng] = rstd; }
+    if (out == nullptr) return;   // the statistics only (groupNormStats; gamma and beta may be null)
     float* op = out + base;
     for (int k = threadIdx.x; k < M; k += blockDim.x) {
         int c = g * Cg + k / HW;

@@ -62,10 +62,7 @@ public final class F {
         Tensor.sameDevice("conv2dAdd", x, w, b, nAdd, residual);
         sameDType("conv2dAdd", x, w, b, nAdd, residual);
         int[] os = convOutShape("conv2dAdd", x, w, b, stride, pad);
-        if (nAdd != null && (nAdd.rank() != 2 || nAdd.dim(0) != os[0] || nAdd.dim(1) != os[1]))
-            throw bad("conv2dAdd", "nAdd " + nAdd.describe() + " must be [" + os[0] + ", " + os[1] + "]: one value per image and output channel");
-        if (residual != null && !Arrays.equals(residual.shape(), os))
-            throw bad("conv2dAdd", "residual " + residual.describe() + " must be the output's shape " + Arrays.toString(os));
+        checkAdds("conv2dAdd", os, nAdd, residual);
         Tensor out = x.emptyLike(os);
         FusedOps.of(x.backend()).conv2dAdd(x, w, b, nAdd, residual, out, stride, pad);
         return Tensor.record("conv2dAdd", out, g -> {
@@ -74,6 +71,62 @@ public final class F {
             Tensor gr = residual != null && residual.requiresGrad() ? g : null;
             return new Tensor[]{gc[0], gc[1], gc[2], gn, gr};
         }, x, w, b, nAdd, residual);
+    }
+
+    /**
+     * conv2d(SiLU(groupNorm(x, γ, β)), w, b) + nAdd + residual in one op: the group norm + SiLU in
+     * front of a ResBlock's convolution, applied as the convolution loads its input where the
+     * backend can ({@link FusedOps#groupNormSiluConv2dAdd}), so that the normalised activation is
+     * neither written nor kept for the backward. Same values and gradients as the composed
+     * {@code conv2dAdd(groupNorm(x, γ, β, groups, eps, true), …)}; the weight gradient recomputes the
+     * normalised input from x.
+     */
+    public static Tensor groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps,
+                                                Tensor w, Tensor b, Tensor nAdd, Tensor residual, int stride, int pad) {
+        String op = "groupNormSiluConv2dAdd";
+        Tensor.sameDevice(op, x, gamma, beta, w, b, nAdd, residual);
+        sameDType(op, x, gamma, beta, w, b, nAdd, residual);
+        checkGroupNorm(op, x, gamma, beta, groups, eps);
+        int[] os = convOutShape(op, x, w, b, stride, pad);
+        checkAdds(op, os, nAdd, residual);
+        Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups), out = x.emptyLike(os);
+        FusedOps fused = FusedOps.of(x.backend());
+        fused.groupNormStats(x, gamma, beta, groups, eps, mean, rstd);
+        fused.groupNormSiluConv2dAdd(x, mean, rstd, gamma, beta, groups, eps, w, b, nAdd, residual, out, stride, pad);
+        return Tensor.record(op, out, g -> {
+            Backend be = g.backend();
+            Tensor gx = null, gg = null, gbt = null, gw = null;
+            if (w.requiresGrad()) {
+                gw = w.emptyLike(w.shape());
+                try (Scope scope = Scope.open()) {   // the normalised input, recomputed and released
+                    Tensor h = x.emptyLike(x.shape());
+                    be.groupNorm(x, gamma, beta, groups, eps, true, h, mean.emptyLike(mean.shape()), rstd.emptyLike(rstd.shape()));
+                    be.conv2dBackwardWeight(h, g, gw, stride, pad);
+                }
+            }
+            if (x.requiresGrad() || gamma.requiresGrad() || beta.requiresGrad()) {
+                gx = x.emptyLike(x.shape());
+                gg = gamma.emptyLike(gamma.shape());
+                gbt = beta.emptyLike(beta.shape());
+                try (Scope scope = Scope.open()) {
+                    Tensor gh = x.emptyLike(x.shape());
+                    be.conv2dBackwardInput(g, w, gh, stride, pad);
+                    be.groupNormBackward(x, gamma, beta, mean, rstd, groups, true, gh, gx, gg, gbt);
+                }
+            }
+            Tensor gb = b != null && b.requiresGrad() ? g.sum(0, 2, 3) : null;
+            Tensor gn = nAdd != null && nAdd.requiresGrad() ? g.sum(2, 3) : null;
+            Tensor gr = residual != null && residual.requiresGrad() ? g : null;
+            return new Tensor[]{gx, gg, gbt, gw, gb, gn, gr};
+        }, x, gamma, beta, w, b, nAdd, residual);
+    }
+
+    /** conv2dAdd's addends against the output shape os: nAdd [N, O], residual os. */
+    private static void checkAdds(String op, int[] os, Tensor nAdd, Tensor residual) {
+        if (nAdd != null && (nAdd.rank() != 2 || nAdd.dim(0) != os[0] || nAdd.dim(1) != os[1]))
+            throw bad(op, "nAdd " + nAdd.describe() + " must be [" + os[0] + ", " + os[1] + "]: one value per image and output channel");
+        if (residual != null && !Arrays.equals(residual.shape(), os))
+            throw bad(op, "residual " + residual.describe() + " must be the output's shape " + Arrays.toString(os));
     }
 
     /** [N, O, Ho, Wo] of a convolution, after checking the operands (op names them in the message). */
@@ -110,12 +163,8 @@ public final class F {
     public static Tensor groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu) {
         Tensor.sameDevice("groupNorm", x, gamma, beta);
         sameDType("groupNorm", x, gamma, beta);
-        if (!(eps >= 0) || Double.isInfinite(eps)) throw bad("groupNorm", "eps must be finite and >= 0, got " + eps);
-        if (x.rank() < 2) throw bad("groupNorm", "input must be [N, C, ...], got " + x.describe());
+        checkGroupNorm("groupNorm", x, gamma, beta, groups, eps);
         int c = x.dim(1);
-        if (groups < 1 || c % groups != 0) throw bad("groupNorm", c + " channels of " + x.describe() + " do not split into " + groups + " groups");
-        if (gamma.rank() != 1 || gamma.dim(0) != c || beta.rank() != 1 || beta.dim(0) != c)
-            throw bad("groupNorm", "gamma " + gamma.describe() + " and beta " + beta.describe() + " must be [" + c + "]");
         Tensor out = x.emptyLike(x.shape());
         Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups);
         x.backend().groupNorm(x, gamma, beta, groups, eps, silu, out, mean, rstd);
@@ -124,6 +173,15 @@ public final class F {
             g.backend().groupNormBackward(x, gamma, beta, mean, rstd, groups, silu, g, gx, gg, gb);
             return new Tensor[]{gx, gg, gb};
         }, x, gamma, beta);
+    }
+
+    private static void checkGroupNorm(String op, Tensor x, Tensor gamma, Tensor beta, int groups, double eps) {
+        if (!(eps >= 0) || Double.isInfinite(eps)) throw bad(op, "eps must be finite and >= 0, got " + eps);
+        if (x.rank() < 2) throw bad(op, "input must be [N, C, ...], got " + x.describe());
+        int c = x.dim(1);
+        if (groups < 1 || c % groups != 0) throw bad(op, c + " channels of " + x.describe() + " do not split into " + groups + " groups");
+        if (gamma.rank() != 1 || gamma.dim(0) != c || beta.rank() != 1 || beta.dim(0) != c)
+            throw bad(op, "gamma " + gamma.describe() + " and beta " + beta.describe() + " must be [" + c + "]");
     }
 
     // ---------------------------------------------------------------- softmax, attention

@@ -122,6 +122,44 @@ class Conv2dTest {
         }
     }
 
+    /**
+     * groupNormSiluConv2dAdd: the same values as the composed groupNorm → SiLU → conv2dAdd (bit for bit
+     * on the CPU, whose fused form is that sequence, in float32 and float64), and float64 gradients of
+     * all seven inputs against finite differences; bad groups and shapes are refused by name.
+     */
+    @Test void groupNormSiluIntoTheConvolution() {
+        for (int[] c : new int[][]{{2, 4, 5, 6, 3, 3, 1, 1}, {1, 6, 4, 4, 2, 3, 2, 1}}) {
+            int groups = 2, st = c[6], pad = c[7];
+            int ho = (c[2] + 2 * pad - c[5]) / st + 1, wo = (c[3] + 2 * pad - c[5]) / st + 1;
+            int[] xs = {c[0], c[1], c[2], c[3]}, ws = {c[4], c[1], c[5], c[5]}, os = {c[0], c[4], ho, wo}, ns = {c[0], c[4]};
+            double[] x = roundToFloat(normal(r, (int) Shapes.numel(xs))), w = roundToFloat(normal(r, (int) Shapes.numel(ws)));
+            double[] ga = roundToFloat(normal(r, c[1])), be = roundToFloat(normal(r, c[1])), b = roundToFloat(normal(r, c[4]));
+            double[] na = roundToFloat(normal(r, c[0] * c[4])), res = roundToFloat(normal(r, (int) Shapes.numel(os)));
+            String name = "groupNormSiluConv2dAdd " + java.util.Arrays.toString(c);
+            try (Scope s = Scope.open()) {
+                for (boolean dbl : new boolean[]{true, false}) {
+                    java.util.function.BiFunction<double[], int[], Tensor> t = dbl ? ddpm.engine.testing.Reference::f64 : ddpm.engine.testing.Reference::f32;
+                    Tensor fused = F.groupNormSiluConv2dAdd(t.apply(x, xs), t.apply(ga, new int[]{c[1]}), t.apply(be, new int[]{c[1]}), groups,
+                            1e-5, t.apply(w, ws), t.apply(b, new int[]{c[4]}), t.apply(na, ns), t.apply(res, os), st, pad);
+                    Tensor composed = F.conv2dAdd(F.groupNorm(t.apply(x, xs), t.apply(ga, new int[]{c[1]}), t.apply(be, new int[]{c[1]}),
+                                    groups, 1e-5, true), t.apply(w, ws), t.apply(b, new int[]{c[4]}), t.apply(na, ns), t.apply(res, os), st, pad);
+                    assertArrayEquals(composed.toDoubles(), fused.toDoubles(), name + (dbl ? " f64" : " f32"));
+                }
+            }
+            GradCheck.check(name, in -> F.groupNormSiluConv2dAdd(in[0], in[1], in[2], groups, 1e-5, in[3], in[4], in[5], in[6], st, pad),
+                    f64(x, xs), f64(ga, c[1]), f64(be, c[1]), f64(w, ws), f64(b, c[4]), f64(na, ns), f64(res, os));
+        }
+        try (Scope s = Scope.open()) {
+            Tensor x = f64(new double[2 * 6 * 4 * 4], 2, 6, 4, 4), w = f64(new double[3 * 6 * 9], 3, 6, 3, 3);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                    F.groupNormSiluConv2dAdd(x, f64(new double[6], 6), f64(new double[6], 6), 4, 1e-5, w, null, null, null, 1, 1));
+            assertTrue(e.getMessage().contains("groupNormSiluConv2dAdd") && e.getMessage().contains("do not split into 4 groups"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () ->
+                    F.groupNormSiluConv2dAdd(x, f64(new double[6], 6), f64(new double[6], 6), 2, 1e-5, w, null, null, f64(new double[9], 1, 1, 3, 3), 1, 1));
+            assertTrue(e.getMessage().contains("residual f64[1, 1, 3, 3] must be the output's shape [2, 3, 4, 4]"), e.getMessage());
+        }
+    }
+
     @Test void largerF32() {
         // channel and spatial sizes past small blockings, for the fast float kernels
         int[] c = {2, 17, 13, 11, 19, 3, 1, 1};

@@ -37,6 +37,16 @@ public class Conv2d extends Module {
         return F.conv2d(x, weight.get(), bias == null ? null : bias.get(), stride, pad);
     }
 
+    /**
+     * forwardAdd(norm.forward(x), perImage, residual) in one op ({@code F.groupNormSiluConv2dAdd}):
+     * the norm (a GroupNorm with SiLU) applied as the convolution loads x where the backend can.
+     */
+    public Tensor forwardNormedAdd(GroupNorm norm, Tensor x, Tensor perImage, Tensor residual) {
+        if (!norm.silu) throw new IllegalArgumentException("forwardNormedAdd: the norm must apply SiLU (GroupNorm(" + norm.channels + ", silu = false))");
+        return F.groupNormSiluConv2dAdd(x, norm.weight.get(), norm.bias.get(), norm.groups, norm.eps, weight.get(),
+                bias == null ? null : bias.get(), perImage, residual, stride, pad);
+    }
+
     /** forward(x) + perImage[:, :, None, None] + residual in one op ({@code F.conv2dAdd}); either addend may be null. */
     public Tensor forwardAdd(Tensor x, Tensor perImage, Tensor residual) {
         return F.conv2dAdd(x, weight.get(), bias == null ? null : bias.get(), perImage, residual, stride, pad);

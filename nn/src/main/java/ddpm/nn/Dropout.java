@@ -20,6 +20,9 @@ public class Dropout extends Module {
 
     public Rng rng() { return rng; }
 
+    /** Whether forward changes anything: training with p > 0. */
+    public boolean active() { return isTraining() && p > 0; }
+
     public Tensor forward(Tensor x) {
         if (!isTraining() || p == 0) return x;
         if (rng == null) throw new IllegalStateException("Dropout(" + p + ") in training mode has no RNG: call setDropoutRng on the root module");

@@ -38,7 +38,9 @@ public class ResBlock extends Module {
         }
         Tensor shortcut = skip != null ? skip.forward(x) : x;
         if (Fusion.convAdd) {   // the two adds in the convolutions' epilogue
-            Tensor h = conv1.forwardAdd(norm1.forward(x), t, null);
+            boolean n = Fusion.normConv;   // and the norms in their input loads
+            Tensor h = n ? conv1.forwardNormedAdd(norm1, x, t, null) : conv1.forwardAdd(norm1.forward(x), t, null);
+            if (n && !dropout.active()) return conv2.forwardNormedAdd(norm2, h, null, shortcut);
             return conv2.forwardAdd(dropout.forward(norm2.forward(h)), null, shortcut);
         }
         Tensor h = conv1.forward(norm1.forward(x));

@@ -138,7 +138,7 @@ public class UNet extends Module {
             else if (m instanceof AttnBlock ab) h = ab.forward(h);
             else h = ((Upsample) m).forward(h);
         }
-        return convOut.forward(normOut.forward(h));
+        return Fusion.convAdd && Fusion.normConv ? convOut.forwardNormedAdd(normOut, h, null, null) : convOut.forward(normOut.forward(h));
     }
 
     /** Row indices into the label table: labels, with negatives (and null) mapped to the null row. */

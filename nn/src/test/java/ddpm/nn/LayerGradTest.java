@@ -85,31 +85,43 @@ class LayerGradTest {
         }
     }
 
-    /** Both forms of the block: the adds fused into the convolutions ({@link Fusion#convAdd}) and not; the same bits forward. */
+    /**
+     * The three forms of the block: the adds fused into the convolutions ({@link Fusion#convAdd}),
+     * also the norms into their input loads ({@link Fusion#normConv}: norm1 → conv1 in training with
+     * dropout, both in evaluation), and neither; gradients checked in each, the same bits forward.
+     */
     @Test void resBlockWithAndWithoutShortcutAndDropout() {
-        boolean was = Fusion.convAdd;
+        boolean wasAdd = Fusion.convAdd, wasNorm = Fusion.normConv;
+        boolean[][] modes = {{true, true}, {true, false}, {false, false}};
         try {
-            for (int[] io : new int[][]{{4, 4}, {4, 8}}) {
-                try (ResBlock rb = build(new ResBlock(io[0], io[1], 6, 0.3, 2))) {
-                    Fd.randomize(rb, 11, 0.5);
-                    Tensor x = input(7, 2, io[0], 4, 4), temb = input(8, 2, 6);
-                    double[][] out = new double[2][];
-                    for (boolean fused : new boolean[]{true, false}) {
-                        Fusion.convAdd = fused;
-                        // a fresh stream per evaluation, so every forward draws the same dropout mask
-                        Fd.check("resblock " + io[0] + "->" + io[1] + (fused ? " fused" : ""), rb,
-                                () -> { rb.setDropoutRng(new Rng(3)); return rb.forward(x, temb); }, withParams(rb, x, temb), 25, TOL);
-                        try (Scope s = Scope.open()) {
-                            rb.setDropoutRng(new Rng(3));
-                            out[fused ? 0 : 1] = rb.forward(x, temb).toDoubles();
+            for (int[] io : new int[][]{{4, 4}, {4, 8}})
+                for (boolean training : new boolean[]{true, false}) {
+                    try (ResBlock rb = build(new ResBlock(io[0], io[1], 6, 0.3, 2))) {
+                        rb.train(training);
+                        Fd.randomize(rb, 11, 0.5);
+                        Tensor x = input(7, 2, io[0], 4, 4), temb = input(8, 2, 6);
+                        double[][] out = new double[modes.length][];
+                        for (int m = 0; m < modes.length; m++) {
+                            Fusion.convAdd = modes[m][0];
+                            Fusion.normConv = modes[m][1];
+                            String name = "resblock " + io[0] + "->" + io[1] + (training ? "" : " eval")
+                                    + (modes[m][1] ? " norms fused" : modes[m][0] ? " adds fused" : "");
+                            // a fresh stream per evaluation, so every forward draws the same dropout mask
+                            Fd.check(name, rb, () -> { rb.setDropoutRng(new Rng(3)); return rb.forward(x, temb); },
+                                    withParams(rb, x, temb), 25, TOL);
+                            try (Scope s = Scope.open()) {
+                                rb.setDropoutRng(new Rng(3));
+                                out[m] = rb.forward(x, temb).toDoubles();
+                            }
                         }
+                        for (int m = 1; m < modes.length; m++)
+                            assertArrayEquals(out[m], out[0], "fused and unfused ResBlock " + io[0] + "->" + io[1] + " mode " + m);
+                        x.close(); temb.close();
                     }
-                    assertArrayEquals(out[1], out[0], "fused and unfused ResBlock " + io[0] + "->" + io[1]);
-                    x.close(); temb.close();
                 }
-            }
         } finally {
-            Fusion.convAdd = was;
+            Fusion.convAdd = wasAdd;
+            Fusion.normConv = wasNorm;
         }
     }
 

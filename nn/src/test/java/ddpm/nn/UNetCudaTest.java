@@ -81,12 +81,48 @@ class UNetCudaTest {
         }
     }
 
+    /**
+     * The norms fused into their convolutions' input loads ({@link Fusion#normConv}; at the tiny
+     * U-Net's 16² level, 32 channels, the halo kernels with the group norm applied on load) against
+     * the same step with the norms written out: loss and gradients within float32 accumulation
+     * (1e-6 of the largest; the fused kernel applies the norm in group_norm_fwd's own expression).
+     */
+    @Test void fusedNormsMatchUnfusedAtBf16() throws Exception {
+        UNetConfig cfg = UNetConfig.tiny();
+        boolean was = Fusion.normConv;
+        try (UNet g = new UNet(cfg, GPU, 1)) {
+            Fd.randomize(g, 5, 0.05);
+            Rng data = new Rng(4);
+            float[] x = Tensor.randn(data, 4, 3, 16, 16).toFloats(), eps = Tensor.randn(data, 4, 3, 16, 16).toFloats();
+            int[] t = {3, 100, 600, 998};
+            Backends.get(GPU).setPrecision(MathPrecision.BF16);
+            float[][] loss = new float[2][], grads = new float[2][];
+            String fused = "conv.conv_fwd_gnsilu_halo_bf16";
+            for (int i = 0; i < 2; i++) {
+                Fusion.normConv = i == 0;
+                long before = ddpm.kernels.cuda.CudaBackend.kernelLaunches().getOrDefault(fused, 0L);
+                loss[i] = step(g, GPU, x, eps, t, null);
+                grads[i] = g.flatGrads().toFloats();
+                long ran = ddpm.kernels.cuda.CudaBackend.kernelLaunches().getOrDefault(fused, 0L) - before;
+                // fused at 16²: norm1 → conv1 and norm2 → conv2 of the three ResBlocks there (inputs of
+                // 32, 96 and 64 channels), and norm_out → conv_out
+                if (i == 0) assertEquals(7, ran, "fused norm + convolution launches in one forward");
+                else assertEquals(0, ran, "normConv off, yet the fused kernel ran");
+            }
+            assertClose("bf16 loss, norms fused vs not", loss[1], loss[0], 1e-6);
+            assertClose("bf16 gradients, norms fused vs not", grads[1], grads[0], 1e-6);
+        } finally {
+            Fusion.normConv = was;
+            Backends.get(GPU).setPrecision(MathPrecision.FP32);
+        }
+    }
+
     /** Loss of one forward and backward (dropout off: eval mode), gradients left in the net. */
     private static float[] step(UNet net, Device d, float[] x, float[] eps, int[] t, int[] y) {
         net.eval();
         try (Scope s = Scope.open()) {
             net.zeroGrad();
-            Tensor pred = net.forward(Tensor.of(x, d, 4, 3, 16, 16), Tensor.ofInts(t, d, 4), Tensor.ofInts(y, d, 4));
+            Tensor pred = net.forward(Tensor.of(x, d, 4, 3, 16, 16), Tensor.ofInts(t, d, 4), y == null ? null : Tensor.ofInts(y, d, 4));
             Tensor l = F.mseLoss(pred, Tensor.of(eps, d, 4, 3, 16, 16));
             float loss = l.toFloats()[0];
             l.backward();
@@ -124,7 +160,7 @@ class UNetCudaTest {
                 Device d = k == 0 ? Device.CPU : GPU;
                 try (Scope s = Scope.open()) {
                     nets[k].zeroGrad();
-                    Tensor pred = nets[k].forward(Tensor.of(x, d, 4, 3, 16, 16), Tensor.ofInts(t, d, 4), Tensor.ofInts(y, d, 4));
+                    Tensor pred = nets[k].forward(Tensor.of(x, d, 4, 3, 16, 16), Tensor.ofInts(t, d, 4), y == null ? null : Tensor.ofInts(y, d, 4));
                     out[k] = pred.toFloats();
                     Tensor l = F.mseLoss(pred, Tensor.of(eps, d, 4, 3, 16, 16));
                     loss[k] = l.toFloats()[0];

@@ -34,6 +34,12 @@ import java.util.function.Supplier;
  *     </ul>
  *     1×1, stride 1, pad 0 convolutions skip im2col/col2im in forward and backward-input; the column
  *     buffers are chunked by images to stay ≤ 256 MiB (pooled allocator).</li>
+ * <li><b>halo</b> (an igemm variant): 3×3, stride-1, pad-1 forward and data-gradient passes whose
+ *     rows tile the 128-pixel block (16 ≤ W ≤ 128) and whose input channels are a multiple of 32 —
+ *     the U-Net's 3×3 convolutions at 16² and 32² — read B from a halo tile in shared memory instead
+ *     of gathering it per tap ({@link #haloFits}); with the group norm + SiLU before the convolution
+ *     applied as the halo loads ({@link #forwardNormed}). {@code -Dddpm.cuda.conv.halo=false} or
+ *     {@link #setHalo} turns it off.</li>
  * </ul>
  * Which one runs: at FP32 (and for other kernel sizes) gemm, the exact float32 path. At TF32 and
  * BF16, {@code -Dddpm.cuda.conv=igemm|gemm|auto} or {@link #setAlgorithm}; auto (the default)
@@ -218,7 +224,87 @@ public final class ConvKernel {
 
     private void igemmForward(Geo g, MathPrecision p, long x, long w, long bias, long nadd, long res, long out,
                               Supplier<String> what) {
-        igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, what);
+        if (haloFits(g, g.c(), p)) halo("conv_fwd", g, p, x, w, out, bias, nadd, res, null, g.c(), g.o(), what);
+        else igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, what);
+    }
+
+    // ---------------------------------------------------------------- halo tiles
+    /** Whether the 3×3 stride-1 convolutions that fit run the halo kernels ({@code -Dddpm.cuda.conv.halo=false}: never). */
+    private volatile boolean haloOn = !"false".equalsIgnoreCase(System.getProperty("ddpm.cuda.conv.halo"));
+
+    /** Lets a benchmark or test compare the halo kernels with the gathering ones on the same shapes. */
+    public void setHalo(boolean on) { haloOn = on; }
+
+    public boolean halo() { return haloOn; }
+
+    /** conv.cu's HaloLayout: the A tile (128 × (32 + pad)), then the (128/W + 2) × (W + 2) halo of 32 channels. */
+    static int haloSharedBytes(MathPrecision p, int w) {
+        boolean bf = p == MathPrecision.BF16;
+        int elem = bf ? 2 : 4, lda = BK + (bf ? 8 : 4), ldh = bf ? 48 : 40;
+        return TILE * lda * elem + (TILE / w + 2) * (w + 2) * ldh * elem;
+    }
+
+    /**
+     * The shapes the halo kernels take: 3×3, stride 1, pad 1, tensor-core precision, input channels
+     * cin (x's forward, gy's for the data gradient) a multiple of 32, rows W of 16 to 128 pixels that
+     * tile the 128-pixel block (W | 128, 16 | W), whole blocks per image (128 | H·W), and the shared
+     * memory on this device.
+     */
+    boolean haloFits(Geo g, int cin, MathPrecision p) {
+        if (!haloOn || p == MathPrecision.FP32 || g.k() != 3 || g.stride() != 1 || g.pad() != 1 || cin % 32 != 0) return false;
+        int w = g.w();
+        if (w < 16 || w > TILE || w % 16 != 0 || TILE % w != 0 || ((long) g.h() * w) % TILE != 0) return false;
+        return haloSharedBytes(p, w) <= be.maxSharedOptin();
+    }
+
+    private final Map<String, Integer> sharedAllowed = new ConcurrentHashMap<>();
+
+    /**
+     * One launch of conv_{fwd|fwd_gnsilu|dgrad}_halo_{bf16|tf32}: out [N, m, H, W] over blocks of 128
+     * channels × 128 pixels, reading src [N, cin, H, W]; norm = {mean, rstd, gamma, beta, groups} for
+     * the group norm + SiLU applied on load (fwd_gnsilu), else null.
+     */
+    private void halo(String entry, Geo g, MathPrecision p, long src, long w, long out, long bias, long nadd, long res,
+                      long[] norm, int cin, int m, Supplier<String> what) {
+        String name = entry + "_halo_" + p;
+        int bytes = haloSharedBytes(p, g.w());
+        if (bytes > 48 * 1024 && bytes > sharedAllowed.getOrDefault(name, 0)) {
+            mod.allowSharedMemory(name, bytes);
+            sharedAllowed.put(name, bytes);
+        }
+        long[] nm = norm == null ? new long[5] : norm;
+        mod.launch(name, cdiv((long) g.n() * g.h() * g.w(), TILE), cdiv(m, TILE), 1, THREADS, 1, 1, bytes,
+                new Args().addr(src).addr(w).addr(out).addr(bias).addr(nadd).addr(res).addr(nm[0]).addr(nm[1]).addr(nm[2])
+                        .addr(nm[3]).i((int) nm[4]).i(g.n()).i(cin).i(m).i(g.h()).i(g.w()),
+                () -> "halo " + p + " " + what.get());
+    }
+
+    /**
+     * out = conv2d(SiLU(groupNorm(x)), w) + bias + nAdd + residual with x's statistics (mean, rstd
+     * [N, groups]) given, the norm applied as the halo kernel loads x. Returns false, having done
+     * nothing, where that kernel does not apply (FP32, {@code gemm} forced, a shape it does not take):
+     * the caller then composes the ops.
+     */
+    boolean forwardNormed(Tensor x, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, Tensor w, Tensor bias,
+                          Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+        String op = "groupNormSiluConv2dAdd";
+        checkAddShapes(op, x, w, bias, nAdd, residual, out, stride, pad);
+        CudaBackend.f32(op, x, w, out, mean, rstd, gamma, beta);
+        for (Tensor t : new Tensor[]{bias, nAdd, residual}) if (t != null) CudaBackend.f32(op, t);
+        Geo g = geo(x, w, out, stride, pad);
+        MathPrecision p = be.precision();
+        if (algorithm == Algorithm.GEMM || !haloFits(g, g.c(), p)) return false;
+        if (groups < 1 || g.c() % groups != 0 || mean.numel() != (long) g.n() * groups || rstd.numel() != mean.numel()
+                || gamma.numel() != g.c() || beta.numel() != g.c())
+            throw new IllegalArgumentException("CUDA " + op + ": " + g + " with " + groups + " groups: mean " + Shapes.str(mean.shape())
+                    + " and rstd " + Shapes.str(rstd.shape()) + " must be [" + g.n() + ", " + groups + "], gamma "
+                    + Shapes.str(gamma.shape()) + " and beta " + Shapes.str(beta.shape()) + " [" + g.c() + "]");
+        Supplier<String> what = () -> op + " " + g + " groups " + groups;
+        CudaBackend.checkIndexable(out.numel(), op, what);
+        CudaBackend.checkIndexable(x.numel(), op, what);
+        halo("conv_fwd_gnsilu", g, p, addr(x), addr(w), addr(out), addr(bias), addr(nAdd), addr(residual),
+                new long[]{addr(mean), addr(rstd), addr(gamma), addr(beta), groups}, g.c(), g.o(), what);
+        return true;
     }
 
     private void gemmForward(Geo g, long x, long w, long bias, long nadd, long res, long out, Supplier<String> what) {
@@ -289,7 +375,8 @@ public final class ConvKernel {
     }
 
     private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, Supplier<String> what) {
-        igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, what);
+        if (haloFits(g, g.o(), p)) halo("conv_dgrad", g, p, gy, w, gx, 0, 0, 0, null, g.o(), g.c(), what);
+        else igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, what);
     }
 
     private void gemmBackwardInput(Geo g, long gy, long w, long gx, Supplier<String> what) {

@@ -33,6 +33,19 @@ public final class GroupNormKernel {
                 () -> "groupNorm " + x.describe() + " groups " + groups);
     }
 
+    /** mean and rstd only: group_norm_fwd without an output (its first two passes). Bytes ≈ 8·n (x read twice, mostly from L2). */
+    void stats(Tensor x, int groups, double eps, Tensor mean, Tensor rstd) {
+        CudaBackend.f32("groupNormStats", x, mean, rstd);
+        int n = x.dim(0), c = x.dim(1);
+        int hw = (int) (x.numel() / ((long) n * c));
+        check(c, groups, x);
+        CudaBackend.checkIndexable(x.numel(), "groupNormStats", x::describe);
+        if (x.numel() == 0) return;
+        mod.launch("group_norm_fwd", n * groups, 1, 1, 256, 1, 1, 0,
+                new Args().ptr(x).addr(0).addr(0).addr(0).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(0),
+                () -> "groupNormStats " + x.describe() + " groups " + groups);
+    }
+
     void backward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups, boolean silu,
                   Tensor gy, Tensor gx, Tensor ggamma, Tensor gbeta) {
         CudaBackend.f32("groupNormBackward", x, gamma, beta, mean, rstd, gy, gx, ggamma, gbeta);

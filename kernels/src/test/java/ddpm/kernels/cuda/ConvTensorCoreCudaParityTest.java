@@ -145,6 +145,72 @@ class ConvTensorCoreCudaParityTest extends CudaTestBase {
             }
     }
 
+    static long launches(String entry) { return KernelModule.launchCounts().getOrDefault(entry, 0L); }
+
+    /** Shapes the halo kernels take (3×3, stride 1, pad 1, rows of 16..128 pixels, channels in 32s). */
+    static final List<Shape> HALO = List.of(
+            new Shape(2, 64, 16, 16, 96, 3, 1, 1),    // both passes: 2 input slices forward, 3 back; a partial M tile
+            new Shape(1, 32, 4, 32, 160, 3, 1, 1),    // W = 32, 4 rows a tile; two M tiles forward, 5 slices back
+            new Shape(3, 32, 2, 64, 32, 3, 1, 1),     // W = 64, 2 rows a tile, one tile per image
+            new Shape(1, 32, 1, 128, 33, 3, 1, 1));   // W = 128, a one-row image; 33 gy channels: data grad gathers
+
+    /** The halo kernels, checked as every pass is (against fp32 and against the rounded-input double
+     *  reference within float32 accumulation), and counted: each fitting pass ran the halo entry. */
+    @Test void haloKernelsForTheUNetsThreeByThreeConvolutions() {
+        for (Shape s : HALO)
+            for (MathPrecision p : FAST) {
+                long f0 = launches("conv.conv_fwd_halo_" + p), d0 = launches("conv.conv_dgrad_halo_" + p);
+                check(s, p, ConvKernel.Algorithm.IGEMM);
+                assertEquals(f0 + 1, launches("conv.conv_fwd_halo_" + p), s + " forward on the halo kernel");
+                assertEquals(d0 + (s.o() % 32 == 0 ? 1 : 0), launches("conv.conv_dgrad_halo_" + p), s + " data grad");
+            }
+        // off, the same shape takes the gathering kernel
+        cb.conv().setHalo(false);
+        try {
+            long f0 = launches("conv.conv_fwd_halo_bf16");
+            check(HALO.get(0), MathPrecision.BF16, ConvKernel.Algorithm.IGEMM);
+            assertEquals(f0, launches("conv.conv_fwd_halo_bf16"), "setHalo(false)");
+        } finally {
+            cb.conv().setHalo(true);
+        }
+    }
+
+    /**
+     * groupNormSiluConv2dAdd at TF32/BF16: the statistics (groupNormStats) as the CPU's; the fused
+     * kernel (the norm applied as the halo loads x) ran, and equals the unfused GPU sequence —
+     * group_norm_fwd writing SiLU(GN(x)), then conv2dAdd on the halo kernel — within float32
+     * accumulation, and the CPU's float32 composition within the precision's rounding. At FP32 the
+     * composed path runs (no fused kernel launched).
+     */
+    @Test void groupNormSiluAppliedAsTheHaloLoads() {
+        double eps = 1e-5;
+        for (MathPrecision p : new MathPrecision[]{MathPrecision.TF32, MathPrecision.BF16, MathPrecision.FP32})
+            for (Shape s : List.of(HALO.get(0), HALO.get(1))) {
+                cb.setPrecision(p);
+                cb.conv().setAlgorithm(ConvKernel.Algorithm.IGEMM);
+                int groups = s.c() == 64 ? 8 : 4, n = s.n();
+                P x = rand(n, s.c(), s.h(), s.w()), ga = rand(s.c()), bt = rand(s.c()), w = rand(s.o(), s.c(), 3, 3), b = rand(s.o());
+                P na = rand(n, s.o()), res = rand(n, s.o(), s.h(), s.w());
+                P mean = out(n, groups), rstd = out(n, groups), h = out(n, s.c(), s.h(), s.w()), y = out(n, s.o(), s.h(), s.w());
+                cpu.groupNorm(x.c(), ga.c(), bt.c(), groups, eps, true, h.c(), mean.c(), rstd.c());
+                cb.groupNormStats(x.g(), ga.g(), bt.g(), groups, eps, mean.g(), rstd.g());
+                assertClose(s + " groupNormStats mean", mean, 1e-5);
+                assertClose(s + " groupNormStats rstd", rstd, 1e-5);
+
+                long before = launches("conv.conv_fwd_gnsilu_halo_" + p);
+                cb.groupNormSiluConv2dAdd(x.g(), mean.g(), rstd.g(), ga.g(), bt.g(), groups, eps, w.g(), b.g(), na.g(), res.g(), y.g(), 1, 1);
+                assertEquals(before + (p == MathPrecision.FP32 ? 0 : 1), launches("conv.conv_fwd_gnsilu_halo_" + p), s + " " + p);
+
+                P m2 = out(n, groups), r2 = out(n, groups), y2 = out(n, s.o(), s.h(), s.w());
+                gpu.groupNorm(x.g(), ga.g(), bt.g(), groups, eps, true, h.g(), m2.g(), r2.g());
+                cb.conv2dAdd(h.g(), w.g(), b.g(), na.g(), res.g(), y2.g(), 1, 1);
+                String what = "groupNormSiluConv2dAdd " + s + " " + p;
+                record(p + " fused norm vs unfused on the GPU", assertClose(what + " vs unfused", y2.g(), y.g(), 1e-6));
+                ddpm.engine.FusedOps.of(cpu).conv2dAdd(h.c(), w.c(), b.c(), na.c(), res.c(), y.c(), 1, 1);
+                record(p + " fused norm vs fp32", assertClose(what + " vs fp32", y.c(), y.g(), tolerance(p)));
+            }
+    }
+
     /** out = conv2d(x, w) + bias + nAdd[n, o] + residual, each term optional, residual possibly out itself. */
     void checkAdd(Shape s, MathPrecision p, ConvKernel.Algorithm a, boolean bias, boolean nAdd, boolean residual, boolean inPlace) {
         cb.setPrecision(p);

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The harness catches bugs: mutated copies of real kernels (a __syncthreads() or __syncwarp()
- * removed, an off-by-one bound, a wrong index; CUDA-core and tensor-core kernels) are built into
+ * removed, an off-by-one bound, a wrong index, a missing activation; CUDA-core and tensor-core kernels) are built into
  * their own host kernel libraries, driven through a {@link CudaBackend} like the real ones, and each
  * must fail the race check, the bounds check or the comparison with the CPU (float32 kernels within
  * 1e-4, the BF16 tensor-core kernels within 3e-2); the same scenario on the unmutated kernels must
@@ -158,6 +158,44 @@ class KernelMutationTest {
         }
     });
 
+    /** The halo kernel (3×3, W = 32: four rows a tile, one 32-channel slice), bf16-exact inputs. */
+    static final Scenario CONV_HALO = new Scenario("conv2d forward, halo kernel bf16, x [1, 32, 4, 32] w [40, 32, 3, 3]", be -> {
+        Tensor x = upload(be, bf16Exact(11, 32 * 4 * 32), 1, 32, 4, 32), w = upload(be, bf16Exact(12, 40 * 32 * 9), 40, 32, 3, 3);
+        Tensor y = Tensor.empty(be, DType.F32, 1, 40, 4, 32);
+        if (!(be instanceof CudaBackend cb)) {
+            be.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        }
+        return atPrecision(cb, MathPrecision.BF16, c -> {
+            c.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        });
+    });
+
+    /** The halo kernel with the group norm + SiLU applied on load, against the CPU's groupNorm then conv2d (bf16 rounding). */
+    static final Scenario CONV_HALO_NORM = new Scenario("groupNormSiluConv2dAdd, halo kernel bf16, x [1, 32, 4, 32] w [40, 32, 3, 3]", be -> {
+        Tensor x = upload(be, random(13, 32 * 4 * 32), 1, 32, 4, 32), w = upload(be, random(14, 40 * 32 * 9), 40, 32, 3, 3);
+        Tensor ga = upload(be, random(15, 32), 32), bt = upload(be, random(16, 32), 32);
+        Tensor mean = Tensor.empty(be, DType.F32, 1, 4), rstd = Tensor.empty(be, DType.F32, 1, 4), y = Tensor.empty(be, DType.F32, 1, 40, 4, 32);
+        if (!(be instanceof CudaBackend cb)) {
+            Tensor h = Tensor.empty(be, DType.F32, 1, 32, 4, 32);
+            be.groupNorm(x, ga, bt, 4, 1e-5, true, h, mean, rstd);
+            be.conv2d(h, w, null, y, 1, 1);
+            return y.toFloats();
+        }
+        // the statistics from the CPU (a mutant library holds the conv family only)
+        Backend host = ddpm.engine.Backends.cpu();
+        Tensor xc = upload(host, random(13, 32 * 4 * 32), 1, 32, 4, 32), mc = Tensor.empty(host, DType.F32, 1, 4),
+                rc = Tensor.empty(host, DType.F32, 1, 4);
+        ddpm.engine.FusedOps.of(host).groupNormStats(xc, upload(host, random(15, 32), 32), upload(host, random(16, 32), 32), 4, 1e-5, mc, rc);
+        be.write(mean, mc.toFloats());
+        be.write(rstd, rc.toFloats());
+        return atPrecision(cb, MathPrecision.BF16, c -> {
+            cb.groupNormSiluConv2dAdd(x, mean, rstd, ga, bt, 4, 1e-5, w, null, null, null, y, 1, 1);
+            return y.toFloats();
+        });
+    }, 3e-2);
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
@@ -191,7 +229,13 @@ class KernelMutationTest {
                     "        if (k0 + BK < kEnd) load(k0 + BK);", CONV_IGEMM, true),
             new Mutant("conv implicit GEMM gathering column kh for kw", "conv", "conv.cu",
                     "    int ih = ih0 + kh, iw = iw0 + kw;\n    return ok",
-                    "    int ih = ih0 + kh, iw = iw0 + kh;\n    return ok", CONV_IGEMM, false));
+                    "    int ih = ih0 + kh, iw = iw0 + kh;\n    return ok", CONV_IGEMM, false),
+            new Mutant("conv halo without the barrier after staging a tap's A", "conv", "conv.cu",
+                    "            storeA();\n            __syncthreads();", "            storeA();\n", CONV_HALO, true),
+            new Mutant("conv halo reading the tap's row offset for its column offset", "conv", "conv.cu",
+                    "fc[j] + tw) * LDH + ks", "fc[j] + th) * LDH + ks", CONV_HALO, false),
+            new Mutant("conv halo applying the group norm without its SiLU", "conv", "conv.cu",
+                    "                        v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
