@@ -48,7 +48,7 @@ jb() {  # jb NAME SECONDS jmh-args...: one JMH run into jmh-NAME.json, within th
 steps="-p backend=cuda -p config=cifar10 -f 1 -wi 2 -i 3 -w 1s -r 1s"
 tq train-bf16 75 train --batch 128 --precision bf16
 tq sample-bf16 45 sample --batch 256 --precision bf16
-jb StepBench-bf16 150 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,off
+jb StepBench-bf16 200 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,adds,off
 jb StepBench-graph 90 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p graph=on
 tq train-bf16-compile 150 train --batch 128 --precision bf16 --compile
 tq train-tf32 60 train --batch 128 --precision tf32
@@ -57,6 +57,11 @@ jb StepBench-tf32 120 'ddpm\.bench\.StepBench\.' $steps -p precision=tf32
 tq sample-bf16-compile 120 sample --batch 256 --precision bf16 --compile
 tq ops 120 ops
 
+# ---- the halo-tile convolutions against the gathering kernel, and the norm applied on load, at the
+# two U-Net shapes they take (3×3 128→128 at 32², 256→256 at 16²)
+jb ConvBench-halo 120 'ddpm\.bench\.ConvBench\.(forward|backwardInput|normFused|normUnfused)$' -p backend=cuda \
+   -p precision=bf16 -p algo=igemm,gather -p shape=128x32x128x3x1,256x16x256x3x1 $opts
+
 # ---- the CUDA kernel benchmarks, one JMH call per class (the limits first: the report's percentages)
 # (the conv classes run at bf16; ConvBench, last, times both algorithms: 50 forks, about 3 min)
 for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench SoftmaxBench \
@@ -64,10 +69,12 @@ for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench Sof
   case $cls in
     AttentionBench) math="-p precision=bf16,tf32,fp32 -p shape=256x256,64x256" ;;
     Conv1x1Bench) math="-p precision=bf16 -p algo=auto" ;;
-    ConvBench) math="-p precision=bf16 -p algo=igemm,gemm" ;;
+    ConvBench) math="-p precision=bf16 -p algo=igemm,gemm" ;;   # without normFused/normUnfused (ConvBench-halo has them)
     *) math="" ;;
   esac
-  jb "$cls" 9999 "ddpm\.bench\.$cls\." -p backend=cuda -p config=cifar10 $math $opts
+  pattern="ddpm\.bench\.$cls\."
+  [ "$cls" = ConvBench ] && pattern='ddpm\.bench\.ConvBench\.(forward|backwardInput|backwardWeight|addFused|addUnfused)$'
+  jb "$cls" 9999 "$pattern" -p backend=cuda -p config=cifar10 $math $opts
 done
 
 # ---- the report (Markdown; the PNG is made afterwards on a machine with java.desktop)

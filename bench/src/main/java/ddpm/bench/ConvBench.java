@@ -1,5 +1,6 @@
 package ddpm.bench;
 
+import ddpm.engine.FusedOps;
 import ddpm.engine.Ops;
 import ddpm.engine.Tensor;
 import ddpm.kernels.cuda.CudaBackend;
@@ -21,11 +22,13 @@ import java.util.concurrent.TimeUnit;
  * and 8², the stride-2 downsample 128→128 at 32² → 16², and the decoder's largest 1×1 skip
  * 384→128 at 32². Forward (with bias), data gradient, weight gradient, and the residual block's
  * output conv with its adds: {@code conv2dAdd} (bias, timestep projection [B, O], residual in one
- * epilogue) against conv2d then two broadcast adds.
+ * epilogue) against conv2d then two broadcast adds; and the group norm + SiLU before that conv
+ * applied as it loads its input ({@code normFused}) against written out ({@code normUnfused}).
  *
  * <p>On CUDA, {@code precision} is the backend's math precision and {@code algo} the convolution
- * algorithm: igemm (implicit GEMM on the tensor cores), gemm (im2col + cuBLAS), auto (the faster of
- * the two, measured on the first call of each shape; FP32 always runs gemm). The CPU backend has
+ * algorithm: igemm (implicit GEMM on the tensor cores; its halo-tile kernels where the shape fits),
+ * gather (igemm without the halo kernels), gemm (im2col + cuBLAS), auto (the faster of igemm and
+ * gemm, measured on the first call of each shape; FP32 always runs gemm). The CPU backend has
  * one precision and one algorithm: other values skip, saying so.
  */
 @State(Scope.Benchmark)
@@ -55,7 +58,8 @@ public class ConvBench extends MathState {
     }
 
     private final Tensor[] x = new Tensor[SETS], gy = new Tensor[SETS], res = new Tensor[SETS];
-    private Tensor w, bias, nAdd, nAdd4, y, gx, gw;
+    private Tensor w, bias, nAdd, nAdd4, y, gx, gw, gamma, beta, mean, rstd, h;
+    private FusedOps fused;
     private int stride, pad;
     private CudaBackend cuda;
 
@@ -77,7 +81,16 @@ public class ConvBench extends MathState {
         y = empty(n, o, ro, ro);
         gx = empty(n, c, r, r);
         gw = empty(o, c, k, k);
+        gamma = randn(c);
+        beta = randn(c);
+        mean = empty(n, GROUPS);
+        rstd = empty(n, GROUPS);
+        h = empty(n, c, r, r);
+        fused = FusedOps.of(b);
     }
+
+    private static final int GROUPS = 32;
+    private static final double EPS = 1e-6;
 
     @Benchmark public void forward() {
         if (skip) return;
@@ -113,6 +126,27 @@ public class ConvBench extends MathState {
         b.conv2d(x[i], w, bias, y, stride, pad);
         b.binary(Ops.Binary.ADD, y, nAdd4, y);
         b.binary(Ops.Binary.ADD, y, res[i], y);
+        sync();
+    }
+
+    /**
+     * conv2dAdd(SiLU(groupNorm(x))) with the norm applied as the convolution loads x (CUDA's halo
+     * kernel at TF32/BF16 where the shape fits; elsewhere the composed ops): group-norm statistics,
+     * then one convolution.
+     */
+    @Benchmark public void normFused() {
+        if (skip) return;
+        int i = next();
+        fused.groupNormSiluConv2dAdd(x[i], gamma, beta, GROUPS, EPS, w, bias, nAdd, res[i], y, mean, rstd, stride, pad);
+        sync();
+    }
+
+    /** The same with the normalised input written and read back: group norm + SiLU, then conv2dAdd. */
+    @Benchmark public void normUnfused() {
+        if (skip) return;
+        int i = next();
+        b.groupNorm(x[i], gamma, beta, GROUPS, EPS, true, h, mean, rstd);
+        fused.conv2dAdd(h, w, bias, nAdd, res[i], y, stride, pad);
         sync();
     }
 }

@@ -9,8 +9,8 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * The state of a compute-bound benchmark with the CUDA backend's math precision ({@code precision}:
- * bf16, tf32, fp32) and convolution algorithm ({@code algo}: auto, igemm, gemm; see kernels/README.md,
- * "Convolution"), set before {@link #build} and reset at tear-down. The CPU has one of each, so
+ * bf16, tf32, fp32) and convolution algorithm ({@code algo}: auto, igemm, gemm, and gather: igemm
+ * without the halo-tile kernels, to compare them; see kernels/README.md, "Convolution"), set before {@link #build} and reset at tear-down. The CPU has one of each, so
  * there only fp32 / auto run: other values print why and skip ({@link Work#applies} tells the report).
  */
 @State(Scope.Benchmark)
@@ -24,7 +24,9 @@ public abstract class MathState extends DeviceState {
     @Override protected final void build() {
         if (b instanceof CudaBackend cuda) {
             cuda.setPrecision(MathPrecision.parse(precision));
-            cuda.conv().setAlgorithm(ConvKernel.Algorithm.parse(algo));
+            boolean gather = algo.equals("gather");   // igemm without the halo kernels
+            cuda.conv().setAlgorithm(gather ? ConvKernel.Algorithm.IGEMM : ConvKernel.Algorithm.parse(algo));
+            cuda.conv().setHalo(!gather);
         } else if (!Work.cpuMath(precision, algo)) {
             System.out.println("skipped: precision " + precision + " / algo " + algo + " apply to backend=cuda only");
             skip = true;
@@ -40,6 +42,7 @@ public abstract class MathState extends DeviceState {
         if (b instanceof CudaBackend cuda) {
             cuda.setPrecision(MathPrecision.FP32);
             cuda.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+            cuda.conv().setHalo(true);
         }
     }
 }

@@ -50,7 +50,11 @@ public class StepBench extends DeviceState {
     @Param({"fp32"})
     public String precision;
 
-    /** The ResBlocks' convolutions with their adds fused ({@code nn.Fusion.convAdd}): on or off, to show what fusion gains. */
+    /**
+     * The network's fusions, to show what they gain: on (the default: the ResBlocks' adds in their
+     * convolutions' epilogue, {@code nn.Fusion.convAdd}, and the group norms + SiLU in their input
+     * loads, {@code nn.Fusion.normConv}), adds (the first only) or off (neither).
+     */
     @Param({"on"})
     public String fusion;
 
@@ -92,7 +96,7 @@ public class StepBench extends DeviceState {
     private final Tensor[] x0 = new Tensor[SETS], xs = new Tensor[SETS];
     private Tensor sqrtAb, sqrt1mAb, c1, c2, sigma;
     private int trainB, sampleB;
-    private boolean fusedBefore = ddpm.nn.Fusion.convAdd;
+    private boolean fusedBefore = ddpm.nn.Fusion.convAdd, normBefore = ddpm.nn.Fusion.normConv;
 
     @Override protected void build() {
         ddpm.engine.MathPrecision p = ddpm.engine.MathPrecision.parse(precision);
@@ -107,8 +111,12 @@ public class StepBench extends DeviceState {
             return;
         }
         b.setPrecision(p);
+        if (!fusion.equals("on") && !fusion.equals("adds") && !fusion.equals("off"))
+            throw new IllegalArgumentException("fusion must be on, adds or off, got " + fusion);
         fusedBefore = ddpm.nn.Fusion.convAdd;
+        normBefore = ddpm.nn.Fusion.normConv;
         ddpm.nn.Fusion.convAdd = !fusion.equals("off");
+        ddpm.nn.Fusion.normConv = fusion.equals("on");
         UNetConfig c = unetConfig(config);
         trainB = batch(backend, config, true);
         sampleB = batch(backend, config, false);
@@ -155,6 +163,7 @@ public class StepBench extends DeviceState {
         if (trainGraph != null) trainGraph.close();
         b.setPrecision(ddpm.engine.MathPrecision.FP32);
         ddpm.nn.Fusion.convAdd = fusedBefore;
+        ddpm.nn.Fusion.normConv = normBefore;
         if (ema != null) ema.close();
         if (adam != null) adam.close();
         if (model != null) model.close();

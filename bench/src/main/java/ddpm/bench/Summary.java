@@ -69,7 +69,7 @@ public final class Summary {
         for (Report.Row r : rows) {
             Map<String, String> p = r.result().params();
             if (r.skipped() || !r.result().simpleName().equals(bench) || !r.backend().startsWith("cuda")
-                    || !"cifar10".equals(p.getOrDefault("config", "cifar10")) || "off".equals(p.get("fusion"))) continue;
+                    || !"cifar10".equals(p.getOrDefault("config", "cifar10")) || !"on".equals(p.getOrDefault("fusion", "on"))) continue;   // the default fusions only
             String prec = p.getOrDefault("precision", "fp32");
             // the faster of step by step and graph replay (the samplers replay where they can)
             if ((prec.equals("bf16") || prec.equals("tf32"))

@@ -200,6 +200,11 @@ public final class Work {
         comp("ConvBench.addFused", "conv + bias + t-emb + residual", "fused (conv2dAdd)", "convAdd", true, csAddB, csF, csS, null);
         comp("ConvBench.addUnfused", "conv + bias + t-emb + residual", "conv2d, 2 adds (3 kernels)", "convAdd", false,
                 csAddB, csF, csS, null);
+        // the norm's passes over x: statistics (read once) and, unfused, SiLU(GN(x)) written then read by the conv
+        comp("ConvBench.normFused", "GN+SiLU → conv + adds", "norm applied on load (halo)", "normConv", true,
+                p -> csAddB.applyAsDouble(p) + F * ConvBench.elems(cs.apply(p))[0], csF, csS, null);
+        comp("ConvBench.normUnfused", "GN+SiLU → conv + adds", "GN+SiLU written, conv2dAdd (2 kernels + stats)", "normConv", false,
+                p -> csAddB.applyAsDouble(p) + 3 * F * ConvBench.elems(cs.apply(p))[0], csF, csS, null);
 
         // ---------------------------------------------------------------- elementwise
         Function<Map<String, String>, int[]> ew = p -> ElementwiseBench.shape(be(p), p.getOrDefault("shape", "256x16"));

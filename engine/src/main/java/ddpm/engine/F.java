@@ -90,9 +90,7 @@ public final class F {
         int[] os = convOutShape(op, x, w, b, stride, pad);
         checkAdds(op, os, nAdd, residual);
         Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups), out = x.emptyLike(os);
-        FusedOps fused = FusedOps.of(x.backend());
-        fused.groupNormStats(x, gamma, beta, groups, eps, mean, rstd);
-        fused.groupNormSiluConv2dAdd(x, mean, rstd, gamma, beta, groups, eps, w, b, nAdd, residual, out, stride, pad);
+        FusedOps.of(x.backend()).groupNormSiluConv2dAdd(x, gamma, beta, groups, eps, w, b, nAdd, residual, out, mean, rstd, stride, pad);
         return Tensor.record(op, out, g -> {
             Backend be = g.backend();
             Tensor gx = null, gg = null, gbt = null, gw = null;

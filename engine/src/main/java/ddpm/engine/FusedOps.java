@@ -50,27 +50,17 @@ public interface FusedOps {
 
     // ---------------------------------------------------------------- group norm + SiLU into the next convolution
     /**
-     * mean and rstd [N, groups] of x as {@link Backend#groupNorm} computes them, without its output
-     * (γ and β do not change them; this default passes them to groupNorm with a scratch output).
+     * out = conv2d(SiLU(groupNorm(x, γ, β)), w, bias) + nAdd + residual (as {@link #conv2dAdd});
+     * mean and rstd [N, groups] receive x's statistics, as {@link Backend#groupNorm}'s do. A backend
+     * may apply the norm as the convolution loads its input, so that the normalised input is never
+     * stored (CUDA at TF32/BF16, for the shapes its halo kernels take). This default writes it:
+     * groupNorm into a scratch, then conv2dAdd.
      */
-    default void groupNormStats(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor mean, Tensor rstd) {
-        try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
-            x.backend().groupNorm(x, gamma, beta, groups, eps, false, x.emptyLike(x.shape()), mean, rstd);
-        }
-    }
-
-    /**
-     * out = conv2d(SiLU(groupNorm(x)), w, bias) + nAdd + residual (as {@link #conv2dAdd}), where
-     * mean and rstd are x's statistics from {@link #groupNormStats} with the same groups and eps. A
-     * backend may apply the norm as the convolution loads its input, so that the normalised input
-     * is never stored (CUDA at TF32/BF16, for the shapes its halo kernels take). This default
-     * writes it: groupNorm (which recomputes the same statistics) into a scratch, then conv2dAdd.
-     */
-    default void groupNormSiluConv2dAdd(Tensor x, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, double eps,
-                                        Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+    default void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w, Tensor bias,
+                                        Tensor nAdd, Tensor residual, Tensor out, Tensor mean, Tensor rstd, int stride, int pad) {
         try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
             Tensor h = x.emptyLike(x.shape());
-            x.backend().groupNorm(x, gamma, beta, groups, eps, true, h, mean.emptyLike(mean.shape()), rstd.emptyLike(rstd.shape()));
+            x.backend().groupNorm(x, gamma, beta, groups, eps, true, h, mean, rstd);
             conv2dAdd(h, w, bias, nAdd, residual, out, stride, pad);
         }
     }

@@ -249,12 +249,6 @@ public final class CpuBackend implements Backend, FusedOps {
         else GroupNorm.groupNorm(x, gamma, beta, groups, eps, silu, out, mean, rstd);
     }
 
-    /** The statistics without the output pass (the float path; double keeps the composed reference). */
-    @Override public void groupNormStats(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor mean, Tensor rstd) {
-        if (exact(x, gamma, beta, mean, rstd)) FusedOps.super.groupNormStats(x, gamma, beta, groups, eps, mean, rstd);
-        else GroupNorm.groupNorm(x, null, null, groups, eps, false, null, mean, rstd);
-    }
-
     @Override public void groupNormBackward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups,
                                             boolean silu, Tensor gy, Tensor gx, Tensor ggamma, Tensor gbeta) {
         if (exact(x, gamma, beta, mean, rstd, gy, gx, ggamma, gbeta))

@@ -87,11 +87,8 @@ final class GroupNorm {
                           Tensor out, Tensor mean, Tensor rstd) {
         int[] xs = x.shape();
         int nb = xs[0], c = xs[1], hw = (int) (Shapes.numel(xs) / Math.max(1L, (long) nb * c)), cg = c / groups, cnt = cg * hw;
-        boolean statsOnly = out == null;   // groupNormStats: mean and rstd only
-        float[] X = f(x), M = f(mean), R = f(rstd);
-        float[] Y = statsOnly ? null : f(out), G = statsOnly ? null : f(gamma), B = statsOnly ? null : f(beta);
-        int xo = off(x), mo = off(mean), ro = off(rstd);
-        int yo = statsOnly ? 0 : off(out), gmo = statsOnly ? 0 : off(gamma), bto = statsOnly ? 0 : off(beta);
+        float[] X = f(x), Y = f(out), M = f(mean), R = f(rstd), G = f(gamma), B = f(beta);
+        int xo = off(x), yo = off(out), mo = off(mean), ro = off(rstd), gmo = off(gamma), bto = off(beta);
         float epsF = (float) eps;
         Parallel.range(nb * groups, Math.max(1, GRAIN / Math.max(1, cnt)), (lo, hi) -> {
             for (int unit = lo; unit < hi; unit++) {
@@ -101,7 +98,6 @@ final class GroupNorm {
                 double rs = 1.0 / Math.sqrt(var + epsF);
                 M[mo + unit] = (float) mu;
                 R[ro + unit] = (float) rs;
-                if (statsOnly) continue;
                 int g = unit % groups;
                 for (int cc = 0; cc < cg; cc++) {
                     int ch = g * cg + cc, p0 = base + cc * hw;

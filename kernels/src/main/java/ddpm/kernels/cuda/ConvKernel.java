@@ -279,21 +279,28 @@ public final class ConvKernel {
                 () -> "halo " + p + " " + what.get());
     }
 
+    /** Whether {@link #forwardNormed} has a kernel for this convolution at the backend's precision
+     *  (TF32/BF16, {@code gemm} not forced, a shape the halo kernels take). */
+    boolean normedFits(Tensor x, Tensor w, Tensor out, int stride, int pad) {
+        if (x.rank() != 4 || w.rank() != 4 || out.rank() != 4) return false;
+        Geo g = geo(x, w, out, stride, pad);
+        return algorithm != Algorithm.GEMM && haloFits(g, g.c(), be.precision());
+    }
+
     /**
      * out = conv2d(SiLU(groupNorm(x)), w) + bias + nAdd + residual with x's statistics (mean, rstd
-     * [N, groups]) given, the norm applied as the halo kernel loads x. Returns false, having done
-     * nothing, where that kernel does not apply (FP32, {@code gemm} forced, a shape it does not take):
-     * the caller then composes the ops.
+     * [N, groups]) given, the norm applied as the halo kernel loads x; only where {@link #normedFits}.
      */
-    boolean forwardNormed(Tensor x, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, Tensor w, Tensor bias,
-                          Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
+    void forwardNormed(Tensor x, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups, Tensor w, Tensor bias,
+                       Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
         String op = "groupNormSiluConv2dAdd";
         checkAddShapes(op, x, w, bias, nAdd, residual, out, stride, pad);
         CudaBackend.f32(op, x, w, out, mean, rstd, gamma, beta);
         for (Tensor t : new Tensor[]{bias, nAdd, residual}) if (t != null) CudaBackend.f32(op, t);
         Geo g = geo(x, w, out, stride, pad);
         MathPrecision p = be.precision();
-        if (algorithm == Algorithm.GEMM || !haloFits(g, g.c(), p)) return false;
+        if (!normedFits(x, w, out, stride, pad))
+            throw new IllegalStateException("CUDA " + op + ": no fused kernel for " + g + " at " + p + " (see normedFits)");
         if (groups < 1 || g.c() % groups != 0 || mean.numel() != (long) g.n() * groups || rstd.numel() != mean.numel()
                 || gamma.numel() != g.c() || beta.numel() != g.c())
             throw new IllegalArgumentException("CUDA " + op + ": " + g + " with " + groups + " groups: mean " + Shapes.str(mean.shape())
@@ -304,7 +311,6 @@ public final class ConvKernel {
         CudaBackend.checkIndexable(x.numel(), op, what);
         halo("conv_fwd_gnsilu", g, p, addr(x), addr(w), addr(out), addr(bias), addr(nAdd), addr(residual),
                 new long[]{addr(mean), addr(rstd), addr(gamma), addr(beta), groups}, g.c(), g.o(), what);
-        return true;
     }
 
     private void gemmForward(Geo g, long x, long w, long bias, long nadd, long res, long out, Supplier<String> what) {

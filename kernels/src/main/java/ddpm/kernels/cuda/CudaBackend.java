@@ -447,21 +447,21 @@ public final class CudaBackend implements Backend, FusedOps {
     }
 
     /**
-     * conv2dAdd of SiLU(groupNorm(x)) with x's statistics given: at TF32/BF16, for the shapes the
-     * halo kernels take, the norm is applied as the convolution loads x (the normalised input is
-     * never written); otherwise groupNorm into a scratch, then conv2dAdd.
+     * conv2dAdd of SiLU(groupNorm(x)), x's statistics into mean and rstd: at TF32/BF16, for the
+     * shapes the halo kernels take, the statistics kernel, then the convolution with the norm applied
+     * as it loads x (the normalised input is never written); otherwise groupNorm into a scratch, then
+     * conv2dAdd.
      */
-    @Override public void groupNormSiluConv2dAdd(Tensor x, Tensor mean, Tensor rstd, Tensor gamma, Tensor beta, int groups,
-                                                 double eps, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out,
-                                                 int stride, int pad) {
+    @Override public void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w,
+                                                 Tensor bias, Tensor nAdd, Tensor residual, Tensor out, Tensor mean,
+                                                 Tensor rstd, int stride, int pad) {
         enter();
-        if (!conv.forwardNormed(x, mean, rstd, gamma, beta, groups, w, bias, nAdd, residual, out, stride, pad))
-            FusedOps.super.groupNormSiluConv2dAdd(x, mean, rstd, gamma, beta, groups, eps, w, bias, nAdd, residual, out, stride, pad);
-    }
-
-    @Override public void groupNormStats(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor mean, Tensor rstd) {
-        enter();
-        groupNorm.stats(x, groups, eps, mean, rstd);
+        if (conv.normedFits(x, w, out, stride, pad)) {
+            groupNorm.stats(x, groups, eps, mean, rstd);
+            conv.forwardNormed(x, mean, rstd, gamma, beta, groups, w, bias, nAdd, residual, out, stride, pad);
+        } else {
+            FusedOps.super.groupNormSiluConv2dAdd(x, gamma, beta, groups, eps, w, bias, nAdd, residual, out, mean, rstd, stride, pad);
+        }
     }
 
     /** Launches so far of each "family.kernel" (e.g. "conv.conv_fwd_gnsilu_halo_bf16") by any CUDA
