@@ -11,6 +11,10 @@ COPY = 4.3e12                    # bytes/s, the issue's measured H200 copy bandw
 MEM_EFF = 0.70                   # memory-bound kernels at 70 % of copy (fp32 NCHW, simple grids)
 CONV_TFLOPS = {"bf16": 187e12, "tf32": 156e12, "fp32": 40e12}   # bench/results/...-predicted-conv.md; fp32: cuBLAS SGEMM
 ATTN_TFLOPS = {"bf16": 200e12, "tf32": 100e12, "fp32": 8.5e12}  # ...-predicted-attention.md (L = 256; 64: half)
+# the halo-tile kernels (3×3 stride-1 forward and data gradient, rows of 16..128 pixels, channels in 32s), plain and
+# with the group norm + SiLU applied on load: ...-predicted-conv.md, "The halo-tile kernels"
+HALO_TFLOPS = {"bf16": 264e12, "tf32": 180e12}
+HALO_NORM_TFLOPS = {"bf16": 242e12, "tf32": 174e12}
 LAUNCH = 4e-6                    # s per kernel launch through JCuda without CUDA graphs (host-bound when kernels are tiny)
 F = 4                            # bytes per float32
 
@@ -39,19 +43,33 @@ def layers():
     return out
 
 
-def costs(B, precision, train):
-    """Seconds by category, and the kernel count, for one step."""
+def costs(B, precision, train, halo=False, norms=False):
+    """Seconds by category, and the kernel count, for one step; halo: the halo kernels where they fit;
+    norms: the group norms + SiLU applied as their convolutions load (where no gradient is recorded)."""
     t = {"conv": 0.0, "attention": 0.0, "memory-bound": 0.0, "optimizer": 0.0}
     kernels = 0
     passes = 3 if train else 1                          # fwd; + data and weight gradients
     mem = lambda nbytes: nbytes / (COPY * MEM_EFF)
 
-    def conv(cin, cout, h, w, k, stride=1):
+    def fits(cin, w, k=3, stride=1):   # ConvKernel.haloFits at these shapes
+        return halo and precision != "fp32" and k == 3 and stride == 1 and cin % 32 == 0 and w in (16, 32, 64, 128)
+
+    def fused(cin, w):                 # the norm applied on load: sampling only, and where the halo kernel fits
+        return norms and not train and fits(cin, w)
+
+    def conv(cin, cout, h, w, k, stride=1, normed=False):
         nonlocal kernels
         ho, wo = h // stride, w // stride
         flops = 2 * B * cout * cin * k * k * ho * wo
-        t["conv"] += passes * flops / CONV_TFLOPS[precision]
+        fwd = (HALO_NORM_TFLOPS if normed else HALO_TFLOPS) if fits(cin, w, k, stride) else CONV_TFLOPS
+        t["conv"] += flops / fwd[precision]
+        if train:
+            t["conv"] += flops / (HALO_TFLOPS if fits(cout, w, k, stride) else CONV_TFLOPS)[precision]   # data grad
+            t["conv"] += flops / CONV_TFLOPS[precision]                                                   # weight grad
         kernels += passes * (2 if train else 1)
+
+    def norm(n, cin, w):               # GN+SiLU before a conv: two-pass stats and the write, or the stats alone
+        elementwise(n, 1, 0) if fused(cin, w) else elementwise(n, 2, 1)
 
     def elementwise(n, reads, writes, count=1):
         nonlocal kernels
@@ -64,9 +82,9 @@ def costs(B, precision, train):
             conv(cin, cout, h, w, 3)
         elif kind == "res":
             # GN+SiLU (fused, two-pass stats), conv1 (+ temb add fused), GN+SiLU, dropout, conv2 (+ residual fused)
-            elementwise(n_in, 2, 1); elementwise(n_out, 2, 1)
+            norm(n_in, cin, w); norm(n_out, cout, w)
             if train: elementwise(n_out, 1, 2)          # dropout mask + multiply
-            conv(cin, cout, h, w, 3); conv(cout, cout, h, w, 3)
+            conv(cin, cout, h, w, 3, normed=fused(cin, w)); conv(cout, cout, h, w, 3, normed=fused(cout, w))
             if cin != cout: conv(cin, cout, h, w, 1)
             if train:                                   # GN(+SiLU) backward x2, dropout backward, residual/temb grads
                 elementwise(n_in, 3, 1); elementwise(n_out, 3, 1); elementwise(n_out, 2, 1, count=2)
@@ -85,7 +103,7 @@ def costs(B, precision, train):
             elementwise(n_in, 1, 4); conv(cin, cout, 2 * h, 2 * w, 3)
             if train: elementwise(n_in, 4, 1)
         elif kind == "gn_conv_out":
-            elementwise(n_in, 2, 1); conv(cin, cout, h, w, 3)
+            norm(n_in, cin, w); conv(cin, cout, h, w, 3, normed=fused(cin, w))
     if train:
         params = 35_746_307
         t["optimizer"] += mem(params * F * (3 + 2)) + mem(params * F * 7) + mem(params * F * 3)  # norm, Adam, EMA
@@ -127,5 +145,22 @@ def table():
     print("(a gradient-norm read per step) are not in it.")
 
 
+def variants():
+    """The halo kernels and the fused norms against the gathering kernels, same model otherwise."""
+    print("| step | precision | kernels | conv ms | memory-bound ms | GPU ms | img/s | vs gather |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for train, B in ((True, 128), (False, 256)):
+        for p in ("bf16", "tf32"):
+            base = None
+            for name, kw in (("gather", {}), ("halo", {"halo": True}), ("halo + norms on load", {"halo": True, "norms": True})):
+                if train and "norms" in kw: continue   # a training step composes the norms
+                t, k = costs(B, p, train, **kw)
+                gpu = sum(t.values())
+                base = base or gpu
+                print(f"| {'train' if train else 'sample'} B={B} | {p} | {name} | {t['conv'] * 1e3:.1f} | {t['memory-bound'] * 1e3:.1f} | "
+                      f"{gpu * 1e3:.1f} | {B / gpu:,.0f} | {base / gpu:.2f}× |")
+
+
 if __name__ == "__main__":
-    table()
+    import sys
+    variants() if "--variants" in sys.argv else table()

@@ -74,12 +74,13 @@ public final class F {
     }
 
     /**
-     * conv2d(SiLU(groupNorm(x, γ, β)), w, b) + nAdd + residual in one op: the group norm + SiLU in
-     * front of a ResBlock's convolution, applied as the convolution loads its input where the
-     * backend can ({@link FusedOps#groupNormSiluConv2dAdd}), so that the normalised activation is
-     * neither written nor kept for the backward. Same values and gradients as the composed
-     * {@code conv2dAdd(groupNorm(x, γ, β, groups, eps, true), …)}; the weight gradient recomputes the
-     * normalised input from x.
+     * conv2d(SiLU(groupNorm(x, γ, β)), w, b) + nAdd + residual: the group norm + SiLU in front of a
+     * ResBlock's convolution. Where no gradient is recorded (sampling, evaluation) it is one op,
+     * {@link FusedOps#groupNormSiluConv2dAdd}, which may apply the norm as the convolution loads its
+     * input so that the normalised activation is never written (CUDA at TF32/BF16, on the shapes its
+     * halo kernels take). Where a gradient is recorded it composes {@code conv2dAdd(groupNorm(…))}:
+     * a backward needs the normalised input for the weight gradient, and recomputing it would cost
+     * more passes over x than the fused forward saves. Same values either way.
      */
     public static Tensor groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps,
                                                 Tensor w, Tensor b, Tensor nAdd, Tensor residual, int stride, int pad) {
@@ -89,34 +90,16 @@ public final class F {
         checkGroupNorm(op, x, gamma, beta, groups, eps);
         int[] os = convOutShape(op, x, w, b, stride, pad);
         checkAdds(op, os, nAdd, residual);
-        Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups), out = x.emptyLike(os);
-        FusedOps.of(x.backend()).groupNormSiluConv2dAdd(x, gamma, beta, groups, eps, w, b, nAdd, residual, out, mean, rstd, stride, pad);
-        return Tensor.record(op, out, g -> {
-            Backend be = g.backend();
-            Tensor gx = null, gg = null, gbt = null, gw = null;
-            if (w.requiresGrad()) {
-                gw = w.emptyLike(w.shape());
-                try (Scope scope = Scope.open()) {   // the normalised input, recomputed and released
-                    Tensor h = x.emptyLike(x.shape());
-                    be.groupNorm(x, gamma, beta, groups, eps, true, h, mean.emptyLike(mean.shape()), rstd.emptyLike(rstd.shape()));
-                    be.conv2dBackwardWeight(h, g, gw, stride, pad);
-                }
-            }
-            if (x.requiresGrad() || gamma.requiresGrad() || beta.requiresGrad()) {
-                gx = x.emptyLike(x.shape());
-                gg = gamma.emptyLike(gamma.shape());
-                gbt = beta.emptyLike(beta.shape());
-                try (Scope scope = Scope.open()) {
-                    Tensor gh = x.emptyLike(x.shape());
-                    be.conv2dBackwardInput(g, w, gh, stride, pad);
-                    be.groupNormBackward(x, gamma, beta, mean, rstd, groups, true, gh, gx, gg, gbt);
-                }
-            }
-            Tensor gb = b != null && b.requiresGrad() ? g.sum(0, 2, 3) : null;
-            Tensor gn = nAdd != null && nAdd.requiresGrad() ? g.sum(2, 3) : null;
-            Tensor gr = residual != null && residual.requiresGrad() ? g : null;
-            return new Tensor[]{gx, gg, gbt, gw, gb, gn, gr};
-        }, x, gamma, beta, w, b, nAdd, residual);
+        if (Grad.enabled()) {
+            for (Tensor t : new Tensor[]{x, gamma, beta, w, b, nAdd, residual})
+                if (t != null && t.requiresGrad()) return conv2dAdd(groupNorm(x, gamma, beta, groups, eps, true), w, b, nAdd, residual, stride, pad);
+        }
+        Tensor out = x.emptyLike(os);
+        try (Scope scope = Scope.open()) {   // the statistics are not kept: no backward will read them
+            Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups);
+            FusedOps.of(x.backend()).groupNormSiluConv2dAdd(x, gamma, beta, groups, eps, w, b, nAdd, residual, out, mean, rstd, stride, pad);
+        }
+        return out;
     }
 
     /** conv2dAdd's addends against the output shape os: nAdd [N, O], residual os. */

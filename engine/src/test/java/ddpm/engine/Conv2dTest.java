@@ -123,9 +123,10 @@ class Conv2dTest {
     }
 
     /**
-     * groupNormSiluConv2dAdd: the same values as the composed groupNorm → SiLU → conv2dAdd (bit for bit
-     * on the CPU, whose fused form is that sequence, in float32 and float64), and float64 gradients of
-     * all seven inputs against finite differences; bad groups and shapes are refused by name.
+     * groupNormSiluConv2dAdd: the same values as the composed groupNorm → SiLU → conv2dAdd, bit for bit
+     * on the CPU in float32 and float64, both as the one fused op (no gradient recorded) and as the
+     * composition it records when a gradient is wanted; float64 gradients of all seven inputs against
+     * finite differences; bad groups and shapes are refused by name.
      */
     @Test void groupNormSiluIntoTheConvolution() {
         for (int[] c : new int[][]{{2, 4, 5, 6, 3, 3, 1, 1}, {1, 6, 4, 4, 2, 3, 2, 1}}) {
@@ -139,8 +140,12 @@ class Conv2dTest {
             try (Scope s = Scope.open()) {
                 for (boolean dbl : new boolean[]{true, false}) {
                     java.util.function.BiFunction<double[], int[], Tensor> t = dbl ? ddpm.engine.testing.Reference::f64 : ddpm.engine.testing.Reference::f32;
-                    Tensor fused = F.groupNormSiluConv2dAdd(t.apply(x, xs), t.apply(ga, new int[]{c[1]}), t.apply(be, new int[]{c[1]}), groups,
-                            1e-5, t.apply(w, ws), t.apply(b, new int[]{c[4]}), t.apply(na, ns), t.apply(res, os), st, pad);
+                    Tensor fused;
+                    try (Grad.Guard ng = Grad.noGrad()) {
+                        fused = F.groupNormSiluConv2dAdd(t.apply(x, xs), t.apply(ga, new int[]{c[1]}), t.apply(be, new int[]{c[1]}), groups,
+                                1e-5, t.apply(w, ws), t.apply(b, new int[]{c[4]}), t.apply(na, ns), t.apply(res, os), st, pad);
+                    }
+                    assertFalse(fused.requiresGrad());
                     Tensor composed = F.conv2dAdd(F.groupNorm(t.apply(x, xs), t.apply(ga, new int[]{c[1]}), t.apply(be, new int[]{c[1]}),
                                     groups, 1e-5, true), t.apply(w, ws), t.apply(b, new int[]{c[4]}), t.apply(na, ns), t.apply(res, os), st, pad);
                     assertArrayEquals(composed.toDoubles(), fused.toDoubles(), name + (dbl ? " f64" : " f32"));

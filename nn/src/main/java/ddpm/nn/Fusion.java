@@ -17,11 +17,12 @@ public final class Fusion {
 
     /**
      * The group norm + SiLU in front of a convolution applied as the convolution loads its input
-     * ({@code F.groupNormSiluConv2dAdd}): each ResBlock's norm1 → conv1, norm2 → conv2 when its
-     * dropout is inactive (evaluation, sampling, or p = 0), and the U-Net's norm_out → conv_out. The
-     * normalised activation is then neither written nor kept for the backward (CUDA at TF32/BF16, on
-     * the shapes its halo kernels take; elsewhere the op composes the same ops). Applies only with
-     * {@link #convAdd}. {@code -Dddpm.fuse.normConv=false} turns it off; default on.
+     * ({@code F.groupNormSiluConv2dAdd}): each ResBlock's norm1 → conv1 and norm2 → conv2 (when its
+     * dropout is inactive), and the U-Net's norm_out → conv_out. It takes effect where no gradient is
+     * recorded — sampling and evaluation — and there on CUDA at TF32/BF16 for the shapes its halo
+     * kernels take: the normalised activation is never written. (A training step composes the ops:
+     * its backward needs that activation.) Applies only with {@link #convAdd}.
+     * {@code -Dddpm.fuse.normConv=false} turns it off; default on.
      */
     public static volatile boolean normConv = !"false".equalsIgnoreCase(System.getProperty("ddpm.fuse.normConv"));
 }

@@ -2,6 +2,7 @@ package ddpm.nn;
 
 import ddpm.engine.DType;
 import ddpm.engine.Device;
+import ddpm.engine.Grad;
 import ddpm.engine.Rng;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
@@ -87,8 +88,9 @@ class LayerGradTest {
 
     /**
      * The three forms of the block: the adds fused into the convolutions ({@link Fusion#convAdd}),
-     * also the norms into their input loads ({@link Fusion#normConv}: norm1 → conv1 in training with
-     * dropout, both in evaluation), and neither; gradients checked in each, the same bits forward.
+     * also the norms into their input loads ({@link Fusion#normConv}: where no gradient is recorded,
+     * norm1 → conv1 in training with dropout, both in evaluation), and neither; gradients checked in
+     * each, the same bits forward.
      */
     @Test void resBlockWithAndWithoutShortcutAndDropout() {
         boolean wasAdd = Fusion.convAdd, wasNorm = Fusion.normConv;
@@ -109,7 +111,7 @@ class LayerGradTest {
                             // a fresh stream per evaluation, so every forward draws the same dropout mask
                             Fd.check(name, rb, () -> { rb.setDropoutRng(new Rng(3)); return rb.forward(x, temb); },
                                     withParams(rb, x, temb), 25, TOL);
-                            try (Scope s = Scope.open()) {
+                            try (Scope s = Scope.open(); Grad.Guard ng = Grad.noGrad()) {   // the fused op runs without a gradient
                                 rb.setDropoutRng(new Rng(3));
                                 out[m] = rb.forward(x, temb).toDoubles();
                             }
