@@ -6,10 +6,14 @@ import ddpm.diffusion.GaussianDiffusion;
 import ddpm.diffusion.Sampler;
 import ddpm.diffusion.CudaGraphs;
 import ddpm.diffusion.Schedule;
+import ddpm.engine.Backend;
+import ddpm.engine.Backends;
 import ddpm.engine.Device;
+import ddpm.engine.MathPrecision;
 import ddpm.engine.Rng;
 import ddpm.engine.Scope;
 import ddpm.engine.Tensor;
+import ddpm.kernels.cuda.CudaBackend;
 import ddpm.kernels.cuda.testing.CudaTests;
 import ddpm.nn.UNet;
 import ddpm.nn.UNetConfig;
@@ -121,6 +125,40 @@ class SamplingCudaTest {
             }
         } finally {
             CudaGraphs.enabled = was;
+        }
+    }
+    /**
+     * At BF16 the sampling forward runs the fused norm + convolution kernels (the tiny U-Net's 16²
+     * level): recorded into the graph and replayed, they give the step-by-step values bit for bit.
+     */
+    @Test void bf16SamplingWithTheNormsOnLoadReplaysBitForBit() {
+        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
+        boolean was = CudaGraphs.enabled;
+        DdimSampler sampler = new DdimSampler(new GaussianDiffusion(Schedule.linear(1000)), 3, 0.5, DdimSampler.Spacing.UNIFORM, true);
+        Backend be = Backends.get(GPU);
+        try (UNet g = new UNet(cfg, GPU, 7)) {
+            try (UNet c = new UNet(cfg, Device.CPU, 7)) {
+                SameWeights.perturbAndCopy(c, g, 3, 0.02);
+            }
+            g.eval();
+            be.setPrecision(MathPrecision.BF16);
+            float[][] out = new float[2][];
+            for (int k = 0; k < 2; k++) {
+                CudaGraphs.enabled = k == 0;
+                long before = CudaBackend.kernelLaunches().getOrDefault("conv.conv_fwd_gnsilu_halo_bf16", 0L);
+                try (Scope ignored = Scope.open()) {
+                    Tensor x = Tensor.randn(new Rng(11), 2, 3, cfg.resolution, cfg.resolution).to(GPU);
+                    Tensor y = Tensor.ofInts(new int[]{1, 2}, GPU, 2);
+                    assertEquals(k == 0, sampler.graphs(x, null), "graph path");
+                    out[k] = sampler.sample(g::forward, x, y, new Rng(5), Sampler.Listener.progress((done, total) -> { })).toFloats();
+                }
+                assertTrue(CudaBackend.kernelLaunches().getOrDefault("conv.conv_fwd_gnsilu_halo_bf16", 0L) > before,
+                        "the fused kernel ran (graphs " + (k == 0) + ")");
+            }
+            assertArrayEquals(out[1], out[0], "bf16 DDIM with the norms on load: graph replay vs step by step");
+        } finally {
+            CudaGraphs.enabled = was;
+            be.setPrecision(MathPrecision.FP32);
         }
     }
 }
