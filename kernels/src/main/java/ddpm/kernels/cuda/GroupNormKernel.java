@@ -22,28 +22,27 @@ public final class GroupNormKernel {
 
     void forward(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                  Tensor out, Tensor mean, Tensor rstd) {
-        CudaBackend.f32("groupNorm", x, gamma, beta, out, mean, rstd);
-        int n = x.dim(0), c = x.dim(1);
-        int hw = (int) (x.numel() / ((long) n * c));
-        check(c, groups, x);
-        CudaBackend.checkIndexable(x.numel(), "groupNorm", x::describe);
-        if (x.numel() == 0) return;
-        mod.launch("group_norm_fwd", n * groups, 1, 1, 256, 1, 1, 0,
-                new Args().ptr(x).ptr(gamma).ptr(beta).ptr(out).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(silu ? 1 : 0),
-                () -> "groupNorm " + x.describe() + " groups " + groups);
+        CudaBackend.f32("groupNorm", x, gamma, beta, out);
+        launchForward("groupNorm", x, gamma, beta, groups, eps, silu, out, mean, rstd);
     }
 
     /** mean and rstd only: group_norm_fwd without an output (its first two passes). Bytes ≈ 8·n (x read twice, mostly from L2). */
     void stats(Tensor x, int groups, double eps, Tensor mean, Tensor rstd) {
-        CudaBackend.f32("groupNormStats", x, mean, rstd);
+        launchForward("groupNormStats", x, null, null, groups, eps, false, null, mean, rstd);
+    }
+
+    /** group_norm_fwd, a block per (n, g); gamma, beta and out null for the statistics alone. */
+    private void launchForward(String op, Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
+                               Tensor out, Tensor mean, Tensor rstd) {
+        CudaBackend.f32(op, x, mean, rstd);
         int n = x.dim(0), c = x.dim(1);
         int hw = (int) (x.numel() / ((long) n * c));
         check(c, groups, x);
-        CudaBackend.checkIndexable(x.numel(), "groupNormStats", x::describe);
+        CudaBackend.checkIndexable(x.numel(), op, x::describe);
         if (x.numel() == 0) return;
         mod.launch("group_norm_fwd", n * groups, 1, 1, 256, 1, 1, 0,
-                new Args().ptr(x).addr(0).addr(0).addr(0).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(0),
-                () -> "groupNormStats " + x.describe() + " groups " + groups);
+                new Args().ptr(x).ptr(gamma).ptr(beta).ptr(out).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(silu ? 1 : 0),
+                () -> op + " " + x.describe() + " groups " + groups);
     }
 
     void backward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups, boolean silu,
