@@ -15,6 +15,7 @@ ATTN_TFLOPS = {"bf16": 200e12, "tf32": 100e12, "fp32": 8.5e12}  # ...-predicted-
 # with the group norm + SiLU applied on load: ...-predicted-conv.md, "The halo-tile kernels"
 HALO_TFLOPS = {"bf16": 264e12, "tf32": 180e12}
 HALO_NORM_TFLOPS = {"bf16": 242e12, "tf32": 174e12}
+HALO_WGRAD_TFLOPS = {"bf16": 238e12, "tf32": 173e12}   # the weight gradient on the halo tile (x's channels in 16s)
 LAUNCH = 4e-6                    # s per kernel launch through JCuda without CUDA graphs (host-bound when kernels are tiny)
 F = 4                            # bytes per float32
 
@@ -51,8 +52,8 @@ def costs(B, precision, train, halo=False, norms=False):
     passes = 3 if train else 1                          # fwd; + data and weight gradients
     mem = lambda nbytes: nbytes / (COPY * MEM_EFF)
 
-    def fits(cin, w, k=3, stride=1):   # ConvKernel.haloFits at these shapes
-        return halo and precision != "fp32" and k == 3 and stride == 1 and cin % 32 == 0 and w in (16, 32, 64, 128)
+    def fits(cin, w, k=3, stride=1, multiple=32):   # ConvKernel.haloFits at these shapes
+        return halo and precision != "fp32" and k == 3 and stride == 1 and cin % multiple == 0 and w in (16, 32, 64, 128)
 
     def fused(cin, w):                 # the norm applied on load: sampling only, and where the halo kernel fits
         return norms and not train and fits(cin, w)
@@ -65,7 +66,7 @@ def costs(B, precision, train, halo=False, norms=False):
         t["conv"] += flops / fwd[precision]
         if train:
             t["conv"] += flops / (HALO_TFLOPS if fits(cout, w, k, stride) else CONV_TFLOPS)[precision]   # data grad
-            t["conv"] += flops / CONV_TFLOPS[precision]                                                   # weight grad
+            t["conv"] += flops / (HALO_WGRAD_TFLOPS if fits(cin, w, k, stride, 16) else CONV_TFLOPS)[precision]  # weight grad
         kernels += passes * (2 if train else 1)
 
     def norm(n, cin, w):               # GN+SiLU before a conv: two-pass stats and the write, or the stats alone

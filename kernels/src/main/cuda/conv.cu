@@ -211,7 +211,7 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
     const int kBegin = PASS == WGRAD ? blockIdx.z * kPerSplit : 0;
     const int kEnd = PASS == WGRAD ? min(Kg, kBegin + kPerSplit) : Kg;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
+    const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
 
     // A gathers: thread (ak, am0) loads A[m0 + am0 + 8i][k0 + ak], i < 16
     const int ak = tid & 31, am0 = tid >> 5;
@@ -360,7 +360,6 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int img = n0 / HW, row0 = (n0 - img * HW) / W;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
-    (void)lane;
     const float* si = src + (size_t)img * Cin * HW;
 
     // A for (slice c0, tap): forward, lanes along the slice's 32 channels; data grad, lanes along m
@@ -464,6 +463,115 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
     }
     epilogue<DG ? DGRAD : FWD>(acc, reinterpret_cast<float*>(smem), m0, n0, M, N * HW, HW, HW, M, M, out, bias, nadd, res);
 }
+
+// The weight gradient on the halo tile: gw[o, c, tap] = Σ_(n, p) gy[n, o, p] · x[n, c, p + off(tap)]
+// for the same 3×3 stride-1 convolutions. C[o, col] with the columns grouped in fragments of 16
+// channels of one tap (fragment f = (channel group cg, tap), f = cg·9 + tap); a block takes 8
+// consecutive fragments (at most two channel groups, so one 32-channel halo) × 128 rows of o. The
+// reduction runs over chunks of 128 pixels (whole rows of one image, as in the forward), split
+// over blockIdx.z (chunksPerSplit each; fp32 partials that conv_splitk_sum adds): per chunk the
+// x halo is loaded once ([pixel][channel], as the forward's), and per 32-pixel k-step A = gy's
+// [128 o][32 pixels] tile; B fragments are row-major windows of the halo (16 pixels of one row ×
+// 16 channels, ldm = the pixel stride). Needs C a multiple of 16.
+template <typename T>
+__device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float* __restrict__ x, const float* __restrict__ gy,
+                                                float* out, int N, int C, int O, int H, int W, int chunksPerSplit) {
+    using HL = HaloLayout<T>;
+    constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH, CH = HL::CH;
+    T* sA = reinterpret_cast<T*>(smem);
+    T* sH = reinterpret_cast<T*>(smem + HL::A_BYTES);
+    const int HW = H * W, rows = BN / W, HWd = W + 2, HR = rows + 2, tilesPerImage = HW / BN;
+    const int frags = (C / 16) * 9, f0 = blockIdx.x * 8, cgLo = f0 / 9;
+    const int m0 = blockIdx.y * BM;
+    const int chunkBegin = blockIdx.z * chunksPerSplit, chunkEnd = min(N * tilesPerImage, chunkBegin + chunksPerSplit);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
+
+    // A: gy[n, m0 + am0 + 8i, p0 + ak] (lanes along the pixels: coalesced)
+    const int ak = tid & 31, am0 = tid >> 5;
+    float ra[16];
+    auto loadA = [&](int chunk, int kstep) {
+        const int n = chunk / tilesPerImage, p0 = (chunk - n * tilesPerImage) * BN + kstep * BK;
+        const float* a = gy + ((size_t)n * O + m0 + am0) * HW + p0 + ak;
+#pragma unroll
+        for (int i = 0; i < 16; i++) ra[i] = m0 + am0 + 8 * i < O ? a[(size_t)8 * i * HW] : 0.f;
+    };
+    auto loadHalo = [&](int chunk) {
+        const int n = chunk / tilesPerImage, row0 = (chunk - n * tilesPerImage) * rows;
+        const float* xi = x + (size_t)n * C * HW;
+        for (int cr = warp; cr < CH * HR; cr += 8) {
+            const int ch = cr / HR, hr = cr - ch * HR, ih = row0 - 1 + hr, c = cgLo * 16 + ch;
+            const bool rowOk = ih >= 0 && ih < H && c < C;
+            for (int hc = lane; hc < HWd; hc += 32) {
+                const int iw = hc - 1;
+                float v = rowOk && iw >= 0 && iw < W ? xi[(size_t)c * HW + (size_t)ih * W + iw] : 0.f;
+                sH[(hr * HWd + hc) * LDH + ch] = Prec<T>::round(v);
+            }
+        }
+    };
+
+    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
+    using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
+    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    // this warp's two fragments: the tap's offset into the halo and the channel group's offset in it
+    int tapOff[2], chOff[2];
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const int f = min(f0 + wn * 2 + j, frags - 1), tap = f % 9, th = tap / 3;
+        tapOff[j] = th * HWd + tap - th * 3;
+        chOff[j] = (f / 9 - cgLo) * 16;
+    }
+
+    if (chunkBegin < chunkEnd) loadA(chunkBegin, 0);
+    for (int chunk = chunkBegin; chunk < chunkEnd; chunk++) {
+        loadHalo(chunk);   // the previous chunk's MMAs ended at a barrier
+        for (int kstep = 0; kstep < BN / BK; kstep++) {
+#pragma unroll
+            for (int i = 0; i < 16; i++) sA[(am0 + 8 * i) * LDA + ak] = Prec<T>::round(ra[i]);
+            __syncthreads();   // A, and at the first k-step the halo, complete
+            const bool last = kstep == BN / BK - 1;
+            if (!last || chunk + 1 < chunkEnd) loadA(last ? chunk + 1 : chunk, last ? 0 : kstep + 1);
+#pragma unroll
+            for (int ks = 0; ks < BK; ks += KSTEP) {
+                const int q = kstep * BK + ks, r = q / W, col = q - r * W;   // KSTEP pixels in one row
+                FragB fb[2];
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+                    wmma::load_matrix_sync(fb[j], sH + (r * HWd + col + tapOff[j]) * LDH + chOff[j], LDH);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    FragA fa;
+                    wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
+#pragma unroll
+                    for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+                }
+            }
+            __syncthreads();   // before A (and after the last k-step, the halo) is overwritten
+        }
+    }
+
+    // epilogue: element (row gm, fragment f's channel cc) → out[z][gm][(cg·16 + cc)·9 + tap]
+    float* st = reinterpret_cast<float*>(smem) + warp * 16 * LDC;
+    const int cc = lane & 15;
+    float* oz = out + (size_t)blockIdx.z * O * C * 9;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const int f = f0 + wn * 2 + j, tap = f % 9, c = (f / 9) * 16 + cc;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
+            __syncwarp();
+            for (int r = lane >> 4; r < 16; r += 2) {
+                const int gm = m0 + wm * 64 + i * 16 + r;
+                if (gm < O && f < frags && c < C) oz[((size_t)gm * C + c) * 9 + tap] = st[r * LDC + cc];
+            }
+            __syncwarp();
+        }
+    }
+}
 }  // namespace igemm
 
 // The entry points: conv_<pass>_<precision>_k<KS>, one signature for all (src0, src1: x and w
@@ -516,6 +624,20 @@ extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_gns
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_gnsilu_halo_tf32(HALO_PARAMS) { HALO_BODY(float, false, true); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, true, false); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_halo_tf32(HALO_PARAMS) { HALO_BODY(float, true, false); }
+
+// conv_wgrad_halo_<precision>: x [N, C, H, W], gy [N, O, H, W] → out: gw [O, C, 3, 3], or with
+// gridDim.z > 1 the split-K partials [z][O, C, 3, 3] (conv_splitk_sum adds them); chunksPerSplit of
+// the N·H·W/128 pixel chunks per blockIdx.z.
+#define WGRAD_HALO_PARAMS \
+    const float *__restrict__ x, const float *__restrict__ gy, float *out, int N, int C, int O, int H, int W, int chunksPerSplit
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_halo_bf16(WGRAD_HALO_PARAMS) {
+    DYNAMIC_SHARED(igemm::Smem<128>, smem);
+    igemm::conv_wgrad_halo<bf16>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit);
+}
+extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_halo_tf32(WGRAD_HALO_PARAMS) {
+    DYNAMIC_SHARED(igemm::Smem<128>, smem);
+    igemm::conv_wgrad_halo<float>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit);
+}
 
 // gw = Σ_z part[z] over the weight gradient's split-K partials (a fixed order: deterministic).
 extern "C" __global__ void conv_splitk_sum(const float* __restrict__ part, float* __restrict__ gw, int splits, int n) {

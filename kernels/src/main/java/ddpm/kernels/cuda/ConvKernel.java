@@ -34,12 +34,13 @@ import java.util.function.Supplier;
  *     </ul>
  *     1×1, stride 1, pad 0 convolutions skip im2col/col2im in forward and backward-input; the column
  *     buffers are chunked by images to stay ≤ 256 MiB (pooled allocator).</li>
- * <li><b>halo</b> (an igemm variant): 3×3, stride-1, pad-1 forward and data-gradient passes whose
- *     rows tile the 128-pixel block (16 ≤ W ≤ 128) and whose input channels are a multiple of 32 —
- *     the U-Net's 3×3 convolutions at 16² and 32² — read B from a halo tile in shared memory instead
- *     of gathering it per tap ({@link #haloFits}); with the group norm + SiLU before the convolution
- *     applied as the halo loads ({@link #forwardNormed}). {@code -Dddpm.cuda.conv.halo=false} or
- *     {@link #setHalo} turns it off.</li>
+ * <li><b>halo</b> (an igemm variant): 3×3, stride-1, pad-1 passes whose rows tile the 128-pixel
+ *     block (16 ≤ W ≤ 128) and whose input channels are a multiple of 32 (forward, data gradient)
+ *     or of 16 (weight gradient) — the U-Net's 3×3 convolutions at 16² and 32² — read the image
+ *     operand from a halo tile in shared memory instead of gathering it per tap ({@link #haloFits});
+ *     the forward optionally with the group norm + SiLU before the convolution applied as the halo
+ *     loads ({@link #forwardNormed}). {@code -Dddpm.cuda.conv.halo=false} or {@link #setHalo} turns
+ *     it off.</li>
  * </ul>
  * Which one runs: at FP32 (and for other kernel sizes) gemm, the exact float32 path. At TF32 and
  * BF16, {@code -Dddpm.cuda.conv=igemm|gemm|auto} or {@link #setAlgorithm}; auto (the default)
@@ -250,14 +251,25 @@ public final class ConvKernel {
      * tile the 128-pixel block (W | 128, 16 | W), whole blocks per image (128 | H·W), and the shared
      * memory on this device.
      */
-    boolean haloFits(Geo g, int cin, MathPrecision p) {
-        if (!haloOn || p == MathPrecision.FP32 || g.k() != 3 || g.stride() != 1 || g.pad() != 1 || cin % 32 != 0) return false;
+    boolean haloFits(Geo g, int cin, MathPrecision p) { return haloFits(g, cin, 32, p); }
+
+    /** As above with the channels a multiple of {@code multiple} (16 for the weight gradient: x's channels). */
+    private boolean haloFits(Geo g, int cin, int multiple, MathPrecision p) {
+        if (!haloOn || p == MathPrecision.FP32 || g.k() != 3 || g.stride() != 1 || g.pad() != 1 || cin % multiple != 0) return false;
         int w = g.w();
         if (w < 16 || w > TILE || w % 16 != 0 || TILE % w != 0 || ((long) g.h() * w) % TILE != 0) return false;
         return haloSharedBytes(p, w) <= be.maxSharedOptin();
     }
 
     private final Map<String, Integer> sharedAllowed = new ConcurrentHashMap<>();
+
+    /** Opts a kernel in to {@code bytes} of dynamic shared memory where that exceeds 48 KB (once per size). */
+    private void allowShared(String kernel, int bytes) {
+        if (bytes > 48 * 1024 && bytes > sharedAllowed.getOrDefault(kernel, 0)) {
+            mod.allowSharedMemory(kernel, bytes);
+            sharedAllowed.put(kernel, bytes);
+        }
+    }
 
     /**
      * One launch of conv_{fwd|fwd_gnsilu|dgrad}_halo_{bf16|tf32}: out [N, m, H, W] over blocks of 128
@@ -268,10 +280,7 @@ public final class ConvKernel {
                       long[] norm, int cin, int m, Supplier<String> what) {
         String name = entry + "_halo_" + p;
         int bytes = haloSharedBytes(p, g.w());
-        if (bytes > 48 * 1024 && bytes > sharedAllowed.getOrDefault(name, 0)) {
-            mod.allowSharedMemory(name, bytes);
-            sharedAllowed.put(name, bytes);
-        }
+        allowShared(name, bytes);
         long[] nm = norm == null ? new long[5] : norm;
         mod.launch(name, cdiv((long) g.n() * g.h() * g.w(), TILE), cdiv(m, TILE), 1, THREADS, 1, 1, bytes,
                 new Args().addr(src).addr(w).addr(out).addr(bias).addr(nadd).addr(res).addr(nm[0]).addr(nm[1]).addr(nm[2])
@@ -423,6 +432,10 @@ public final class ConvKernel {
 
     /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. */
     private void igemmBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
+        if (haloFits(g, g.c(), 16, p)) {
+            haloBackwardWeight(g, p, x, gy, gw, what);
+            return;
+        }
         int m = g.o(), ng = g.kk();
         long kg = (long) g.n() * g.p();
         int tiles = cdiv(ng, TILE) * cdiv(m, TILE), steps = cdiv(kg, BK);
@@ -441,6 +454,35 @@ public final class ConvKernel {
             mod.launch1d("conv_splitk_sum", n, new Args().addr(part.address()).addr(gw).i(splits).i((int) n), what);
         } finally {
             be.allocator().release(part);
+        }
+    }
+
+    /**
+     * conv_wgrad_halo: blocks of 8 (16-channel group, tap) fragments × 128 output channels, the
+     * N·H·W/128 pixel chunks split over blockIdx.z (about two blocks per SM in all) into fp32
+     * partials that conv_splitk_sum adds in a fixed order.
+     */
+    private void haloBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
+        String name = "conv_wgrad_halo_" + p;
+        int bytes = haloSharedBytes(p, g.w());
+        allowShared(name, bytes);
+        int nx = cdiv((long) (g.c() / 16) * 9, 8), ny = cdiv(g.o(), TILE);
+        int chunks = Math.toIntExact((long) g.n() * g.h() * g.w() / TILE);
+        int splits = Math.max(1, Math.min(MAX_SPLITS, Math.min(2 * be.smCount() / (nx * ny), chunks)));
+        int perSplit = cdiv(chunks, splits);
+        splits = cdiv(chunks, perSplit);
+        long n = (long) g.o() * g.kk();
+        CudaBackend.checkIndexable(splits * n, "conv2dBackwardWeight", what);
+        CudaAllocator.Block part = splits == 1 ? null : be.allocator().allocate(splits * n * 4);
+        try {
+            mod.launch(name, nx, ny, splits, THREADS, 1, 1, bytes,
+                    new Args().addr(x).addr(gy).addr(part == null ? gw : part.address()).i(g.n()).i(g.c()).i(g.o()).i(g.h()).i(g.w())
+                            .i(perSplit),
+                    () -> "halo " + p + " " + what.get());
+            if (part != null)
+                mod.launch1d("conv_splitk_sum", n, new Args().addr(part.address()).addr(gw).i(splits).i((int) n), what);
+        } finally {
+            if (part != null) be.allocator().release(part);
         }
     }
 

@@ -147,22 +147,26 @@ class ConvTensorCoreCudaParityTest extends CudaTestBase {
 
     static long launches(String entry) { return KernelModule.launchCounts().getOrDefault(entry, 0L); }
 
-    /** Shapes the halo kernels take (3×3, stride 1, pad 1, rows of 16..128 pixels, channels in 32s). */
+    /** Shapes the halo kernels take (3×3, stride 1, pad 1, rows of 16..128 pixels, channels in 32s; 16s for the weight grad). */
     static final List<Shape> HALO = List.of(
             new Shape(2, 64, 16, 16, 96, 3, 1, 1),    // both passes: 2 input slices forward, 3 back; a partial M tile
             new Shape(1, 32, 4, 32, 160, 3, 1, 1),    // W = 32, 4 rows a tile; two M tiles forward, 5 slices back
             new Shape(3, 32, 2, 64, 32, 3, 1, 1),     // W = 64, 2 rows a tile, one tile per image
-            new Shape(1, 32, 1, 128, 33, 3, 1, 1));   // W = 128, a one-row image; 33 gy channels: data grad gathers
+            new Shape(1, 32, 1, 128, 33, 3, 1, 1),    // W = 128, a one-row image; 33 gy channels: data grad gathers
+            new Shape(2, 48, 16, 16, 40, 3, 1, 1));   // 48 channels: forward and data grad gather, the weight grad's
+                                                      // halo has 3 channel groups (27 fragments, a partial last block)
 
     /** The halo kernels, checked as every pass is (against fp32 and against the rounded-input double
      *  reference within float32 accumulation), and counted: each fitting pass ran the halo entry. */
     @Test void haloKernelsForTheUNetsThreeByThreeConvolutions() {
         for (Shape s : HALO)
             for (MathPrecision p : FAST) {
-                long f0 = launches("conv.conv_fwd_halo_" + p), d0 = launches("conv.conv_dgrad_halo_" + p);
+                long f0 = launches("conv.conv_fwd_halo_" + p), d0 = launches("conv.conv_dgrad_halo_" + p),
+                        w0 = launches("conv.conv_wgrad_halo_" + p);
                 check(s, p, ConvKernel.Algorithm.IGEMM);
-                assertEquals(f0 + 1, launches("conv.conv_fwd_halo_" + p), s + " forward on the halo kernel");
+                assertEquals(f0 + (s.c() % 32 == 0 ? 1 : 0), launches("conv.conv_fwd_halo_" + p), s + " forward on the halo kernel");
                 assertEquals(d0 + (s.o() % 32 == 0 ? 1 : 0), launches("conv.conv_dgrad_halo_" + p), s + " data grad");
+                assertEquals(w0 + 1, launches("conv.conv_wgrad_halo_" + p), s + " weight grad (split over the pixel chunks)");
             }
         // off, the same shape takes the gathering kernel
         cb.conv().setHalo(false);

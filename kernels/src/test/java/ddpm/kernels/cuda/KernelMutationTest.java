@@ -172,6 +172,16 @@ class KernelMutationTest {
         });
     });
 
+    /** The weight gradient on the halo kernel (W = 32; 18 fragments of (16 channels, tap) in 3 blocks), bf16-exact inputs. */
+    static final Scenario CONV_HALO_WGRAD = new Scenario("conv2d weight gradient, halo kernel bf16, x [2, 32, 4, 32] gy [2, 40, 4, 32]", be -> {
+        Tensor x = upload(be, bf16Exact(17, 2 * 32 * 4 * 32), 2, 32, 4, 32), gy = upload(be, bf16Exact(18, 2 * 40 * 4 * 32), 2, 40, 4, 32);
+        Tensor gw = Tensor.empty(be, DType.F32, 40, 32, 3, 3);
+        return atPrecision(be, MathPrecision.BF16, c -> {
+            c.conv2dBackwardWeight(x, gy, gw, 1, 1);
+            return gw.toFloats();
+        });
+    });
+
     /** The halo kernel with the group norm + SiLU applied on load, against the CPU's groupNorm then conv2d (bf16 rounding). */
     static final Scenario CONV_HALO_NORM = new Scenario("groupNormSiluConv2dAdd, halo kernel bf16, x [1, 32, 4, 32] w [40, 32, 3, 3]", be -> {
         Tensor x = upload(be, random(13, 32 * 4 * 32), 1, 32, 4, 32), w = upload(be, random(14, 40 * 32 * 9), 40, 32, 3, 3);
@@ -236,7 +246,9 @@ class KernelMutationTest {
             new Mutant("conv halo reading the tap's row offset for its column offset", "conv", "conv.cu",
                     "fc[j] + tw) * LDH + ks", "fc[j] + th) * LDH + ks", CONV_HALO, false),
             new Mutant("conv halo applying the group norm without its SiLU", "conv", "conv.cu",
-                    "                        v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false));
+                    "                        v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false),
+            new Mutant("conv halo weight gradient taking the tap's row for its column", "conv", "conv.cu",
+                    "tapOff[j] = th * HWd + tap - th * 3;", "tapOff[j] = th * HWd + th;", CONV_HALO_WGRAD, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
