@@ -59,7 +59,7 @@ tq ops 120 ops
 
 # ---- the halo-tile convolutions against the gathering kernel, and the norm applied on load, at the
 # two U-Net shapes they take (3×3 128→128 at 32², 256→256 at 16²)
-jb ConvBench-halo 120 'ddpm\.bench\.ConvBench\.(forward|backwardInput|normFused|normUnfused)$' -p backend=cuda \
+jb ConvBench-halo 150 'ddpm\.bench\.ConvBench\.(forward|backwardInput|backwardWeight|normFused|normUnfused)$' -p backend=cuda \
    -p precision=bf16 -p algo=igemm,gather -p shape=128x32x128x3x1,256x16x256x3x1 $opts
 
 # ---- the CUDA kernel benchmarks, one JMH call per class (the limits first: the report's percentages)
