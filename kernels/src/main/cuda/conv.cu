@@ -346,6 +346,42 @@ template <typename T> struct HaloLayout {
     static_assert(A_BYTES % 128 == 0 && (LDH * sizeof(T)) % 32 == 0, "WMMA alignment");
 };
 
+// The halo of one image's 32-channel slice from c0 into sH as [pixel][channel]: rows row0 − 1 ..
+// row0 + rows, columns −1 .. W, 0 outside the image and for channels ≥ C; one warp per (channel,
+// halo row), lanes along the row. NORM applies SiLU((x − μ)·rstd·γ + β), group_norm_fwd's own
+// expression, with the statistics of group ng0 + c / Cg (ng0 = image · groups).
+template <typename T, bool NORM>
+__device__ __forceinline__ void load_halo(T* sH, const float* __restrict__ xi, int c0, int C, int row0, int rows, int H,
+                                          int W, const float* __restrict__ mean, const float* __restrict__ rstd,
+                                          const float* __restrict__ gamma, const float* __restrict__ beta, int ng0, int Cg) {
+    constexpr int CH = HaloLayout<T>::CH, LDH = HaloLayout<T>::LDH;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, HWd = W + 2, HR = rows + 2;
+    for (int cr = warp; cr < CH * HR; cr += 8) {
+        const int ch = cr / HR, hr = cr - ch * HR, ih = row0 - 1 + hr, c = c0 + ch;
+        const bool rowOk = ih >= 0 && ih < H && c < C;
+        float mu = 0.f, rs = 0.f, ga = 0.f, bt = 0.f;
+        if (NORM && c < C) {
+            const int ng = ng0 + c / Cg;
+            mu = mean[ng];
+            rs = rstd[ng];
+            ga = gamma[c];
+            bt = beta[c];
+        }
+        for (int hc = lane; hc < HWd; hc += 32) {
+            const int iw = hc - 1;
+            float v = 0.f;
+            if (rowOk && iw >= 0 && iw < W) {
+                v = xi[(size_t)c * H * W + (size_t)ih * W + iw];
+                if (NORM) {
+                    v = (v - mu) * rs * ga + bt;
+                    v = v * sigmoid_acc(v);
+                }
+            }
+            sH[(hr * HWd + hc) * LDH + ch] = Prec<T>::round(v);
+        }
+    }
+}
+
 template <typename T, bool DG, bool NORM>
 __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __restrict__ src, const float* __restrict__ w,
                                           float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
@@ -356,10 +392,10 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
     constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH, CH = HL::CH;
     T* sA = reinterpret_cast<T*>(smem);
     T* sH = reinterpret_cast<T*>(smem + HL::A_BYTES);
-    const int HW = H * W, rows = BN / W, HWd = W + 2, HR = rows + 2;
+    const int HW = H * W, rows = BN / W, HWd = W + 2;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int img = n0 / HW, row0 = (n0 - img * HW) / W;
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp >> 2, wn = warp & 3;
+    const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
     const float* si = src + (size_t)img * Cin * HW;
 
     // A for (slice c0, tap): forward, lanes along the slice's 32 channels; data grad, lanes along m
@@ -390,35 +426,6 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
             for (int i = 0; i < 16; i++) sA[m * LDA + jb + 2 * i] = Prec<T>::round(ra[i]);
         }
     };
-    // the halo of slice c0 (rows row0 − 1 .. row0 + rows, columns −1 .. W; 0 outside the image),
-    // one warp per (channel, halo row), lanes along the row
-    auto loadHalo = [&](int c0) {
-        for (int cr = warp; cr < CH * HR; cr += 8) {
-            const int ch = cr / HR, hr = cr - ch * HR, ih = row0 - 1 + hr, c = c0 + ch;
-            const bool rowOk = ih >= 0 && ih < H;
-            float mu = 0.f, rs = 0.f, ga = 0.f, bt = 0.f;
-            if (NORM) {
-                const int ng = img * G + c / (Cin / G);
-                mu = mean[ng];
-                rs = rstd[ng];
-                ga = gamma[c];
-                bt = beta[c];
-            }
-            for (int hc = lane; hc < HWd; hc += 32) {
-                const int iw = hc - 1;
-                float v = 0.f;
-                if (rowOk && iw >= 0 && iw < W) {
-                    v = si[(size_t)c * HW + (size_t)ih * W + iw];
-                    if (NORM) {
-                        v = (v - mu) * rs * ga + bt;
-                        v = v * sigmoid_acc(v);
-                    }
-                }
-                sH[(hr * HWd + hc) * LDH + ch] = Prec<T>::round(v);
-            }
-        }
-    };
-
     using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::col_major>;
     wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
@@ -437,7 +444,8 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
 
     loadA(0, 0);
     for (int c0 = 0; c0 < Cin; c0 += CH) {
-        loadHalo(c0);   // the previous slice's MMAs ended at a barrier
+        // the previous slice's MMAs ended at a barrier
+        load_halo<T, NORM>(sH, si, c0, Cin, row0, rows, H, W, mean, rstd, gamma, beta, img * G, NORM ? Cin / G : 1);
         for (int tap = 0; tap < 9; tap++) {
             storeA();
             __syncthreads();   // A, and at tap 0 the halo, complete
@@ -477,10 +485,10 @@ template <typename T>
 __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float* __restrict__ x, const float* __restrict__ gy,
                                                 float* out, int N, int C, int O, int H, int W, int chunksPerSplit) {
     using HL = HaloLayout<T>;
-    constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH, CH = HL::CH;
+    constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH;
     T* sA = reinterpret_cast<T*>(smem);
     T* sH = reinterpret_cast<T*>(smem + HL::A_BYTES);
-    const int HW = H * W, rows = BN / W, HWd = W + 2, HR = rows + 2, tilesPerImage = HW / BN;
+    const int HW = H * W, rows = BN / W, HWd = W + 2, tilesPerImage = HW / BN;
     const int frags = (C / 16) * 9, f0 = blockIdx.x * 8, cgLo = f0 / 9;
     const int m0 = blockIdx.y * BM;
     const int chunkBegin = blockIdx.z * chunksPerSplit, chunkEnd = min(N * tilesPerImage, chunkBegin + chunksPerSplit);
@@ -495,20 +503,6 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
 #pragma unroll
         for (int i = 0; i < 16; i++) ra[i] = m0 + am0 + 8 * i < O ? a[(size_t)8 * i * HW] : 0.f;
     };
-    auto loadHalo = [&](int chunk) {
-        const int n = chunk / tilesPerImage, row0 = (chunk - n * tilesPerImage) * rows;
-        const float* xi = x + (size_t)n * C * HW;
-        for (int cr = warp; cr < CH * HR; cr += 8) {
-            const int ch = cr / HR, hr = cr - ch * HR, ih = row0 - 1 + hr, c = cgLo * 16 + ch;
-            const bool rowOk = ih >= 0 && ih < H && c < C;
-            for (int hc = lane; hc < HWd; hc += 32) {
-                const int iw = hc - 1;
-                float v = rowOk && iw >= 0 && iw < W ? xi[(size_t)c * HW + (size_t)ih * W + iw] : 0.f;
-                sH[(hr * HWd + hc) * LDH + ch] = Prec<T>::round(v);
-            }
-        }
-    };
-
     using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
@@ -527,7 +521,9 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
 
     if (chunkBegin < chunkEnd) loadA(chunkBegin, 0);
     for (int chunk = chunkBegin; chunk < chunkEnd; chunk++) {
-        loadHalo(chunk);   // the previous chunk's MMAs ended at a barrier
+        const int n = chunk / tilesPerImage;   // the previous chunk's MMAs ended at a barrier
+        load_halo<T, false>(sH, x + (size_t)n * C * HW, cgLo * 16, C, (chunk - n * tilesPerImage) * rows, rows, H, W,
+                            nullptr, nullptr, nullptr, nullptr, 0, 1);
         for (int kstep = 0; kstep < BN / BK; kstep++) {
 #pragma unroll
             for (int i = 0; i < 16; i++) sA[(am0 + 8 * i) * LDA + ak] = Prec<T>::round(ra[i]);

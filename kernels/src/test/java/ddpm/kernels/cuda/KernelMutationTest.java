@@ -246,7 +246,7 @@ class KernelMutationTest {
             new Mutant("conv halo reading the tap's row offset for its column offset", "conv", "conv.cu",
                     "fc[j] + tw) * LDH + ks", "fc[j] + th) * LDH + ks", CONV_HALO, false),
             new Mutant("conv halo applying the group norm without its SiLU", "conv", "conv.cu",
-                    "                        v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false),
+                    "                    v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false),
             new Mutant("conv halo weight gradient taking the tap's row for its column", "conv", "conv.cu",
                     "tapOff[j] = th * HWd + tap - th * 3;", "tapOff[j] = th * HWd + th;", CONV_HALO_WGRAD, false));
 
