@@ -149,6 +149,31 @@ template <typename T, int PASS> struct Layout {
 // the checked shared section).
 template <int BYTES> struct alignas(128) Smem { unsigned char bytes[BYTES]; };
 
+// The warp's 4 × 2 accumulator fragments (warp tile 64 × 32) for precision T.
+template <typename T> using WarpAcc = wmma::fragment<wmma::accumulator, 16, 16, Prec<T>::KSTEP, float>[4][2];
+
+template <typename T>
+__device__ __forceinline__ void zero(WarpAcc<T>& acc) {
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+}
+
+// acc[i][j] += A (rows wm·64 + 16i of the row-major sA, columns ks ..) · fb[j]: one KSTEP of the
+// warp's tile, one A fragment live at a time (fewer registers).
+template <typename T, typename FragB>
+__device__ __forceinline__ void warp_mma(WarpAcc<T>& acc, const T* sA, int lda, int wm, int ks, const FragB (&fb)[2]) {
+    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, Prec<T>::KSTEP, typename Prec<T>::Frag, wmma::row_major>;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        FragA fa;
+        wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * lda + ks, lda);
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+    }
+}
+
 // The block's output tile, each fragment through the warp's staging tile: lane l writes column
 // l % 16 of rows l / 16, l / 16 + 2, ... (16 consecutive pixels per half-warp). Forward: out[n, o, p]
 // plus bias[o], nadd[n, o], res[n, o, p] (each optional); data grad: out[n, c, h, w]; weight grad:
@@ -282,14 +307,10 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
         }
     };
 
-    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag,
                                  typename std::conditional<BCOL, wmma::col_major, wmma::row_major>::type>;
-    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    WarpAcc<T> acc;
+    zero<T>(acc);
 
     load(kBegin);
     for (int k0 = kBegin; k0 < kEnd; k0 += BK) {
@@ -307,13 +328,7 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
 #pragma unroll
             for (int j = 0; j < 2; j++)
                 wmma::load_matrix_sync(fb[j], BCOL ? sB + (wn * 32 + j * 16) * LDB + ks : sB + ks * LDB + wn * 32 + j * 16, LDB);
-#pragma unroll
-            for (int i = 0; i < 4; i++) {   // one A fragment live at a time: fewer registers
-                FragA fa;
-                wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
-#pragma unroll
-                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
-            }
+            warp_mma<T>(acc, sA, LDA, wm, ks, fb);
         }
         __syncthreads();
     }
@@ -426,13 +441,9 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
             for (int i = 0; i < 16; i++) sA[m * LDA + jb + 2 * i] = Prec<T>::round(ra[i]);
         }
     };
-    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::col_major>;
-    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    WarpAcc<T> acc;
+    zero<T>(acc);
     // this warp's two 16-pixel columns of the tile: their row and first column in the output
     int fr[2], fc[2];
 #pragma unroll
@@ -458,13 +469,7 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
 #pragma unroll
                 for (int j = 0; j < 2; j++)
                     wmma::load_matrix_sync(fb[j], sH + ((fr[j] + th) * HWd + fc[j] + tw) * LDH + ks, LDH);
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    FragA fa;
-                    wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
-#pragma unroll
-                    for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
-                }
+                warp_mma<T>(acc, sA, LDA, wm, ks, fb);
             }
             __syncthreads();   // before A (and after the last tap, the halo) is overwritten
         }
@@ -503,13 +508,9 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
 #pragma unroll
         for (int i = 0; i < 16; i++) ra[i] = m0 + am0 + 8 * i < O ? a[(size_t)8 * i * HW] : 0.f;
     };
-    using FragA = wmma::fragment<wmma::matrix_a, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
-    wmma::fragment<wmma::accumulator, 16, 16, KSTEP, float> acc[4][2];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    WarpAcc<T> acc;
+    zero<T>(acc);
     // this warp's two fragments: the tap's offset into the halo and the channel group's offset in it
     int tapOff[2], chOff[2];
 #pragma unroll
@@ -537,13 +538,7 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
 #pragma unroll
                 for (int j = 0; j < 2; j++)
                     wmma::load_matrix_sync(fb[j], sH + (r * HWd + col + tapOff[j]) * LDH + chOff[j], LDH);
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    FragA fa;
-                    wmma::load_matrix_sync(fa, sA + (wm * 64 + i * 16) * LDA + ks, LDA);
-#pragma unroll
-                    for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
-                }
+                warp_mma<T>(acc, sA, LDA, wm, ks, fb);
             }
             __syncthreads();   // before A (and after the last k-step, the halo) is overwritten
         }
