@@ -93,7 +93,8 @@ public final class KernelTimings {
                             () -> be.attentionBackward(q, k, v, o, lse, go, scale, gq, gk, gv));
                 }
             }
-            // convolutions: FP32 (im2col + cuBLAS), then TF32 and BF16 on each algorithm, and what auto keeps
+            // convolutions: FP32 (im2col + cuBLAS), then TF32 and BF16 on each algorithm (igemm with and without
+            // the halo kernels), the group norm + SiLU applied on load, and what auto keeps
             int[][] convs = {{128, 32, 128, 3, 1, 1}, {256, 16, 256, 3, 1, 1}, {256, 8, 256, 3, 1, 1},
                     {128, 32, 128, 3, 2, 1}, {384, 32, 128, 1, 1, 0}};
             MathPrecision given = cb.precision();
@@ -106,18 +107,24 @@ public final class KernelTimings {
                             gw = empty(co, ci, k, k), nAdd = randn(24, n, co), res = randn(25, n, co, ho, ho);
                     double f = 2.0 * n * co * ci * k * k * ho * ho;
                     double bytes = 4.0 * (x.numel() + w.numel() + y.numel());
+                    Tensor gamma = randn(26, ci), beta = randn(27, ci), mean = empty(n, 32), rstd = empty(n, 32);
+                    // igemm with the halo kernels where the shape takes them, and without ("gather")
+                    String[] variants = {"igemm", "gather", "gemm", "auto"};
                     for (MathPrecision p : MathPrecision.values())
-                        for (ConvKernel.Algorithm algo : p == MathPrecision.FP32 ? new ConvKernel.Algorithm[]{ConvKernel.Algorithm.GEMM}
-                                : new ConvKernel.Algorithm[]{ConvKernel.Algorithm.IGEMM, ConvKernel.Algorithm.GEMM, ConvKernel.Algorithm.AUTO}) {
+                        for (String v : p == MathPrecision.FP32 ? new String[]{"gemm"} : variants) {
                             cb.setPrecision(p);
-                            cb.conv().setAlgorithm(algo);
-                            String tag = "C=" + ci + " " + h + "x" + h + " O=" + co + " k" + k + " s" + st + " " + p + " " + algo;
+                            cb.conv().setAlgorithm(ConvKernel.Algorithm.parse(v.equals("gather") ? "igemm" : v));
+                            cb.conv().setHalo(!v.equals("gather"));
+                            String tag = "C=" + ci + " " + h + "x" + h + " O=" + co + " k" + k + " s" + st + " " + p + " " + v;
                             time("conv2d fwd " + tag, bytes, f, () -> be.conv2d(x, w, b, y, st, pad));
                             time("conv2dAdd (bias, t, residual) " + tag, bytes + 4.0 * (y.numel() + nAdd.numel()), f,
                                     () -> cb.conv2dAdd(x, w, b, nAdd, res, y, st, pad));
+                            time("GN+SiLU -> conv2dAdd " + tag, bytes + 4.0 * (x.numel() + y.numel() + nAdd.numel()), f,
+                                    () -> cb.groupNormSiluConv2dAdd(x, gamma, beta, 32, 1e-6, w, b, nAdd, res, y, mean, rstd, st, pad));
                             time("conv2d bwd-input " + tag, bytes, f, () -> be.conv2dBackwardInput(gy, w, gx, st, pad));
                             time("conv2d bwd-weight " + tag, bytes, f, () -> be.conv2dBackwardWeight(x, gy, gw, st, pad));
                         }
+                    cb.conv().setHalo(true);
                 }
             }
             cb.setPrecision(given);
