@@ -37,15 +37,17 @@ import java.util.function.Supplier;
  * <li><b>halo</b> (an igemm variant): 3×3, stride-1, pad-1 passes whose rows tile the 128-pixel
  *     block (16 ≤ W ≤ 128) and whose input channels are a multiple of 32 (forward, data gradient)
  *     or of 16 (weight gradient) — the U-Net's 3×3 convolutions at 16² and 32² — read the image
- *     operand from a halo tile in shared memory instead of gathering it per tap ({@link #haloFits});
+ *     operand from a halo tile in shared memory instead of gathering it per tap; auto times them
+ *     against the gathering kernel as well as against gemm;
  *     the forward optionally with the group norm + SiLU before the convolution applied as the halo
  *     loads ({@link #forwardNormed}). {@code -Dddpm.cuda.conv.halo=false} or {@link #setHalo} turns
  *     it off.</li>
  * </ul>
  * Which one runs: at FP32 (and for other kernel sizes) gemm, the exact float32 path. At TF32 and
  * BF16, {@code -Dddpm.cuda.conv=igemm|gemm|auto} or {@link #setAlgorithm}; auto (the default)
- * times both with CUDA events the first time a (pass, shape, precision) is seen, on scratch outputs,
- * and keeps the faster ({@link #choices()} lists them); while a CUDA graph is being captured an
+ * times them with CUDA events the first time a (pass, shape, precision) is seen, on scratch outputs
+ * — igemm on its halo kernel where the shape has one and on its gathering kernel, and gemm — and
+ * keeps the fastest ({@link #choices()} lists them); while a CUDA graph is being captured an
  * unseen shape runs igemm unmeasured. On the host driver auto means igemm, so the tests run it.
  * Flops: 2·N·O·K·P per pass.
  */
@@ -67,10 +69,17 @@ public final class ConvKernel {
         @Override public String toString() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** A measured choice: the pass, the convolution, the precision, both timings (ms per call) and the winner. */
-    public record Choice(String pass, String shape, MathPrecision precision, double igemmMs, double gemmMs, Algorithm chosen) {
+    /**
+     * A measured choice: the pass, the convolution, the precision, the timings (ms per call: igemm's
+     * gathering kernel, its halo kernel — NaN where the shape has none — and gemm) and the winner
+     * ({@code halo}: igemm won on its halo kernel).
+     */
+    public record Choice(String pass, String shape, MathPrecision precision, double igemmMs, double haloMs, double gemmMs,
+                         Algorithm chosen, boolean halo) {
         @Override public String toString() {
-            return String.format(Locale.ROOT, "%s %s %s: igemm %.4f ms, gemm %.4f ms -> %s", pass, shape, precision, igemmMs, gemmMs, chosen);
+            return String.format(Locale.ROOT, "%s %s %s: igemm %.4f ms, %s, gemm %.4f ms -> %s", pass, shape, precision, igemmMs,
+                    Double.isNaN(haloMs) ? "no halo kernel" : String.format(Locale.ROOT, "halo %.4f ms", haloMs), gemmMs,
+                    chosen == Algorithm.IGEMM && halo ? "halo" : chosen);
         }
     }
 
@@ -156,14 +165,46 @@ public final class ConvKernel {
         if (be.allocator().capturing()) return true;   // nothing can be timed while recording
         CudaAllocator.Block scratch = be.allocator().allocate(outFloats * 4);
         try {
-            double ti = time(igemm, scratch.address()), tg = time(gemm, scratch.address());
-            c = new Choice(pass.name().toLowerCase(Locale.ROOT).replace('_', ' '), g.toString(), p, ti, tg,
-                    ti <= tg ? Algorithm.IGEMM : Algorithm.GEMM);
+            // igemm on its halo kernel where the shape has one, then on the gathering kernel, then gemm
+            double th = Double.NaN;
+            if (haloFits(pass, g, p)) th = time(igemm, scratch.address());
+            double ti;
+            timingGather = true;
+            try {
+                ti = time(igemm, scratch.address());
+            } finally {
+                timingGather = false;
+            }
+            double tg = time(gemm, scratch.address());
+            boolean halo = th <= ti;   // false when NaN
+            c = new Choice(pass.name().toLowerCase(Locale.ROOT).replace('_', ' '), g.toString(), p, ti, th, tg,
+                    Math.min(ti, halo ? th : ti) <= tg ? Algorithm.IGEMM : Algorithm.GEMM, halo);
         } finally {
             be.allocator().release(scratch);
         }
         choices.put(key, c);
         return c.chosen() == Algorithm.IGEMM;
+    }
+
+    /** Set while auto times igemm's gathering kernel on a shape that also has a halo kernel. */
+    private volatile boolean timingGather;
+
+    /** Whether igemm runs this pass on its halo kernel: the shape fits, and auto (if it measured the
+     *  shape) found the halo kernel the faster igemm. */
+    private boolean useHalo(Pass pass, Geo g, MathPrecision p) {
+        if (timingGather || !haloFits(pass, g, p)) return false;
+        Choice c = algorithm == Algorithm.AUTO ? choices.get(new Key(pass, g, p)) : null;
+        return c == null || c.halo();
+    }
+
+    /** The halo kernels' shape rule per pass: forward and data gradient take the operand's channels
+     *  in multiples of 32 (x's, gy's), the weight gradient x's in multiples of 16. */
+    private boolean haloFits(Pass pass, Geo g, MathPrecision p) {
+        return switch (pass) {
+            case FORWARD -> haloFits(g, g.c(), 32, p);
+            case BACKWARD_INPUT -> haloFits(g, g.o(), 32, p);
+            case BACKWARD_WEIGHT -> haloFits(g, g.c(), 16, p);
+        };
     }
 
     /** A pass without epilogue: {@code igemm} or {@code gemm} (as {@link #useIgemm} picks) computes it into out. */
@@ -225,7 +266,7 @@ public final class ConvKernel {
 
     private void igemmForward(Geo g, MathPrecision p, long x, long w, long bias, long nadd, long res, long out,
                               Supplier<String> what) {
-        if (haloFits(g, g.c(), p)) halo("conv_fwd", g, p, x, w, out, bias, nadd, res, null, g.c(), g.o(), what);
+        if (useHalo(Pass.FORWARD, g, p)) halo("conv_fwd", g, p, x, w, out, bias, nadd, res, null, g.c(), g.o(), what);
         else igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, what);
     }
 
@@ -246,14 +287,10 @@ public final class ConvKernel {
     }
 
     /**
-     * The shapes the halo kernels take: 3×3, stride 1, pad 1, tensor-core precision, input channels
-     * cin (x's forward, gy's for the data gradient) a multiple of 32, rows W of 16 to 128 pixels that
-     * tile the 128-pixel block (W | 128, 16 | W), whole blocks per image (128 | H·W), and the shared
-     * memory on this device.
+     * The shapes the halo kernels take: 3×3, stride 1, pad 1, tensor-core precision, the operand's
+     * channels cin a multiple of {@code multiple}, rows W of 16 to 128 pixels that tile the 128-pixel
+     * block (W | 128, 16 | W), whole blocks per image (128 | H·W), and the shared memory on this device.
      */
-    boolean haloFits(Geo g, int cin, MathPrecision p) { return haloFits(g, cin, 32, p); }
-
-    /** As above with the channels a multiple of {@code multiple} (16 for the weight gradient: x's channels). */
     private boolean haloFits(Geo g, int cin, int multiple, MathPrecision p) {
         if (!haloOn || p == MathPrecision.FP32 || g.k() != 3 || g.stride() != 1 || g.pad() != 1 || cin % multiple != 0) return false;
         int w = g.w();
@@ -293,7 +330,7 @@ public final class ConvKernel {
     boolean normedFits(Tensor x, Tensor w, Tensor out, int stride, int pad) {
         if (x.rank() != 4 || w.rank() != 4 || out.rank() != 4) return false;
         Geo g = geo(x, w, out, stride, pad);
-        return algorithm != Algorithm.GEMM && haloFits(g, g.c(), be.precision());
+        return algorithm != Algorithm.GEMM && useHalo(Pass.FORWARD, g, be.precision());
     }
 
     /**
@@ -390,7 +427,7 @@ public final class ConvKernel {
     }
 
     private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, Supplier<String> what) {
-        if (haloFits(g, g.o(), p)) halo("conv_dgrad", g, p, gy, w, gx, 0, 0, 0, null, g.o(), g.c(), what);
+        if (useHalo(Pass.BACKWARD_INPUT, g, p)) halo("conv_dgrad", g, p, gy, w, gx, 0, 0, 0, null, g.o(), g.c(), what);
         else igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, what);
     }
 
@@ -432,7 +469,7 @@ public final class ConvKernel {
 
     /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. */
     private void igemmBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
-        if (haloFits(g, g.c(), 16, p)) {
+        if (useHalo(Pass.BACKWARD_WEIGHT, g, p)) {
             haloBackwardWeight(g, p, x, gy, gw, what);
             return;
         }

@@ -293,8 +293,43 @@ class ConvTensorCoreCudaParityTest extends CudaTestBase {
         assertEquals(3, mine.size(), mine.toString());
         for (ConvKernel.Choice c : mine) {
             assertTrue(c.igemmMs() > 0 && c.gemmMs() > 0, c.toString());
+            assertTrue(Double.isNaN(c.haloMs()) && !c.halo(), "7 channels: no halo kernel: " + c);
             assertEquals(c.igemmMs() <= c.gemmMs() ? ConvKernel.Algorithm.IGEMM : ConvKernel.Algorithm.GEMM, c.chosen(), c.toString());
             System.out.println("conv auto (host timings): " + c);
+        }
+    }
+
+    /** On a shape with halo kernels auto times three ways (halo, gathering, gemm) per pass, keeps the
+     *  fastest, and then runs exactly that one: counted by launches, and the results still right. */
+    @Test void autoTimesTheHaloKernelsToo() {
+        ConvKernel.measureOnHost = true;
+        cb.conv().setAlgorithm(ConvKernel.Algorithm.AUTO);
+        Shape s = new Shape(1, 32, 4, 32, 32, 3, 1, 1);
+        check(s, MathPrecision.BF16, ConvKernel.Algorithm.AUTO);   // measures, then computes
+        List<ConvKernel.Choice> mine = new ArrayList<>();
+        for (ConvKernel.Choice c : cb.conv().choices())
+            if (c.shape().startsWith("x [1,32,4,32] w [32,32,3,3]") && c.precision() == MathPrecision.BF16) mine.add(c);
+        assertEquals(3, mine.size(), mine.toString());
+        String[] entry = {"conv_fwd", "conv_dgrad", "conv_wgrad"};
+        java.util.Map<String, String> byPass = java.util.Map.of("forward", entry[0], "backward input", entry[1], "backward weight", entry[2]);
+        java.util.Map<String, Long> before = new java.util.HashMap<>();
+        for (String e : entry) {
+            before.put(e + "_halo_bf16", launches("conv." + e + "_halo_bf16"));
+            before.put(e + "_bf16_k3", launches("conv." + e + "_bf16_k3"));
+        }
+        check(s, MathPrecision.BF16, ConvKernel.Algorithm.AUTO);   // measured: runs the choices
+        for (ConvKernel.Choice c : mine) {
+            System.out.println("conv auto (host timings): " + c);
+            assertTrue(c.haloMs() > 0 && c.igemmMs() > 0 && c.gemmMs() > 0, c.toString());
+            double best = Math.min(c.haloMs(), Math.min(c.igemmMs(), c.gemmMs()));
+            assertEquals(best == c.gemmMs() && c.gemmMs() < Math.min(c.haloMs(), c.igemmMs()) ? ConvKernel.Algorithm.GEMM
+                    : ConvKernel.Algorithm.IGEMM, c.chosen(), c.toString());
+            assertEquals(c.haloMs() <= c.igemmMs(), c.halo(), c.toString());
+            String e = byPass.get(c.pass());
+            boolean halo = c.chosen() == ConvKernel.Algorithm.IGEMM && c.halo();
+            boolean gather = c.chosen() == ConvKernel.Algorithm.IGEMM && !c.halo();
+            assertEquals(before.get(e + "_halo_bf16") + (halo ? 1 : 0), launches("conv." + e + "_halo_bf16"), "halo ran: " + c);
+            assertEquals(before.get(e + "_bf16_k3") + (gather ? 1 : 0), launches("conv." + e + "_bf16_k3"), "gathering ran: " + c);
         }
     }
 }
