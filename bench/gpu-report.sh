@@ -15,8 +15,9 @@
 #
 # A device command may run 600 s at most. The script keeps to DEADLINE seconds (default 540), in
 # order of importance, each step given the time left (a step out of time is skipped, saying so):
-# the bf16 training and sampling steps of both sides, torch.compile, the TF32 steps, then the
-# kernel benchmarks, and Report over whatever finished.
+# the bf16 training and sampling steps of both sides (fused and not), the halo-tile convolutions
+# against the gathering ones, the replayed steps, torch.compile, the TF32 steps, then the kernel
+# benchmarks, and Report over whatever finished.
 # JMH_OPTS sets the run length (default -f 1 -wi 2 -i 3 -w 300ms -r 500ms).
 set -uo pipefail
 start=$(date +%s)
@@ -48,7 +49,11 @@ jb() {  # jb NAME SECONDS jmh-args...: one JMH run into jmh-NAME.json, within th
 steps="-p backend=cuda -p config=cifar10 -f 1 -wi 2 -i 3 -w 1s -r 1s"
 tq train-bf16 75 train --batch 128 --precision bf16
 tq sample-bf16 45 sample --batch 256 --precision bf16
-jb StepBench-bf16 200 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,adds,off
+jb StepBench-bf16 150 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,off
+# the halo-tile convolutions against the gathering kernel, and the norm applied on load, at the
+# two U-Net shapes they take (3×3 128→128 at 32², 256→256 at 16²)
+jb ConvBench-halo 150 'ddpm\.bench\.ConvBench\.(forward|backwardInput|backwardWeight|normFused|normUnfused)$' -p backend=cuda \
+   -p precision=bf16 -p algo=igemm,gather -p shape=128x32x128x3x1,256x16x256x3x1 $opts
 jb StepBench-graph 90 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p graph=on
 tq train-bf16-compile 150 train --batch 128 --precision bf16 --compile
 tq train-tf32 60 train --batch 128 --precision tf32
@@ -56,11 +61,6 @@ tq sample-tf32 45 sample --batch 256 --precision tf32
 jb StepBench-tf32 120 'ddpm\.bench\.StepBench\.' $steps -p precision=tf32
 tq sample-bf16-compile 120 sample --batch 256 --precision bf16 --compile
 tq ops 120 ops
-
-# ---- the halo-tile convolutions against the gathering kernel, and the norm applied on load, at the
-# two U-Net shapes they take (3×3 128→128 at 32², 256→256 at 16²)
-jb ConvBench-halo 150 'ddpm\.bench\.ConvBench\.(forward|backwardInput|backwardWeight|normFused|normUnfused)$' -p backend=cuda \
-   -p precision=bf16 -p algo=igemm,gather -p shape=128x32x128x3x1,256x16x256x3x1 $opts
 
 # ---- the CUDA kernel benchmarks, one JMH call per class (the limits first: the report's percentages)
 # (the conv classes run at bf16; ConvBench, last, times both algorithms: 50 forks, about 3 min)
