@@ -50,6 +50,8 @@ struct Api {
     // every lane of the warp contributes `bytes` (<= GATHER_BYTES); each receives all 32 contributions,
     // lane by lane, in `all` (32 * bytes)
     void (*gather)(const void* mine, int bytes, void* all, const char* file, int line);
+    // stops the calling thread's kernel with `what` (a rule the GPU enforces by faulting, or not at all)
+    void (*fail)(const char* what, const char* file, int line);
 };
 
 // Set by the runtime: the current fiber's threadIdx, the running block's coordinates.

@@ -650,7 +650,13 @@ void rt_trap(const char* file, int line) {
     kill_current(m.str());
 }
 
-const Api runtime_api = {rt_syncthreads, rt_collective, rt_activemask, rt_dynamic_shared, rt_trap, rt_gather};
+void rt_fail(const char* what, const char* file, int line) {
+    std::ostringstream m;
+    m << what << " at " << file << ":" << line << " by " << where(*current);
+    kill_current(m.str());
+}
+
+const Api runtime_api = {rt_syncthreads, rt_collective, rt_activemask, rt_dynamic_shared, rt_trap, rt_gather, rt_fail};
 
 // ---------------------------------------------------------------- launches
 std::string deadlock_report() {

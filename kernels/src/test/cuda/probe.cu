@@ -150,3 +150,11 @@ extern "C" __global__ void probe_wmma_tf32(const float* a, const float* b, float
     wmma::mma_sync(fc, fa, fb, fc);
     wmma::store_matrix_sync(c, fc, 16, wmma::mem_col_major);
 }
+
+// One warp: an accumulator tile loaded from c + offset with leading dimension ldm (floats), then
+// stored back: what the GPU requires of the pointer (256-bit aligned) and of ldm (16-byte multiple).
+extern "C" __global__ void probe_wmma_alignment(float* c, int offset, int ldm) {
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> fc;
+    wmma::load_matrix_sync(fc, c + offset, ldm, wmma::mem_row_major);
+    wmma::store_matrix_sync(c + offset, fc, ldm, wmma::mem_row_major);
+}

@@ -10,6 +10,7 @@
 // in float in k order. bf16 and half products are exact in float; TF32 inputs are truncated to
 // TF32's 10 mantissa bits, as the tensor cores read them (__float_to_tf32 rounds instead).
 #pragma once
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -46,6 +47,19 @@ template <int M, int N, int K, typename T> constexpr bool supported() {
     return std::is_same<T, float>::value;   // accumulators
 }
 
+// What the GPU requires of every load_matrix_sync / store_matrix_sync (and enforces by faulting or
+// by loading the wrong elements): the pointer 256-bit aligned, the leading dimension a multiple of
+// 16 bytes. Checked here so that a tile layout that only works on the CPU fails in every test run.
+inline void check_tile(const void* p, unsigned ldm, size_t elem_bytes, bool store, const char* file, int line) {
+    // literal messages: kernel code may not allocate (the checker would take the heap for device memory)
+    if (reinterpret_cast<uintptr_t>(p) % 32 != 0)
+        ::jddpm_host::api->fail(store ? "wmma::store_matrix_sync: pointer not 256-bit aligned"
+                                      : "wmma::load_matrix_sync: pointer not 256-bit aligned", file, line);
+    if (ldm * elem_bytes % 16 != 0)
+        ::jddpm_host::api->fail(store ? "wmma::store_matrix_sync: ldm not a multiple of 16 bytes"
+                                      : "wmma::load_matrix_sync: ldm not a multiple of 16 bytes", file, line);
+}
+
 inline int lane() {
     unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
     return (int)(t & 31u);
@@ -78,9 +92,11 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L>& f, const V& v) {
 }
 
 template <typename Use, int M, int N, int K, typename T, typename L, typename P>
-inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsigned ldm) {
+inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsigned ldm, const char* file = __builtin_FILE(),
+                             int line = __builtin_LINE()) {
     static_assert(std::is_same<L, row_major>::value || std::is_same<L, col_major>::value,
                   "an A or B fragment's layout is row_major or col_major");
+    detail::check_tile(p, ldm, sizeof(P), false, file, line);
     using F = fragment<Use, M, N, K, T, L>;
     int l = detail::lane();
     for (int i = 0; i < F::num_elements; i++) {
@@ -90,7 +106,9 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsign
 }
 
 template <int M, int N, int K, typename T>
-inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm, layout_t layout) {
+inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm, layout_t layout,
+                             const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    detail::check_tile(p, ldm, sizeof(T), false, file, line);
     using F = fragment<accumulator, M, N, K, T>;
     int l = detail::lane();
     for (int i = 0; i < F::num_elements; i++) {
@@ -100,7 +118,9 @@ inline void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, u
 }
 
 template <int M, int N, int K, typename T>
-inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout) {
+inline void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout,
+                              const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    detail::check_tile(p, ldm, sizeof(T), true, file, line);
     using F = fragment<accumulator, M, N, K, T>;
     int l = detail::lane();
     for (int i = 0; i < F::num_elements; i++) {

@@ -317,6 +317,18 @@ class HostDriverTest {
             }
     }
 
+    /** A WMMA tile load or store from a pointer that is not 256-bit aligned, or with a leading
+     *  dimension that is not a multiple of 16 bytes, is reported (the GPU would fault or misread). */
+    @Test void misalignedTensorCoreTilesAreReported() {
+        long c = alloc(4 * 16 * 24 + 64);
+        launch("probe_wmma_alignment", 1, 32, new Args().addr(c).i(8).i(24));   // 32 bytes in, 96-byte rows: fine
+        CudaException p = fails("probe_wmma_alignment", 1, 32, new Args().addr(c).i(1).i(24));
+        assertTrue(p.getMessage().contains("wmma::load_matrix_sync: pointer not 256-bit aligned") && p.getMessage().contains("probe.cu:"),
+                p.getMessage());
+        CudaException l = fails("probe_wmma_alignment", 1, 32, new Args().addr(c).i(0).i(18));
+        assertTrue(l.getMessage().contains("wmma::load_matrix_sync: ldm not a multiple of 16 bytes"), l.getMessage());
+    }
+
     /**
      * g++ puts a function-local static of a template (or inline) function in a COMDAT section of its
      * own, whatever its section attribute: a {@code __shared__} variable declared inside a template

@@ -248,7 +248,10 @@ class KernelMutationTest {
             new Mutant("conv halo applying the group norm without its SiLU", "conv", "conv.cu",
                     "                    v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false),
             new Mutant("conv halo weight gradient taking the tap's row for its column", "conv", "conv.cu",
-                    "tapOff[j] = th * HWd + tap - th * 3;", "tapOff[j] = th * HWd + th;", CONV_HALO_WGRAD, false));
+                    "tapOff[j] = th * HWd + tap - th * 3;", "tapOff[j] = th * HWd + th;", CONV_HALO_WGRAD, false),
+            // right values on the CPU, wrong on a GPU: only the WMMA alignment check sees it
+            new Mutant("conv staging tiles with rows of 18 floats (72 bytes: not a multiple of 16)", "conv", "conv.cu",
+                    "BK = 32, LDC = 20;", "BK = 32, LDC = 18;", CONV_IGEMM, false));
 
     static double relErr(float[] ref, float[] got) {
         double max = 1e-30, err = 0;
