@@ -33,7 +33,6 @@ public final class AttentionKernel {
     static final int TC_BM = 64, TC_BN = 32, TC_MAX_DIM = 256, TC_THREADS = 128, TC_THREADS_KV = 256;
     private final CudaBackend be;
     private final KernelModule mod;
-    private final java.util.Map<String, Integer> allowed = new java.util.HashMap<>();
 
     AttentionKernel(CudaBackend be) {
         this.be = be;
@@ -53,16 +52,12 @@ public final class AttentionKernel {
                     + what.get() + "); split the batch");
     }
 
-    /** Opts {@code kernel} in to {@code bytes} of dynamic shared memory where that exceeds 48 KB. */
+    /** Refuses head dims whose shared memory exceeds the device's per-block limit (the launch opts in above 48 KB). */
     private void ensureShared(String kernel, int bytes, Supplier<String> what) {
         int max = be.maxSharedOptin();
         if (bytes > max)
             throw new IllegalArgumentException("attention: head dims need " + bytes + " B of shared memory in " + kernel
                     + ", the device allows " + max + " B per block (" + what.get() + ")");
-        if (bytes > 48 * 1024 && bytes > allowed.getOrDefault(kernel, 0)) {
-            mod.allowSharedMemory(kernel, bytes);
-            allowed.put(kernel, bytes);
-        }
     }
 
     // ---------------------------------------------------------------- tensor cores

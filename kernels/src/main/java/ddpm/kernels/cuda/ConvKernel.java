@@ -298,16 +298,6 @@ public final class ConvKernel {
         return haloSharedBytes(p, w) <= be.maxSharedOptin();
     }
 
-    private final Map<String, Integer> sharedAllowed = new ConcurrentHashMap<>();
-
-    /** Opts a kernel in to {@code bytes} of dynamic shared memory where that exceeds 48 KB (once per size). */
-    private void allowShared(String kernel, int bytes) {
-        if (bytes > 48 * 1024 && bytes > sharedAllowed.getOrDefault(kernel, 0)) {
-            mod.allowSharedMemory(kernel, bytes);
-            sharedAllowed.put(kernel, bytes);
-        }
-    }
-
     /**
      * One launch of conv_{fwd|fwd_gnsilu|dgrad}_halo_{bf16|tf32}: out [N, m, H, W] over blocks of 128
      * channels × 128 pixels, reading src [N, cin, H, W]; norm = {mean, rstd, gamma, beta, groups} for
@@ -317,7 +307,6 @@ public final class ConvKernel {
                       long[] norm, int cin, int m, Supplier<String> what) {
         String name = entry + "_halo_" + p;
         int bytes = haloSharedBytes(p, g.w());
-        allowShared(name, bytes);
         long[] nm = norm == null ? new long[5] : norm;
         mod.launch(name, cdiv((long) g.n() * g.h() * g.w(), TILE), cdiv(m, TILE), 1, THREADS, 1, 1, bytes,
                 new Args().addr(src).addr(w).addr(out).addr(bias).addr(nadd).addr(res).addr(nm[0]).addr(nm[1]).addr(nm[2])
@@ -477,17 +466,24 @@ public final class ConvKernel {
         long kg = (long) g.n() * g.p();
         int tiles = cdiv(ng, TILE) * cdiv(m, TILE), steps = cdiv(kg, BK);
         int splits = Math.max(1, Math.min(MAX_SPLITS, Math.min(2 * be.smCount() / tiles, steps / 4)));
-        int kPerSplit = cdiv(steps, splits) * BK;
-        splits = cdiv(kg, kPerSplit);
+        int kPerSplit = cdiv(steps, splits) * BK, s = cdiv(kg, kPerSplit);
+        splitK(s, (long) m * ng, gw, what, out -> igemm("wgrad", g, p, x, gy, out, 0, 0, 0, m, ng, s, kPerSplit, what));
+    }
+
+    /**
+     * A weight gradient of {@code n} floats computed by {@code kernel} over {@code splits} blocks along
+     * its reduction: straight into gw when there is one, else into fp32 partials [splits][n] that
+     * {@code conv_splitk_sum} adds in a fixed order (deterministic).
+     */
+    private void splitK(int splits, long n, long gw, Supplier<String> what, LongConsumer kernel) {
         if (splits == 1) {
-            igemm("wgrad", g, p, x, gy, gw, 0, 0, 0, m, ng, 1, kPerSplit, what);
+            kernel.accept(gw);
             return;
         }
-        long n = (long) m * ng;
         CudaBackend.checkIndexable(splits * n, "conv2dBackwardWeight", what);
         CudaAllocator.Block part = be.allocator().allocate(splits * n * 4);
         try {
-            igemm("wgrad", g, p, x, gy, part.address(), 0, 0, 0, m, ng, splits, kPerSplit, what);
+            kernel.accept(part.address());
             mod.launch1d("conv_splitk_sum", n, new Args().addr(part.address()).addr(gw).i(splits).i((int) n), what);
         } finally {
             be.allocator().release(part);
@@ -502,25 +498,14 @@ public final class ConvKernel {
     private void haloBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
         String name = "conv_wgrad_halo_" + p;
         int bytes = haloSharedBytes(p, g.w());
-        allowShared(name, bytes);
         int nx = cdiv((long) (g.c() / 16) * 9, 8), ny = cdiv(g.o(), TILE);
         int chunks = Math.toIntExact((long) g.n() * g.h() * g.w() / TILE);
         int splits = Math.max(1, Math.min(MAX_SPLITS, Math.min(2 * be.smCount() / (nx * ny), chunks)));
         int perSplit = cdiv(chunks, splits);
-        splits = cdiv(chunks, perSplit);
-        long n = (long) g.o() * g.kk();
-        CudaBackend.checkIndexable(splits * n, "conv2dBackwardWeight", what);
-        CudaAllocator.Block part = splits == 1 ? null : be.allocator().allocate(splits * n * 4);
-        try {
-            mod.launch(name, nx, ny, splits, THREADS, 1, 1, bytes,
-                    new Args().addr(x).addr(gy).addr(part == null ? gw : part.address()).i(g.n()).i(g.c()).i(g.o()).i(g.h()).i(g.w())
-                            .i(perSplit),
-                    () -> "halo " + p + " " + what.get());
-            if (part != null)
-                mod.launch1d("conv_splitk_sum", n, new Args().addr(part.address()).addr(gw).i(splits).i((int) n), what);
-        } finally {
-            if (part != null) be.allocator().release(part);
-        }
+        int s = cdiv(chunks, perSplit);
+        splitK(s, (long) g.o() * g.kk(), gw, what, out -> mod.launch(name, nx, ny, s, THREADS, 1, 1, bytes,
+                new Args().addr(x).addr(gy).addr(out).i(g.n()).i(g.c()).i(g.o()).i(g.h()).i(g.w()).i(perSplit),
+                () -> "halo " + p + " " + what.get()));
     }
 
     private void gemmBackwardWeight(Geo g, long x, long gy, long gw, Supplier<String> what) {

@@ -31,8 +31,17 @@ final class KernelModule {
         return kernels.computeIfAbsent(name, n -> backend.driver().kernel(family, n));
     }
 
-    /** Lets {@code name} use up to {@code bytes} of dynamic shared memory (needed above 48 KB). */
-    void allowSharedMemory(String name, int bytes) { backend.driver().allowSharedMemory(kernel(name), bytes); }
+    /** Dynamic shared memory each kernel has been opted in to (above the default 48 KB). */
+    private final Map<String, Integer> sharedAllowed = new HashMap<>();
+
+    /** Opts {@code name} in to {@code bytes} of dynamic shared memory once per larger size (a launch
+     *  above 48 KB without it fails). */
+    private synchronized void allowShared(String name, CudaDriver.Kernel k, int bytes) {
+        if (bytes > sharedAllowed.getOrDefault(name, 48 * 1024)) {
+            backend.driver().allowSharedMemory(k, bytes);
+            sharedAllowed.put(name, bytes);
+        }
+    }
 
     /** Grid for a grid-stride loop over {@code n} items: a thread per item (or the device's items per
      *  thread), at most enough blocks to fill the GPU a few times. */
@@ -51,7 +60,9 @@ final class KernelModule {
 
     void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, Args args,
                 Supplier<String> shapes) {
-        backend.driver().launch(kernel(name), gx, gy, gz, bx, by, bz, sharedBytes, args, shapes);
+        CudaDriver.Kernel fn = kernel(name);
+        if (sharedBytes > 48 * 1024) allowShared(name, fn, sharedBytes);
+        backend.driver().launch(fn, gx, gy, gz, bx, by, bz, sharedBytes, args, shapes);
         LAUNCHES.computeIfAbsent(family + "." + name, k -> new LongAdder()).increment();
     }
 
