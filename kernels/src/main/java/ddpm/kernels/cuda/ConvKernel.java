@@ -277,8 +277,6 @@ public final class ConvKernel {
     /** Lets a benchmark or test compare the halo kernels with the gathering ones on the same shapes. */
     public void setHalo(boolean on) { haloOn = on; }
 
-    public boolean halo() { return haloOn; }
-
     /** conv.cu's HaloLayout: the A tile (128 × (32 + pad)), then the (128/W + 2) × (W + 2) halo of 32 channels. */
     static int haloSharedBytes(MathPrecision p, int w) {
         boolean bf = p == MathPrecision.BF16;
