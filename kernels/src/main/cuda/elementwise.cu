@@ -1,7 +1,8 @@
 // Elementwise kernels: unary ops and their backward, broadcast binary ops, affine, pow by a
-// constant, clamp, where, dtype casts. The arithmetic ones are in-place safe (out may be the same
+// constant, clamp, where, dtype casts, bfloat16 fills. The arithmetic ones are in-place safe (out may be the same
 // buffer as an input, which gradient accumulation uses), so their pointers are not
 // __restrict__. All memory bound; grid-stride loops, 256 threads.
+#include <cuda_bf16.h>
 #include "common.cuh"
 
 // Op codes are the ordinals of ddpm.engine.Ops.Unary / Ops.Binary.
@@ -152,4 +153,18 @@ extern "C" __global__ void cast_f32_i32(const float* __restrict__ x, int* __rest
 
 extern "C" __global__ void cast_i32_f32(const int* __restrict__ x, float* __restrict__ out, int n) {
     GRID_STRIDE(i, n) out[i] = (float)x[i];
+}
+
+// float32 -> bfloat16 to nearest even (NaN stays NaN), as ddpm.engine.BFloat16 rounds.
+extern "C" __global__ void cast_f32_bf16(const float* __restrict__ x, __nv_bfloat16* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
+extern "C" __global__ void cast_bf16_f32(const __nv_bfloat16* __restrict__ x, float* __restrict__ out, int n) {
+    GRID_STRIDE(i, n) out[i] = __bfloat162float(x[i]);
+}
+
+// n bfloat16 elements set to the bit pattern `bits` (a 16-bit fill: cuMemsetD32 cannot start or end mid-word).
+extern "C" __global__ void fill_u16(unsigned short* __restrict__ out, int bits, int n) {
+    GRID_STRIDE(i, n) out[i] = (unsigned short)bits;
 }

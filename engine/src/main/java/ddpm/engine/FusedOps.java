@@ -34,10 +34,19 @@ public interface FusedOps {
      * out = conv2d(x, w, bias) + nAdd[n, o] (broadcast over the pixels) + residual: a ResBlock's
      * convolution with the timestep-embedding add (conv1) or the shortcut add (conv2) in its
      * epilogue. bias [O], nAdd [N, O] and residual (out's shape) may each be null. This default
-     * composes the backend's conv2d with two adds, in that order (the CUDA backend fuses them).
+     * composes the backend's conv2d with two adds, in that order (the CUDA backend fuses them); a
+     * BF16 out gets the float32 sum rounded once, as a fused epilogue stores it.
      */
     default void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
         Backend b = x.backend();
+        if (out.dtype() == DType.BF16) {
+            try (Scope scope = Scope.open()) {
+                Tensor sum = Tensor.empty(b, DType.F32, out.shape());
+                conv2dAdd(x, w, bias, nAdd, residual, sum, stride, pad);
+                b.copy(sum, out);
+            }
+            return;
+        }
         b.conv2d(x, w, bias, out, stride, pad);
         // in place (the elementwise primitives allow out to be an input): one pass per addend
         if (nAdd != null) {
@@ -54,12 +63,12 @@ public interface FusedOps {
      * mean and rstd [N, groups] receive x's statistics, as {@link Backend#groupNorm}'s do. A backend
      * may apply the norm as the convolution loads its input, so that the normalised input is never
      * stored (CUDA at TF32/BF16, for the shapes its halo kernels take). This default writes it:
-     * groupNorm into a scratch, then conv2dAdd.
+     * groupNorm into a scratch (float32 for a BF16 x: a fused kernel does not round it), then conv2dAdd.
      */
     default void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w, Tensor bias,
                                         Tensor nAdd, Tensor residual, Tensor out, Tensor mean, Tensor rstd, int stride, int pad) {
         try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
-            Tensor h = x.emptyLike(x.shape());
+            Tensor h = Tensor.empty(x.backend(), x.dtype() == DType.BF16 ? DType.F32 : x.dtype(), x.shape());
             x.backend().groupNorm(x, gamma, beta, groups, eps, true, h, mean, rstd);
             conv2dAdd(h, w, bias, nAdd, residual, out, stride, pad);
         }

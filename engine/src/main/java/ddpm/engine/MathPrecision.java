@@ -19,10 +19,9 @@ public enum MathPrecision {
     /** Rounds v as the tensor cores take it in this mode (nearest, ties to even). */
     public float round(float v) {
         if (this == FP32 || !Float.isFinite(v)) return v;
-        int bits = Float.floatToRawIntBits(v);
-        int drop = this == TF32 ? 13 : 16;
-        int half = (1 << (drop - 1)) - 1;
-        bits = (bits + half + ((bits >> drop) & 1)) & -(1 << drop);
+        if (this == BF16) return BFloat16.round(v);
+        int bits = Float.floatToRawIntBits(v);   // TF32: drop 13 mantissa bits
+        bits = (bits + 0xFFF + ((bits >> 13) & 1)) & -(1 << 13);
         return Float.intBitsToFloat(bits);
     }
 

@@ -17,8 +17,10 @@ import java.util.function.Supplier;
  * host driver that runs the same kernels on the CPU), one stream on which every kernel, copy and
  * GEMM is queued in order, a caching allocator, and the kernel families (one .cu file each).
  *
- * <p>Only F32 (data) and I32 (indices) live on the device; other dtypes are refused with an
- * IllegalArgumentException. Host transfers (write / read*) synchronise the stream; nothing else
+ * <p>F32 and BF16 (data) and I32 (indices) live on the device; F64 and F16 are refused with an
+ * IllegalArgumentException. A kernel that has no bfloat16 variant yet reads and writes BF16
+ * tensors through float32 scratch copies ({@link Bf16Staging}): the same values as the CPU backend's
+ * (computed in float32, rounded as stored), at the price of the extra passes. Host transfers (write / read*) synchronise the stream; nothing else
  * waits for the device. Set {@code -Dddpm.cuda.syncCheck=true} to synchronise after every kernel
  * so an asynchronous fault names the kernel and shapes that caused it.
  */
@@ -243,12 +245,61 @@ public final class CudaBackend implements Backend, FusedOps {
 
     private static long address(Tensor t) { return ((CudaStorage) t.storage()).address(t.offset()); }
 
+    /**
+     * BF16 tensors around a kernel that reads and writes float32 only: {@link #in} widens a BF16
+     * operand into a float32 scratch tensor, {@link #out} gives a float32 scratch for a BF16 output
+     * (narrowed into it, to nearest even, when the work is done) and {@link #inOut} both; other
+     * tensors pass through. One tensor staged twice (an in-place op) gets the same scratch.
+     */
+    final class Bf16Staging {
+        private final java.util.IdentityHashMap<Tensor, Tensor> scratch = new java.util.IdentityHashMap<>();
+        private final java.util.List<Tensor> narrowInto = new java.util.ArrayList<>();
+
+        private Tensor stage(Tensor t, boolean read, boolean write) {
+            if (t == null || t.dtype() != DType.BF16) return t;
+            Tensor w = scratch.get(t);
+            if (w == null) {
+                w = Tensor.empty(CudaBackend.this, DType.F32, t.shape());
+                scratch.put(t, w);
+                if (read) elementwise.cast(t, w);
+            }
+            if (write && !narrowInto.contains(t)) narrowInto.add(t);
+            return w;
+        }
+
+        Tensor in(Tensor t) { return stage(t, true, false); }
+
+        Tensor out(Tensor t) { return stage(t, false, true); }
+
+        Tensor inOut(Tensor t) { return stage(t, true, true); }
+
+        private void narrow() {
+            for (Tensor t : narrowInto) elementwise.cast(scratch.get(t), t);
+        }
+
+        private void release() {
+            for (Tensor w : scratch.values()) w.release();
+        }
+    }
+
+    /** Runs {@code work} with its BF16 tensors staged through float32 ({@link Bf16Staging}). */
+    private void staged(java.util.function.Consumer<Bf16Staging> work) {
+        enter();
+        Bf16Staging s = new Bf16Staging();
+        try {
+            work.accept(s);
+            s.narrow();
+        } finally {
+            s.release();
+        }
+    }
+
     // ---------------------------------------------------------------- Backend
     @Override public Device device() { return device; }
 
     @Override public Storage allocate(DType dtype, long length) {
-        if (dtype != DType.F32 && dtype != DType.I32)
-            throw new IllegalArgumentException("the CUDA backend stores F32 and I32 only, not " + dtype);
+        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.I32)
+            throw new IllegalArgumentException("the CUDA backend stores F32, BF16 and I32, not " + dtype);
         if (length < 0) throw new IllegalArgumentException("negative length " + length);
         enter();
         return new CudaStorage(this, dtype, length, allocator.allocate(length * dtype.bytes));
@@ -295,7 +346,8 @@ public final class CudaBackend implements Backend, FusedOps {
 
     @Override public void write(Tensor dst, float[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.F32) upload(dst, src, n);
+        if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));
+        else if (dst.dtype() == DType.F32) upload(dst, src, n);
         else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
             for (int i = 0; i < n; i++) v[i] = (int) src[i];
@@ -305,7 +357,8 @@ public final class CudaBackend implements Backend, FusedOps {
 
     @Override public void write(Tensor dst, double[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.F32) {
+        if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));   // double → float → bfloat16, as on the CPU
+        else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = (float) src[i];
             upload(dst, v, n);
@@ -319,6 +372,7 @@ public final class CudaBackend implements Backend, FusedOps {
     @Override public void write(Tensor dst, int[] src) {
         int n = count(dst, src.length, "write");
         if (dst.dtype() == DType.I32) upload(dst, src, n);
+        else if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));
         else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = src[i];
@@ -332,6 +386,11 @@ public final class CudaBackend implements Backend, FusedOps {
             float[] v = new float[n];
             download(src, v, n);
             return v;
+        }
+        if (src.dtype() == DType.BF16) {
+            float[][] v = new float[1][];
+            staged(s -> v[0] = readFloats(s.in(src)));
+            return v[0];
         }
         int[] iv = readInts(src);
         float[] v = new float[n];
@@ -373,13 +432,19 @@ public final class CudaBackend implements Backend, FusedOps {
         if (src.dtype() == dst.dtype())
             driver.copyDeviceToDevice(address(dst), address(src), src.numel() * src.dtype().bytes,
                     () -> src.describe() + " -> " + dst.describe());
-        else
+        else if (src.dtype() == DType.F32 || dst.dtype() == DType.F32)
             elementwise.cast(src, dst);
+        else   // I32 ↔ BF16: through float32
+            staged(s -> elementwise.cast(s.in(src), s.out(dst)));
     }
 
     @Override public void fill(Tensor dst, double value) {
         enter();
         if (dst.numel() == 0) return;
+        if (dst.dtype() == DType.BF16) {
+            elementwise.fillBf16(dst, ddpm.engine.BFloat16.bits((float) value));
+            return;
+        }
         int bits;
         if (dst.dtype() == DType.F32) bits = Float.floatToRawIntBits((float) value);
         else if (dst.dtype() == DType.I32) bits = (int) value;
@@ -387,51 +452,54 @@ public final class CudaBackend implements Backend, FusedOps {
         driver.memsetD32(address(dst), bits, dst.numel(), dst::describe);
     }
 
-    @Override public void unary(Ops.Unary op, Tensor x, Tensor out) { enter(); elementwise.unary(op, x, out); }
+    @Override public void unary(Ops.Unary op, Tensor x, Tensor out) {
+        staged(s -> elementwise.unary(op, s.in(x), s.out(out)));
+    }
 
     @Override public void unaryBackward(Ops.Unary op, Tensor x, Tensor y, Tensor gy, Tensor gx) {
-        enter();
-        elementwise.unaryBackward(op, x, y, gy, gx);
+        staged(s -> elementwise.unaryBackward(op, s.in(x), s.in(y), s.in(gy), s.out(gx)));
     }
 
-    @Override public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) { enter(); elementwise.binary(op, a, b, out); }
+    @Override public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
+        staged(s -> elementwise.binary(op, s.in(a), s.in(b), s.out(out)));
+    }
 
     @Override public void affine(Tensor x, double scale, double shift, Tensor out) {
-        enter();
-        elementwise.affine(x, scale, shift, out);
+        staged(s -> elementwise.affine(s.in(x), scale, shift, s.out(out)));
     }
 
-    @Override public void powScalar(Tensor x, double p, Tensor out) { enter(); elementwise.powScalar(x, p, out); }
+    @Override public void powScalar(Tensor x, double p, Tensor out) {
+        staged(s -> elementwise.powScalar(s.in(x), p, s.out(out)));
+    }
 
-    @Override public void clamp(Tensor x, double lo, double hi, Tensor out) { enter(); elementwise.clamp(x, lo, hi, out); }
+    @Override public void clamp(Tensor x, double lo, double hi, Tensor out) {
+        staged(s -> elementwise.clamp(s.in(x), lo, hi, s.out(out)));
+    }
 
-    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) { enter(); elementwise.where(cond, a, b, out); }
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        staged(s -> elementwise.where(s.in(cond), s.in(a), s.in(b), s.out(out)));
+    }
 
     @Override public void reduce(Ops.Reduce op, Tensor x, int outer, int n, int inner, Tensor out) {
-        enter();
-        reduce.reduce(op, x, outer, n, inner, out);
+        staged(s -> reduce.reduce(op, s.in(x), outer, n, inner, s.out(out)));
     }
 
-    @Override public void permute(Tensor x, int[] perm, Tensor out) { enter(); layout.permute(x, perm, out); }
+    @Override public void permute(Tensor x, int[] perm, Tensor out) { staged(s -> layout.permute(s.in(x), perm, s.out(out))); }
 
     @Override public void writeSlice(Tensor src, Tensor dst, int axis, int start) {
-        enter();
-        layout.writeSlice(src, dst, axis, start);
+        staged(s -> layout.writeSlice(s.in(src), s.inOut(dst), axis, start));
     }
 
     @Override public void readSlice(Tensor src, Tensor dst, int axis, int start) {
-        enter();
-        layout.readSlice(src, dst, axis, start);
+        staged(s -> layout.readSlice(s.in(src), s.out(dst), axis, start));
     }
 
     @Override public void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
-        enter();
-        gemm.matmul(a, b, out, transA, transB, alpha, beta);
+        staged(s -> gemm.matmul(s.in(a), s.in(b), beta == 0 ? s.out(out) : s.inOut(out), transA, transB, alpha, beta));
     }
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {
-        enter();
-        conv.forward(x, w, bias, out, stride, pad);
+        staged(s -> conv.forward(s.in(x), s.in(w), s.in(bias), s.out(out), stride, pad));
     }
 
     /**
@@ -442,8 +510,7 @@ public final class CudaBackend implements Backend, FusedOps {
      * each be null; residual may be out itself.
      */
     @Override public void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
-        enter();
-        conv.forwardAdd(x, w, bias, nAdd, residual, out, stride, pad);
+        staged(s -> conv.forwardAdd(s.in(x), s.in(w), s.in(bias), s.in(nAdd), s.in(residual), s.out(out), stride, pad));
     }
 
     /**
@@ -455,7 +522,12 @@ public final class CudaBackend implements Backend, FusedOps {
     @Override public void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w,
                                                  Tensor bias, Tensor nAdd, Tensor residual, Tensor out, Tensor mean,
                                                  Tensor rstd, int stride, int pad) {
-        enter();
+        staged(s -> normedConv(s.in(x), s.in(gamma), s.in(beta), groups, eps, s.in(w), s.in(bias), s.in(nAdd), s.in(residual),
+                s.out(out), s.out(mean), s.out(rstd), stride, pad));
+    }
+
+    private void normedConv(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w, Tensor bias, Tensor nAdd,
+                            Tensor residual, Tensor out, Tensor mean, Tensor rstd, int stride, int pad) {
         if (conv.normedFits(x, w, out, stride, pad)) {
             groupNorm.stats(x, groups, eps, mean, rstd);
             conv.forwardNormed(x, mean, rstd, gamma, beta, groups, w, bias, nAdd, residual, out, stride, pad);
@@ -472,98 +544,94 @@ public final class CudaBackend implements Backend, FusedOps {
     public ConvKernel conv() { return conv; }
 
     @Override public void conv2dBackwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
-        enter();
-        conv.backwardInput(gy, w, gx, stride, pad);
+        staged(s -> conv.backwardInput(s.in(gy), s.in(w), s.out(gx), stride, pad));
     }
 
     @Override public void conv2dBackwardWeight(Tensor x, Tensor gy, Tensor gw, int stride, int pad) {
-        enter();
-        conv.backwardWeight(x, gy, gw, stride, pad);
+        staged(s -> conv.backwardWeight(s.in(x), s.in(gy), s.out(gw), stride, pad));
     }
 
     @Override public void groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                                     Tensor out, Tensor mean, Tensor rstd) {
-        enter();
-        groupNorm.forward(x, gamma, beta, groups, eps, silu, out, mean, rstd);
+        staged(s -> groupNorm.forward(s.in(x), s.in(gamma), s.in(beta), groups, eps, silu, s.out(out), s.out(mean), s.out(rstd)));
     }
 
     @Override public void groupNormBackward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups,
                                             boolean silu, Tensor gy, Tensor gx, Tensor ggamma, Tensor gbeta) {
-        enter();
-        groupNorm.backward(x, gamma, beta, mean, rstd, groups, silu, gy, gx, ggamma, gbeta);
+        staged(s -> groupNorm.backward(s.in(x), s.in(gamma), s.in(beta), s.in(mean), s.in(rstd), groups, silu, s.in(gy),
+                s.out(gx), s.out(ggamma), s.out(gbeta)));
     }
 
-    @Override public void softmax(Tensor x, Tensor out) { enter(); softmax.forward(x, out); }
+    @Override public void softmax(Tensor x, Tensor out) { staged(s -> softmax.forward(s.in(x), s.out(out))); }
 
-    @Override public void softmaxBackward(Tensor y, Tensor gy, Tensor gx) { enter(); softmax.backward(y, gy, gx); }
+    @Override public void softmaxBackward(Tensor y, Tensor gy, Tensor gx) {
+        staged(s -> softmax.backward(s.in(y), s.in(gy), s.out(gx)));
+    }
 
     @Override public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
-        enter();
-        attention.forward(q, k, v, scale, out, lse);
+        staged(s -> attention.forward(s.in(q), s.in(k), s.in(v), scale, s.out(out), s.out(lse)));
     }
 
     @Override public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor gout,
                                             double scale, Tensor gq, Tensor gk, Tensor gv) {
-        enter();
-        attention.backward(q, k, v, out, lse, gout, scale, gq, gk, gv);
+        staged(s -> attention.backward(s.in(q), s.in(k), s.in(v), s.in(out), s.in(lse), s.in(gout), scale,
+                s.out(gq), s.out(gk), s.out(gv)));
     }
 
-    @Override public void upsampleNearest2x(Tensor x, Tensor out) { enter(); upsample.forward(x, out); }
+    @Override public void upsampleNearest2x(Tensor x, Tensor out) { staged(s -> upsample.forward(s.in(x), s.out(out))); }
 
-    @Override public void upsampleNearest2xBackward(Tensor gy, Tensor gx) { enter(); upsample.backward(gy, gx); }
+    @Override public void upsampleNearest2xBackward(Tensor gy, Tensor gx) { staged(s -> upsample.backward(s.in(gy), s.out(gx))); }
 
-    @Override public void gather(Tensor table, Tensor index, Tensor out) { enter(); gather.gather(table, index, out); }
+    @Override public void gather(Tensor table, Tensor index, Tensor out) {
+        staged(s -> gather.gather(s.in(table), index, s.out(out)));
+    }
 
     @Override public void scatterAdd(Tensor gout, Tensor index, Tensor gtable) {
-        enter();
-        gather.scatterAdd(gout, index, gtable);
+        staged(s -> gather.scatterAdd(s.in(gout), index, s.inOut(gtable)));
     }
 
     @Override public void qSample(Tensor x0, Tensor eps, Tensor t, Tensor a, Tensor s, Tensor out) {
-        enter();
-        diffusion.qSample(x0, eps, t, a, s, out);
+        staged(st -> diffusion.qSample(st.in(x0), st.in(eps), t, st.in(a), st.in(s), st.out(out)));
     }
 
     @Override public void posteriorStep(Tensor xt, Tensor epsHat, Tensor z, Tensor t, Tensor c1, Tensor c2,
                                         Tensor sigma, Tensor out) {
-        enter();
-        diffusion.posteriorStep(xt, epsHat, z, t, c1, c2, sigma, out);
+        staged(s -> diffusion.posteriorStep(s.in(xt), s.in(epsHat), s.in(z), t, s.in(c1), s.in(c2), s.in(sigma), s.out(out)));
     }
 
     @Override public void ddimStep(Tensor xt, Tensor epsHat, Tensor z, Tensor idx, Tensor coefs, double clip, Tensor out) {
-        enter();
-        diffusion.ddimStep(xt, epsHat, z, idx, coefs, clip, out);
+        staged(s -> diffusion.ddimStep(s.in(xt), s.in(epsHat), s.in(z), idx, s.in(coefs), clip, s.out(out)));
     }
 
-    @Override public void randUniform(Tensor out, long seed, long offset) { enter(); rng.uniform(out, seed, offset); }
+    @Override public void randUniform(Tensor out, long seed, long offset) { staged(s -> rng.uniform(s.out(out), seed, offset)); }
 
-    @Override public void randNormal(Tensor out, long seed, long offset) { enter(); rng.normal(out, seed, offset); }
+    @Override public void randNormal(Tensor out, long seed, long offset) { staged(s -> rng.normal(s.out(out), seed, offset)); }
 
     @Override public void dropoutMask(Tensor out, double p, long seed, long offset) {
-        enter();
-        rng.dropoutMask(out, p, seed, offset);
+        staged(s -> rng.dropoutMask(s.out(out), p, seed, offset));
     }
 
+    // the optimiser's buffers are float32 by design (F.adamUpdate checks); staging only keeps the contract whole
     @Override public void adam(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
                                double eps, double weightDecay, boolean decoupled, long step, double gradScale) {
-        enter();
-        adam.adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradScale);
+        staged(s -> adam.adam(s.inOut(param), s.in(grad), s.inOut(m), s.inOut(v), lr, beta1, beta2, eps, weightDecay, decoupled,
+                step, gradScale));
     }
 
     @Override public void adamClipped(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
                                       double eps, double weightDecay, boolean decoupled, long step, Tensor gradSumSquares,
                                       double maxNorm) {
-        enter();
-        adam.adamClipped(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, gradSumSquares, maxNorm);
+        staged(s -> adam.adamClipped(s.inOut(param), s.in(grad), s.inOut(m), s.inOut(v), lr, beta1, beta2, eps, weightDecay,
+                decoupled, step, s.in(gradSumSquares), maxNorm));
     }
 
     @Override public void adamScheduled(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor hyper, double beta1, double beta2,
                                         double eps, double weightDecay, boolean decoupled, Tensor gradSumSquares, double maxNorm) {
-        enter();
-        adam.adamScheduled(param, grad, m, v, hyper, beta1, beta2, eps, weightDecay, decoupled, gradSumSquares, maxNorm);
+        staged(s -> adam.adamScheduled(s.inOut(param), s.in(grad), s.inOut(m), s.inOut(v), s.in(hyper), beta1, beta2, eps,
+                weightDecay, decoupled, s.in(gradSumSquares), maxNorm));
     }
 
-    @Override public void ema(Tensor ema, Tensor param, double decay) { enter(); adam.ema(ema, param, decay); }
+    @Override public void ema(Tensor ema, Tensor param, double decay) { staged(s -> adam.ema(s.inOut(ema), s.in(param), decay)); }
 
     @Override public String toString() { return "CudaBackend(" + describe() + ")"; }
 }

@@ -97,14 +97,22 @@ public final class ElementwiseKernel {
                 () -> "clamp " + x.describe());
     }
 
-    /** F32 ↔ I32 conversion with Java's cast semantics. */
+    /** F32 ↔ I32 (Java's cast semantics) and F32 ↔ BF16 (to nearest even, as {@link ddpm.engine.BFloat16}). */
     void cast(Tensor src, Tensor dst) {
-        String k;
-        if (src.dtype() == DType.F32 && dst.dtype() == DType.I32) k = "cast_f32_i32";
-        else if (src.dtype() == DType.I32 && dst.dtype() == DType.F32) k = "cast_i32_f32";
-        else throw new IllegalArgumentException("CUDA copy: unsupported conversion " + src.dtype() + " -> " + dst.dtype()
-                + " (the CUDA backend holds F32 and I32 only)");
+        String k = switch (src.dtype().name() + ">" + dst.dtype().name()) {
+            case "F32>I32" -> "cast_f32_i32";
+            case "I32>F32" -> "cast_i32_f32";
+            case "F32>BF16" -> "cast_f32_bf16";
+            case "BF16>F32" -> "cast_bf16_f32";
+            default -> throw new IllegalArgumentException("CUDA cast: no kernel for " + src.dtype() + " -> " + dst.dtype());
+        };
         mod.launch1d(k, dst.numel(), new Args().ptr(src).ptr(dst).i((int) dst.numel()),
                 () -> "copy " + src.describe() + " -> " + dst.describe());
+    }
+
+    /** Every element of a BF16 tensor set to the bfloat16 bit pattern {@code bits}. */
+    void fillBf16(Tensor dst, short bits) {
+        mod.launch1d("fill_u16", dst.numel(), new Args().ptr(dst).i(bits & 0xFFFF).i((int) dst.numel()),
+                () -> "fill " + dst.describe());
     }
 }

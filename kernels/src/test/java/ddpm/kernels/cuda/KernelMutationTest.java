@@ -207,10 +207,21 @@ class KernelMutationTest {
         });
     }, 3e-2);
 
+    /** float32 → bfloat16 → float32 of values whose dropped bits are random: the rounding, exactly. */
+    static final Scenario BF16_ROUND_TRIP = new Scenario("copy F32 -> BF16 -> F32, 1001 values", be -> {
+        Tensor x = upload(be, random(11, 1001), 1001), h = Tensor.empty(be, DType.BF16, 1001), y = Tensor.empty(be, DType.F32, 1001);
+        be.copy(x, h);
+        be.copy(h, y);
+        return y.toFloats();
+    }, 0);
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
     static final List<Mutant> MUTANTS = List.of(
+            new Mutant("cast_f32_bf16 truncating instead of rounding to nearest even", "elementwise", "elementwise.cu",
+                    "out[i] = __float2bfloat16_rn(x[i]);", "out[i] = __float2bfloat16_rn(__int_as_float(__float_as_int(x[i]) & 0xffff0000));",
+                    BF16_ROUND_TRIP, false),
             new Mutant("block_sum without its first __syncthreads", "group_norm", "common.cuh",
                     "    if (lane == 0) scratch[warp] = v;\n    __syncthreads();\n", "    if (lane == 0) scratch[warp] = v;\n",
                     GROUP_NORM, true),
