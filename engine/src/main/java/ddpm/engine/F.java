@@ -17,13 +17,17 @@ public final class F {
         if (t.rank() != rank) throw bad(op, arg + " must have rank " + rank + ", got " + t.describe());
     }
 
-    /** Throws naming the tensors when the (non-null) floating tensors do not share one dtype. */
+    /**
+     * Throws naming the tensors unless the (non-null) floating tensors share one dtype or mix F32
+     * and BF16 only: a BF16 activation meets F32 parameters (weights, norms' γ and β, schedule
+     * tables) in every layer, and the layer's output takes the activation's dtype.
+     */
     private static void sameDType(String op, Tensor... ts) {
         Tensor first = null;
         for (Tensor t : ts) {
             if (t == null) continue;
             if (first == null) first = t;
-            else if (t.dtype() != first.dtype()) {
+            else if (t.dtype() != first.dtype() && !(t.dtype().isFloat32Math() && first.dtype().isFloat32Math())) {
                 StringBuilder sb = new StringBuilder();
                 for (Tensor u : ts) if (u != null) sb.append(' ').append(u.describe()).append(';');
                 throw bad(op, "dtypes differ:" + sb + " convert with .to(DType)");
@@ -32,13 +36,18 @@ public final class F {
     }
 
     // ---------------------------------------------------------------- linear and conv
-    /** y = x·wᵀ + b with x [N, in], w [out, in] (PyTorch layout), b [out] or null. */
+    /** y = x·wᵀ + b with x [N, in], w [out, in] (PyTorch layout), b [out] or null; y has x's dtype. */
     public static Tensor linear(Tensor x, Tensor w, Tensor b) {
         rank("linear", "weight", w, 2);
         if (x.dim(-1) != w.dim(1))
             throw bad("linear", "input " + x.describe() + " has " + x.dim(-1) + " features, weight " + w.describe() + " expects " + w.dim(1));
         Tensor y = x.matmul(w, false, true);
-        return b == null ? y : y.add(b);
+        return b == null ? y : y.add(b.to(y.dtype()));
+    }
+
+    /** An uninitialised tensor beside x kept at float32 or better (statistics, a dropout mask): float32 for a BF16 x, else x's dtype. */
+    private static Tensor wideFor(Tensor x, int... shape) {
+        return Tensor.empty(x.backend(), x.dtype() == DType.BF16 ? DType.F32 : x.dtype(), shape);
     }
 
     /** 2-D convolution: x [N,C,H,W], w [O,C,k,k], b [O] or null; square kernel, stride, zero padding. */
@@ -96,7 +105,7 @@ public final class F {
         }
         Tensor out = x.emptyLike(os);
         try (Scope scope = Scope.open()) {   // the statistics are not kept: no backward will read them
-            Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups);
+            Tensor mean = wideFor(x, x.dim(0), groups), rstd = wideFor(x, x.dim(0), groups);
             FusedOps.of(x.backend()).groupNormSiluConv2dAdd(x, gamma, beta, groups, eps, w, b, nAdd, residual, out, mean, rstd, stride, pad);
         }
         return out;
@@ -147,7 +156,7 @@ public final class F {
         checkGroupNorm("groupNorm", x, gamma, beta, groups, eps);
         int c = x.dim(1);
         Tensor out = x.emptyLike(x.shape());
-        Tensor mean = x.emptyLike(x.dim(0), groups), rstd = x.emptyLike(x.dim(0), groups);
+        Tensor mean = wideFor(x, x.dim(0), groups), rstd = wideFor(x, x.dim(0), groups);
         x.backend().groupNorm(x, gamma, beta, groups, eps, silu, out, mean, rstd);
         return Tensor.record(silu ? "groupNormSilu" : "groupNorm", out, g -> {
             Tensor gx = x.emptyLike(x.shape()), gg = gamma.emptyLike(c), gb = beta.emptyLike(c);
@@ -189,7 +198,7 @@ public final class F {
             throw bad("attention", "q " + q.describe() + ", k " + k.describe() + ", v " + v.describe()
                     + " must be [B, L, D], [B, S, D], [B, S, Dv]");
         Tensor out = q.emptyLike(q.dim(0), q.dim(1), v.dim(2));
-        Tensor lse = q.emptyLike(q.dim(0), q.dim(1));
+        Tensor lse = wideFor(q, q.dim(0), q.dim(1));
         q.backend().attention(q, k, v, scale, out, lse);
         return Tensor.record("attention", out, g -> {
             Tensor gq = q.emptyLike(q.shape()), gk = k.emptyLike(k.shape()), gv = v.emptyLike(v.shape());
@@ -211,13 +220,14 @@ public final class F {
         }, x);
     }
 
-    /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
+    /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p) (in
+     *  float32 for a BF16 x, rounded once). */
     public static Tensor dropout(Tensor x, double p, Rng rng, boolean training) {
         if (!(p >= 0 && p < 1)) throw bad("dropout", "probability must be in [0, 1), got " + p);
         if (!training || p == 0) return x;
-        Tensor mask = x.emptyLike(x.shape());
+        Tensor mask = wideFor(x, x.shape());   // 1/(1−p) exactly, not rounded to bfloat16
         x.backend().dropoutMask(mask, p, rng.seed(), rng.next(x.numel()));
-        return x.mul(mask);
+        return x.mul(mask).to(x.dtype());
     }
 
     /** Rows of {@code table} [T, *] picked by I32 {@code index} [B]: [B, *]. Differentiable in table. */

@@ -330,6 +330,8 @@ public class Tensor implements AutoCloseable {
                     if (!Arrays.equals(gk.shape, in.shape))
                         throw new IllegalStateException("backward of '" + t.node.op + "' gave " + gk.describe()
                                 + " for input " + in.describe());
+                    // a gradient has its tensor's dtype: an op that met F32 and BF16 may have made it in the other
+                    if (gk.dtype() != in.dtype()) gk = gk.to(in.dtype());
                     if (anomaly) checkFinite(gk, "backward of '" + t.node.op + "' (gradient of input " + k + ")");
                     Tensor prev = grads.get(in);
                     grads.put(in, prev == null ? gk : prev.add(gk));
@@ -412,20 +414,24 @@ public class Tensor implements AutoCloseable {
         }
     }
 
-    /** Throws when floating tensors mix dtypes. */
-    static void sameDType(String op, Tensor a, Tensor b) {
-        if (a.dtype() != b.dtype())
-            throw new IllegalArgumentException(op + ": dtypes differ: " + a.describe() + " and " + b.describe()
-                    + "; convert one with .to(DType)");
+    /**
+     * The dtype of an elementwise result of a and b: theirs when they agree; F32 when F32 meets
+     * BF16 (the wider wins, as PyTorch promotes); throws naming them otherwise.
+     */
+    static DType promote(String op, Tensor a, Tensor b) {
+        if (a.dtype() == b.dtype()) return a.dtype();
+        if (a.dtype().isFloat32Math() && b.dtype().isFloat32Math()) return DType.F32;
+        throw new IllegalArgumentException(op + ": dtypes differ: " + a.describe() + " and " + b.describe()
+                + "; convert one with .to(DType)");
     }
 
     // ================================================================ elementwise
     private Tensor binary(Ops.Binary op, Tensor b) {
         String name = op.name().toLowerCase();
         sameDevice(name, this, b);
-        sameDType(name, this, b);
+        DType dtype = promote(name, this, b);
         int[] outShape = Shapes.broadcast(shape, b.shape, name);
-        Tensor out = emptyLike(outShape);
+        Tensor out = empty(dtype, device(), outShape);
         backend().binary(op, this, b, out);
         return out;
     }
@@ -514,9 +520,9 @@ public class Tensor implements AutoCloseable {
     /** cond ≠ 0 ? a : b with broadcasting; differentiable in a and b. */
     public static Tensor where(Tensor cond, Tensor a, Tensor b) {
         sameDevice("where", cond, a, b);
-        sameDType("where", a, b);
+        DType dtype = promote("where", a, b);
         int[] s = Shapes.broadcast(Shapes.broadcast(cond.shape, a.shape, "where"), b.shape, "where");
-        Tensor out = a.emptyLike(s);
+        Tensor out = empty(dtype, a.device(), s);
         a.backend().where(cond, a, b, out);
         return record("where", out, g -> {
             Tensor zero = g.scalarLike(0);
@@ -758,8 +764,9 @@ public class Tensor implements AutoCloseable {
         int[] s = ts[0].shape.clone();
         int a = Shapes.axis(axis, s, "concat");
         int total = 0;
+        DType dtype = ts[0].dtype();
         for (Tensor t : ts) {
-            sameDType("concat", ts[0], t);
+            if (promote("concat", ts[0], t) != ts[0].dtype()) dtype = DType.F32;   // BF16 parts with an F32 one
             boolean ok = t.shape.length == s.length;
             for (int i = 0; ok && i < s.length; i++) ok = i == a || t.shape[i] == s[i];
             if (!ok) {
@@ -770,7 +777,7 @@ public class Tensor implements AutoCloseable {
             total += t.shape[a];
         }
         s[a] = total;
-        Tensor out = ts[0].emptyLike(s);
+        Tensor out = empty(dtype, ts[0].device(), s);
         int[] starts = new int[ts.length];
         int at = 0;
         for (int i = 0; i < ts.length; i++) {
@@ -796,11 +803,12 @@ public class Tensor implements AutoCloseable {
      */
     public Tensor matmul(Tensor b) { return matmul(b, false, false); }
 
-    /** Matrix product with either operand transposed in its last two axes. */
+    /** Matrix product with either operand transposed in its last two axes. F32 and BF16 operands
+     *  may meet (a BF16 activation times an F32 weight): the result has the left operand's dtype. */
     public Tensor matmul(Tensor b, boolean transA, boolean transB) {
         Tensor a = this;
         sameDevice("matmul", a, b);
-        sameDType("matmul", a, b);
+        if (a.dtype() != b.dtype()) promote("matmul", a, b);
         if (a.rank() < 2 || a.rank() > 3 || b.rank() < 2 || b.rank() > 3)
             throw new IllegalArgumentException("matmul: operands must have rank 2 or 3, got " + a.describe() + " and " + b.describe());
         int m = transA ? a.dim(-1) : a.dim(-2), ka = transA ? a.dim(-2) : a.dim(-1);

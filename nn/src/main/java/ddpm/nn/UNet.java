@@ -44,6 +44,27 @@ public class UNet extends Module {
     public final Conv2d convIn, convOut;
     public final ModuleList down, mid, up;
     public final GroupNorm normOut;
+    private volatile DType activations;
+
+    /**
+     * The dtype of the activations between the input and output convolutions: null (the default)
+     * for the model's own dtype, or BF16 with a float32 model: bf16 autocast. The input is cast to
+     * BF16 before conv_in, as is the timestep embedding after its MLP, and every layer then keeps
+     * its output in BF16 (float32 parameters meet BF16 activations; group-norm statistics, dropout's
+     * scale, softmax inside attention stay float32), and ε̂ is cast back to float32 after conv_out,
+     * so the loss and the samplers see float32. Gradients of the parameters are float32.
+     */
+    public UNet activations(DType dtype) {
+        if (dtype != null && dtype != DType.BF16 && dtype != dtype())
+            throw new IllegalArgumentException("UNet activations: BF16 or the model's dtype " + dtype() + ", not " + dtype);
+        if (dtype == DType.BF16 && dtype() != DType.F32)
+            throw new IllegalArgumentException("UNet activations: BF16 needs a float32 model, this one is " + dtype());
+        activations = dtype == dtype() ? null : dtype;
+        return this;
+    }
+
+    /** The activations' dtype (the model's own unless {@link #activations(DType)} set BF16). */
+    public DType activations() { return activations == null ? dtype() : activations; }
 
     /** A float32 model on {@code device}. */
     public UNet(UNetConfig config, Device device, long seed) { this(config, device, DType.F32, seed); }
@@ -120,9 +141,11 @@ public class UNet extends Module {
         requireBuilt();
         checkInputs(x, t, labels);
         int b = x.dim(0);
+        DType act = activations();
         Tensor emb = temb.forward(t);
         if (labelEmb != null) emb = emb.add(labelEmb.forward(labelRows(labels, b)));
-        Tensor h = convIn.forward(x);
+        emb = emb.to(act);
+        Tensor h = convIn.forward(x.to(act));
         List<Tensor> hs = new ArrayList<>();
         hs.add(h);
         for (Module m : down.items()) {
@@ -138,7 +161,8 @@ public class UNet extends Module {
             else if (m instanceof AttnBlock ab) h = ab.forward(h);
             else h = ((Upsample) m).forward(h);
         }
-        return Fusion.convAdd && Fusion.normConv ? convOut.forwardNormedAdd(normOut, h, null, null) : convOut.forward(normOut.forward(h));
+        Tensor eps = Fusion.convAdd && Fusion.normConv ? convOut.forwardNormedAdd(normOut, h, null, null) : convOut.forward(normOut.forward(h));
+        return eps.to(x.dtype());
     }
 
     /** Row indices into the label table: labels, with negatives (and null) mapped to the null row. */

@@ -32,6 +32,29 @@ class LayerTest {
         return a;
     }
 
+    /** bf16 autocast through every layer kind: BF16 activations meet the float32 parameters and each
+     *  layer's output stays BF16, so the U-Net stores no float32 activation between its ends. */
+    @Test void bf16ActivationsStayBf16ThroughEveryLayer() {
+        Rng r = new Rng(5);
+        Tensor x = Tensor.randn(r, 2, 32, 8, 8).to(DType.BF16), emb = Tensor.randn(r, 2, 64).to(DType.BF16);
+        try (ResBlock rb = new ResBlock(32, 64, 64, 0.1, 8).build(Device.CPU, DType.F32, 1);
+             AttnBlock ab = new AttnBlock(32, 8).build(Device.CPU, DType.F32, 2);
+             Downsample down = new Downsample(32).build(Device.CPU, DType.F32, 3);
+             Upsample up = new Upsample(32).build(Device.CPU, DType.F32, 4);
+             Linear lin = new Linear(64, 16).build(Device.CPU, DType.F32, 5)) {
+            rb.setDropoutRng(new Rng(9));
+            for (Tensor y : new Tensor[]{rb.forward(x, emb), ab.forward(x), down.forward(x), up.forward(x), lin.forward(emb)})
+                assertEquals(DType.BF16, y.dtype(), y.describe());
+        }
+        try (UNet net = new UNet(UNetConfig.tiny(), Device.CPU, 1)) {
+            net.activations(DType.BF16);
+            assertEquals(DType.BF16, net.activations());
+            Tensor eps = net.forward(Tensor.randn(r, 2, 3, 16, 16), Tensor.ofInts(new int[]{3, 700}, Device.CPU, 2));
+            assertEquals(DType.F32, eps.dtype(), "ε̂ comes back in float32");
+            assertThrows(IllegalArgumentException.class, () -> net.activations(DType.F64));
+        }
+    }
+
     @Test void linearByHand() {
         try (Linear l = f64(new Linear(2, 3))) {
             set(l.weight, 1, 2, 3, 4, 5, 6);      // [[1,2],[3,4],[5,6]]

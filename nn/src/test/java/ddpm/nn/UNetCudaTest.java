@@ -125,6 +125,52 @@ class UNetCudaTest {
     }
 
     /** Loss of one forward and backward (dropout off: eval mode), gradients left in the net. */
+    /**
+     * bf16 autocast ({@link UNet#activations}): the train step with BF16 activations against the
+     * float32 one, on the CPU (the specification) and on CUDA with BF16 tensor-core math. Stated
+     * tolerances, relative to the largest value: loss 1e-3, gradients 1.5e-2 (bf16 keeps 8 bits and
+     * every stored activation is rounded; measured on the host driver: loss 3e-6, gradients 5.0e-3 on
+     * the CPU and 2.3e-3 on CUDA). The BF16 gradients must differ from float32's, and the CUDA step
+     * must have stored its activations as bfloat16 (its narrowing casts are counted).
+     */
+    @Test void bf16ActivationsTrainingStepStaysNearFp32() throws Exception {
+        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
+        try (UNet c = new UNet(cfg, Device.CPU, 1); UNet g = new UNet(cfg, GPU, 1)) {
+            Fd.randomize(c, 3, 0.05);
+            try (Scope s = Scope.open()) {
+                g.flatParams().copyFrom(c.flatParams().to(GPU));
+            }
+            Rng data = new Rng(2);
+            float[] x = Tensor.randn(data, 4, 3, 16, 16).toFloats(), eps = Tensor.randn(data, 4, 3, 16, 16).toFloats();
+            int[] t = {0, 10, 500, 999}, y = {0, 2, UNet.NULL_LABEL, 1};
+            float[] ref = step(c, Device.CPU, x, eps, t, y);
+            float[] refGrads = c.flatGrads().toFloats();
+            c.activations(ddpm.engine.DType.BF16);
+            float[] cpuBf16 = step(c, Device.CPU, x, eps, t, y);
+            float[] cpuBf16Grads = c.flatGrads().toFloats();
+            assertClose("CPU bf16 activations: loss", new float[]{ref[0]}, cpuBf16, 1e-3);
+            assertClose("CPU bf16 activations: gradients", refGrads, cpuBf16Grads, 1.5e-2);
+            assertTrue(maxRel(refGrads, cpuBf16Grads) > 1e-5, "gradients equal float32's: no activation was rounded");
+            g.activations(ddpm.engine.DType.BF16);
+            Backends.get(GPU).setPrecision(MathPrecision.BF16);
+            try {
+                long narrowed = launches("elementwise.cast_f32_bf16");
+                float[] got = step(g, GPU, x, eps, t, y);
+                float[] gotGrads = g.flatGrads().toFloats();
+                assertTrue(launches("elementwise.cast_f32_bf16") - narrowed > 100, "the CUDA step stored no BF16 activation");
+                assertClose("CUDA bf16: loss", new float[]{ref[0]}, got, 1e-3);
+                assertClose("CUDA bf16: gradients", refGrads, gotGrads, 1.5e-2);
+                System.out.printf(java.util.Locale.ROOT, "tiny U-Net train step, bf16 activations: loss %.6f (CPU) %.6f (CUDA, bf16 math) vs fp32 %.6f;"
+                                + " gradients max error of max |g|: CPU %.2e, CUDA %.2e; CUDA vs CPU bf16 %.2e%n", cpuBf16[0], got[0], ref[0],
+                        maxRel(refGrads, cpuBf16Grads), maxRel(refGrads, gotGrads), maxRel(cpuBf16Grads, gotGrads));
+            } finally {
+                Backends.get(GPU).setPrecision(MathPrecision.FP32);
+            }
+        }
+    }
+
+    private static long launches(String kernel) { return ddpm.kernels.cuda.CudaBackend.kernelLaunches().getOrDefault(kernel, 0L); }
+
     private static float[] step(UNet net, Device d, float[] x, float[] eps, int[] t, int[] y) {
         net.eval();
         try (Scope s = Scope.open()) {

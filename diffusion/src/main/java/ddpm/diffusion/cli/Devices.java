@@ -45,6 +45,19 @@ public final class Devices {
             + "(auto: bf16 on a GPU with tensor cores, else fp32; weights, group-norm statistics, softmax,\n"
             + "loss and optimiser state stay fp32)";
 
+    public static final String ACTIVATIONS_HELP = "f32 | bf16: the dtype the U-Net stores its activations in (bf16: half the\n"
+            + "bytes, every stored value rounded; weights, gradients, statistics and the loss stay f32.\n"
+            + "On CUDA most kernels still read and write bf16 through f32 copies: correct, not yet faster)";
+
+    /** Whether a --activations value asks for BF16 (UsageException for anything but f32 and bf16). */
+    public static boolean bf16Activations(String v) {
+        return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "f32", "fp32" -> false;
+            case "bf16" -> true;
+            default -> throw new UsageException("--activations: expected f32 or bf16, got '" + v + "'");
+        };
+    }
+
     /** Validates a --precision value without opening anything. */
     public static String checkPrecision(String v) {
         if (v.equalsIgnoreCase("auto")) return "auto";

@@ -39,6 +39,7 @@ public final class TrainCifar {
                         + "fashion-mnist, else cpu)")
                 .option("device", "DEV", "auto", Devices.HELP)
                 .option("precision", "P", "auto", Devices.PRECISION_HELP)
+                .option("activations", "D", "f32", Devices.ACTIVATIONS_HELP)
                 .option("steps", "N", null, "training steps (paper 800k, cpu 20k)")
                 .option("batch", "N", null, "batch size (paper 128, cpu 16)")
                 .option("lr", "X", null, "peak learning rate (2e-4)")
@@ -131,6 +132,7 @@ public final class TrainCifar {
     /** Applies the options that were given on top of a preset. */
     static void apply(Args a, TrainConfig c) {
         if (a.given("steps")) c.steps = a.getLong("steps", 0, Long.MAX_VALUE);
+        if (a.given("activations")) c.bf16Activations = Devices.bf16Activations(a.get("activations"));
         if (a.given("batch")) c.batch = a.getInt("batch", 1, 1 << 16);
         if (a.given("lr")) c.lr = a.getDouble("lr", 1e-12, 10);
         if (a.given("warmup")) c.warmup = a.getLong("warmup", 0, Long.MAX_VALUE);

@@ -55,6 +55,9 @@ public final class TrainConfig {
     /** Number of periodic checkpoints kept in the run directory (older ones are deleted). */
     public int keepCheckpoints = 3;
     public String preset = "paper";
+    /** bf16 autocast: the U-Net's activations stored in BF16 ({@code UNet.activations}); weights,
+     *  gradients, optimiser state and the loss stay float32. */
+    public boolean bf16Activations = false;
 
     /** The paper's CIFAR-10 recipe. */
     public static TrainConfig paper() { return new TrainConfig(); }
@@ -173,9 +176,10 @@ public final class TrainConfig {
     }
 
     @Override public String toString() {
-        return String.format(Locale.ROOT, "%s preset: %d steps, batch %d, lr %.1e (warmup %d), clip %s, EMA %s, T=%d %s, predict %s, variance %s, loss %s%s, flips %s",
+        return String.format(Locale.ROOT, "%s preset: %d steps, batch %d, lr %.1e (warmup %d), clip %s, EMA %s, T=%d %s, predict %s, variance %s, loss %s%s, flips %s%s",
                 preset, steps, batch, lr, warmup, gradClip > 0 ? Double.toString(gradClip) : "off", emaDecay, timesteps, schedule,
                 predict.cliName, variance.cliName, loss.name().toLowerCase(Locale.ROOT),
-                classConditional ? ", class-conditional (label dropout " + labelDropout + ")" : "", hflip ? "on" : "off");
+                classConditional ? ", class-conditional (label dropout " + labelDropout + ")" : "", hflip ? "on" : "off",
+                bf16Activations ? ", bf16 activations" : "");
     }
 }

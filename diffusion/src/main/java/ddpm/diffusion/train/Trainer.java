@@ -118,6 +118,7 @@ public final class Trainer implements AutoCloseable {
         Path resume = RunDir.latest(runDir);
         try {
             this.model = start(resume, modelConfigFor(cfg, data));
+            if (cfg.bf16Activations) model.activations(ddpm.engine.DType.BF16);
         } catch (RuntimeException e) {
             lock.close();
             throw e;

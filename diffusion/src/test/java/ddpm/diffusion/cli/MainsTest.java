@@ -76,6 +76,9 @@ class MainsTest {
         r = run(TrainCifar::run, "--precision", "fp16");
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--precision: expected auto | fp32 | tf32 | bf16, got 'fp16'"), r.err);
+        r = run(Sample::run, "--ckpt", "x", "--activations", "fp16");
+        assertEquals(2, r.code);
+        assertTrue(r.err.contains("--activations: expected f32 or bf16, got 'fp16'"), r.err);
         r = run(Sample::run);
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--ckpt is required"), r.err);
@@ -131,6 +134,27 @@ class MainsTest {
         assertEquals(0, e.code, e.out + e.err);
         assertTrue(e.out.contains("NLL bound:") && e.out.contains("prior L_T") && e.out.contains("decoder NLL L_0"), e.out);
         assertTrue(e.out.contains("bits/dim [########################] 100%"), e.out);
+    }
+
+    /** bf16 autocast from the command line: training and sampling with BF16 activations, on the CPU. */
+    @Test void bf16ActivationsTrainAndSample() throws Exception {
+        Path runDir = tmp.resolve("bf16");
+        Run t = run(TrainCifar::run, tinyTrain(runDir, "--steps", "2", "--activations", "bf16"));
+        assertEquals(0, t.code, t.out + t.err);
+        assertTrue(t.out.contains("bf16 activations") && t.out.contains("step 2/2"), t.out);
+        Path f32 = tmp.resolve("f32.npy"), bf16 = tmp.resolve("bf16.npy");
+        for (String[] v : new String[][]{{"f32", f32.toString()}, {"bf16", bf16.toString()}}) {
+            Run s = run(Sample::run, "--ckpt", runDir.toString(), "--sampler", "ddim", "--steps", "3", "--n", "2", "--out", "none",
+                    "--npy", v[1], "--activations", v[0], "--device", "cpu");
+            assertEquals(0, s.code, s.out + s.err);
+        }
+        float[] a = Npy.read(f32).floats(), b = Npy.read(bf16).floats();
+        double diff = 0;
+        for (int i = 0; i < a.length; i++) {
+            assertTrue(Float.isFinite(b[i]), "bf16 sample element " + i + " is " + b[i]);
+            diff = Math.max(diff, Math.abs(a[i] - b[i]));
+        }
+        assertTrue(diff > 0 && diff < 0.1, "bf16 samples differ from f32 ones by " + diff + ": rounded, and close");
     }
 
     /** The classifier, guidance, measuring and interpolation commands on the tiny synthetic setup. */
