@@ -2,6 +2,7 @@
 // it by its plain name in the PTX; flat index spaces are < 2^31 elements (checked on the host).
 #pragma once
 #include <stdint.h>
+#include <cuda_bf16.h>
 
 #define MAX_RANK 8
 
@@ -34,6 +35,18 @@ __device__ __forceinline__ float warp_min(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
+}
+
+// Operands of mixed dtype: bit k of a kernel's `dt` mask set means its operand k is bfloat16, else
+// float32 (the launcher's CudaBackend.dtypes). Loads widen to float; stores round to nearest even,
+// as ddpm.engine.BFloat16 does. The branch is uniform across a launch.
+__device__ __forceinline__ float ld(const void* p, int dt, int k, size_t i) {
+    return (dt >> k & 1) ? __bfloat162float(((const __nv_bfloat16*)p)[i]) : ((const float*)p)[i];
+}
+
+__device__ __forceinline__ void st(void* p, int dt, int k, size_t i, float v) {
+    if (dt >> k & 1) ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(v);
+    else ((float*)p)[i] = v;
 }
 
 // Block-wide sum; every thread gets the result. `scratch` holds >= 32 floats; blockDim.x is a

@@ -1,8 +1,8 @@
 // Elementwise kernels: unary ops and their backward, broadcast binary ops, affine, pow by a
 // constant, clamp, where, dtype casts, bfloat16 fills. The arithmetic ones are in-place safe (out may be the same
 // buffer as an input, which gradient accumulation uses), so their pointers are not
-// __restrict__. All memory bound; grid-stride loops, 256 threads.
-#include <cuda_bf16.h>
+// __restrict__; their operands are float32 or bfloat16 (the `dt` mask, operands numbered in
+// parameter order: see ld/st in common.cuh). All memory bound; grid-stride loops, 256 threads.
 #include "common.cuh"
 
 // Op codes are the ordinals of ddpm.engine.Ops.Unary / Ops.Binary.
@@ -67,31 +67,33 @@ __device__ __forceinline__ float binary_f(int op, float a, float b) {
     return __int_as_float(0x7fc00000);
 }
 
-extern "C" __global__ void unary_fwd(int op, const float* x, float* out, int n) {
-    GRID_STRIDE(i, n) out[i] = unary_f(op, x[i]);
+// dt: x = 0, out = 1.
+extern "C" __global__ void unary_fwd(int op, const void* x, void* out, int n, int dt) {
+    GRID_STRIDE(i, n) st(out, dt, 1, i, unary_f(op, ld(x, dt, 0, i)));
 }
 
-extern "C" __global__ void unary_bwd(int op, const float* x, const float* y,
-                                     const float* gy, float* gx, int n) {
-    GRID_STRIDE(i, n) gx[i] = unary_b(op, x[i], y[i], gy[i]);
+// dt: x = 0, y = 1, gy = 2, gx = 3.
+extern "C" __global__ void unary_bwd(int op, const void* x, const void* y,
+                                     const void* gy, void* gx, int n, int dt) {
+    GRID_STRIDE(i, n) st(gx, dt, 3, i, unary_b(op, ld(x, dt, 0, i), ld(y, dt, 1, i), ld(gy, dt, 2, i)));
 }
 
-// Same shapes: no index arithmetic.
-extern "C" __global__ void binary_flat(int op, const float* a, const float* b,
-                                       float* out, int n) {
-    GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], b[i]);
+// Same shapes: no index arithmetic. dt: a = 0, b = 1, out = 2 (for every binary kernel).
+extern "C" __global__ void binary_flat(int op, const void* a, const void* b,
+                                       void* out, int n, int dt) {
+    GRID_STRIDE(i, n) st(out, dt, 2, i, binary_f(op, ld(a, dt, 0, i), ld(b, dt, 1, i)));
 }
 
 // b (or a, when aScalar) is one element: broadcast from a register.
-extern "C" __global__ void binary_scalar(int op, const float* a, const float* b,
-                                         float* out, int n, int aIsScalar) {
-    if (aIsScalar) { float s = a[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, s, b[i]); }
-    else           { float s = b[0]; GRID_STRIDE(i, n) out[i] = binary_f(op, a[i], s); }
+extern "C" __global__ void binary_scalar(int op, const void* a, const void* b,
+                                         void* out, int n, int aIsScalar, int dt) {
+    if (aIsScalar) { float s = ld(a, dt, 0, 0); GRID_STRIDE(i, n) st(out, dt, 2, i, binary_f(op, s, ld(b, dt, 1, i))); }
+    else           { float s = ld(b, dt, 1, 0); GRID_STRIDE(i, n) st(out, dt, 2, i, binary_f(op, ld(a, dt, 0, i), s)); }
 }
 
 // General broadcast: out dims, and a's/b's element strides per out axis (0 on broadcast axes).
-extern "C" __global__ void binary_bcast(int op, const float* a, const float* b,
-                                        float* out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb) {
+extern "C" __global__ void binary_bcast(int op, const void* a, const void* b,
+                                        void* out, int n, int rank, Dims8 dims, Dims8 sa, Dims8 sb, int dt) {
     GRID_STRIDE(i, n) {
         int rem = i, ia = 0, ib = 0;
 #pragma unroll
@@ -102,14 +104,14 @@ extern "C" __global__ void binary_bcast(int op, const float* a, const float* b,
             ia += c * sa.d[d];
             ib += c * sb.d[d];
         }
-        out[i] = binary_f(op, a[ia], b[ib]);
+        st(out, dt, 2, i, binary_f(op, ld(a, dt, 0, ia), ld(b, dt, 1, ib)));
     }
 }
 
-// out = cond != 0 ? a : b with three broadcast operands; cond is F32 or I32 (condInt).
-extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condInt, const float* __restrict__ a,
-                                       const float* __restrict__ b, float* __restrict__ out, int n, int rank,
-                                       Dims8 dims, Dims8 sc, Dims8 sa, Dims8 sb) {
+// out = cond != 0 ? a : b with three broadcast operands; cond is F32 or I32 (condInt). dt: a = 0, b = 1, out = 2.
+extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condInt, const void* __restrict__ a,
+                                       const void* __restrict__ b, void* __restrict__ out, int n, int rank,
+                                       Dims8 dims, Dims8 sc, Dims8 sa, Dims8 sb, int dt) {
     GRID_STRIDE(i, n) {
         int rem = i, ic = 0, ia = 0, ib = 0;
 #pragma unroll
@@ -122,27 +124,28 @@ extern "C" __global__ void where_bcast(const void* __restrict__ cond, int condIn
             ib += c * sb.d[d];
         }
         bool t = condInt ? (((const int*)cond)[ic] != 0) : (((const float*)cond)[ic] != 0.f);
-        out[i] = t ? a[ia] : b[ib];
+        st(out, dt, 2, i, t ? ld(a, dt, 0, ia) : ld(b, dt, 1, ib));
     }
 }
 
-extern "C" __global__ void affine(const float* x, float scale, float shift, float* out, int n) {
-    GRID_STRIDE(i, n) out[i] = fmaf(x[i], scale, shift);
+// dt (affine, pow_scalar, clamp_k): x = 0, out = 1.
+extern "C" __global__ void affine(const void* x, float scale, float shift, void* out, int n, int dt) {
+    GRID_STRIDE(i, n) st(out, dt, 1, i, fmaf(ld(x, dt, 0, i), scale, shift));
 }
 
 // Common exponents get exact fast paths; powf otherwise (it handles negative bases with integer p).
-extern "C" __global__ void pow_scalar(const float* x, float p, float* out, int n) {
-    if (p == 2.f)       { GRID_STRIDE(i, n) { float v = x[i]; out[i] = v * v; } }
-    else if (p == 1.f)  { GRID_STRIDE(i, n) out[i] = x[i]; }
-    else if (p == 0.5f) { GRID_STRIDE(i, n) out[i] = sqrtf(x[i]); }
-    else                { GRID_STRIDE(i, n) out[i] = powf(x[i], p); }
+extern "C" __global__ void pow_scalar(const void* x, float p, void* out, int n, int dt) {
+    if (p == 2.f)       { GRID_STRIDE(i, n) { float v = ld(x, dt, 0, i); st(out, dt, 1, i, v * v); } }
+    else if (p == 1.f)  { GRID_STRIDE(i, n) st(out, dt, 1, i, ld(x, dt, 0, i)); }
+    else if (p == 0.5f) { GRID_STRIDE(i, n) st(out, dt, 1, i, sqrtf(ld(x, dt, 0, i))); }
+    else                { GRID_STRIDE(i, n) st(out, dt, 1, i, powf(ld(x, dt, 0, i), p)); }
 }
 
 // min(max(x, lo), hi) with Java's NaN propagation.
-extern "C" __global__ void clamp_k(const float* x, float lo, float hi, float* out, int n) {
+extern "C" __global__ void clamp_k(const void* x, float lo, float hi, void* out, int n, int dt) {
     GRID_STRIDE(i, n) {
-        float v = x[i];
-        out[i] = v != v ? v : fminf(fmaxf(v, lo), hi);
+        float v = ld(x, dt, 0, i);
+        st(out, dt, 1, i, v != v ? v : fminf(fmaxf(v, lo), hi));
     }
 }
 

@@ -1,6 +1,7 @@
 // Group norm over x [N, C, HW] with G groups (Cg = C / G channels each), optional fused SiLU.
 // One block per (n, g): the group's Cg·HW elements are contiguous. Statistics in float32, two
-// passes (mean, then Σ(x − μ)²) for accuracy; the re-reads hit L1/L2.
+// passes (mean, then Σ(x − μ)²) for accuracy; the re-reads hit L1/L2. The activations are float32 or
+// bfloat16 (dt, see ld/st in common.cuh); γ, β and the statistics float32.
 #include "common.cuh"
 
 __device__ __forceinline__ float silu_grad(float y) {
@@ -8,30 +9,29 @@ __device__ __forceinline__ float silu_grad(float y) {
     return s * (1.f + y * (1.f - s));
 }
 
-extern "C" __global__ void group_norm_fwd(const float* __restrict__ x, const float* __restrict__ gamma,
-                                          const float* __restrict__ beta, float* __restrict__ out,
+// dt: x = 0, out = 1.
+extern "C" __global__ void group_norm_fwd(const void* __restrict__ x, const float* __restrict__ gamma,
+                                          const float* __restrict__ beta, void* __restrict__ out,
                                           float* __restrict__ meanOut, float* __restrict__ rstdOut,
-                                          int C, int HW, int G, float eps, int silu) {
+                                          int C, int HW, int G, float eps, int silu, int dt) {
     __shared__ float scratch[32];
     int ng = blockIdx.x, g = ng % G;
     int Cg = C / G, M = Cg * HW;
     size_t base = (size_t)ng * M;          // (n*C + g*Cg)*HW == (n*G + g)*M
-    const float* xp = x + base;
     float s = 0.f;
-    for (int k = threadIdx.x; k < M; k += blockDim.x) s += xp[k];
+    for (int k = threadIdx.x; k < M; k += blockDim.x) s += ld(x, dt, 0, base + k);
     float mean = block_sum(s, scratch) / M;
     float q = 0.f;
-    for (int k = threadIdx.x; k < M; k += blockDim.x) { float d = xp[k] - mean; q += d * d; }
+    for (int k = threadIdx.x; k < M; k += blockDim.x) { float d = ld(x, dt, 0, base + k) - mean; q += d * d; }
     float var = block_sum(q, scratch) / M;
     float rstd = rsqrtf(var + eps);
     if (threadIdx.x == 0) { meanOut[ng] = mean; rstdOut[ng] = rstd; }
     if (out == nullptr) return;   // the statistics only (groupNormStats; gamma and beta may be null)
-    float* op = out + base;
     for (int k = threadIdx.x; k < M; k += blockDim.x) {
         int c = g * Cg + k / HW;
-        float y = (xp[k] - mean) * rstd * gamma[c] + beta[c];
+        float y = (ld(x, dt, 0, base + k) - mean) * rstd * gamma[c] + beta[c];
         if (silu) y = y * sigmoid_acc(y);
-        op[k] = y;
+        st(out, dt, 1, base + k, y);
     }
 }
 
@@ -40,18 +40,17 @@ extern "C" __global__ void group_norm_fwd(const float* __restrict__ x, const flo
 //           A = Σ_c γ_c P1, Bs = Σ_c γ_c P2;
 //   pass 2: gx = rstd·(gyy·γ − Bs/M − x̂·A/M).
 // P1/P2 [N, C] go to a scratch buffer; group_norm_param_grad sums them over n (deterministic).
-extern "C" __global__ void group_norm_bwd(const float* __restrict__ x, const float* __restrict__ gamma,
+// dt: x = 0, gy = 1, gx = 2.
+extern "C" __global__ void group_norm_bwd(const void* __restrict__ x, const float* __restrict__ gamma,
                                           const float* __restrict__ beta, const float* __restrict__ meanIn,
-                                          const float* __restrict__ rstdIn, const float* __restrict__ gy,
-                                          float* __restrict__ gx, float* __restrict__ P1, float* __restrict__ P2,
-                                          int C, int HW, int G, int silu) {
+                                          const float* __restrict__ rstdIn, const void* __restrict__ gy,
+                                          void* __restrict__ gx, float* __restrict__ P1, float* __restrict__ P2,
+                                          int C, int HW, int G, int silu, int dt) {
     __shared__ float scratch[32];
     __shared__ float accA[32], accB[32];
     int ng = blockIdx.x, g = ng % G, n = ng / G;
     int Cg = C / G, M = Cg * HW;
     size_t base = (size_t)ng * M;
-    const float* xp = x + base;
-    const float* gp = gy + base;
     float mean = meanIn[ng], rstd = rstdIn[ng];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float a = 0.f, b = 0.f;
@@ -60,9 +59,9 @@ extern "C" __global__ void group_norm_bwd(const float* __restrict__ x, const flo
         float gm = gamma[c], bt = beta[c];
         float s1 = 0.f, s2 = 0.f;
         for (int h = lane; h < HW; h += 32) {
-            int k = cl * HW + h;
-            float xh = (xp[k] - mean) * rstd;
-            float gv = gp[k];
+            size_t k = base + cl * HW + h;
+            float xh = (ld(x, dt, 0, k) - mean) * rstd;
+            float gv = ld(gy, dt, 1, k);
             if (silu) gv *= silu_grad(xh * gm + bt);
             s1 += gv * xh;
             s2 += gv;
@@ -82,14 +81,13 @@ extern "C" __global__ void group_norm_bwd(const float* __restrict__ x, const flo
     }
     __syncthreads();
     float A = scratch[0] / M, Bs = scratch[1] / M;
-    float* gxp = gx + base;
     for (int k = threadIdx.x; k < M; k += blockDim.x) {
         int c = g * Cg + k / HW;
         float gm = gamma[c];
-        float xh = (xp[k] - mean) * rstd;
-        float gv = gp[k];
+        float xh = (ld(x, dt, 0, base + k) - mean) * rstd;
+        float gv = ld(gy, dt, 1, base + k);
         if (silu) gv *= silu_grad(xh * gm + beta[c]);
-        gxp[k] = rstd * (gv * gm - Bs - xh * A);
+        st(gx, dt, 2, base + k, rstd * (gv * gm - Bs - xh * A));
     }
 }
 

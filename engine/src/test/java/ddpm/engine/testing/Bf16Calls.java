@@ -145,6 +145,9 @@ public final class Bf16Calls {
         l.add(call("reduce SUM", c -> c.b.reduce(Ops.Reduce.SUM, c.act(3, 37, 5), 3, 37, 5, c.actOut(3, 5))));
         l.add(call("reduce SUMSQ to float32", c -> c.b.reduce(Ops.Reduce.SUMSQ, c.act(3, 37, 5), 3, 37, 5, c.statOut(3, 5))));
         l.add(call("reduce MAX", c -> c.b.reduce(Ops.Reduce.MAX, c.act(3, 37, 5), 3, 37, 5, c.actOut(3, 5))));
+        // long enough that a GPU splits them into chunks and reduces the partials
+        l.add(call("reduce SUM of a long row", c -> c.b.reduce(Ops.Reduce.SUM, c.act(1, 9001, 1), 1, 9001, 1, c.actOut(1, 1))));
+        l.add(call("reduce SUMSQ of long columns", c -> c.b.reduce(Ops.Reduce.SUMSQ, c.act(1, 301, 7), 1, 301, 7, c.actOut(1, 7))));
         l.add(call("permute", c -> c.b.permute(c.act(2, 3, 5, 7), new int[]{0, 2, 3, 1}, c.actOut(2, 5, 7, 3))));
         l.add(call("writeSlice", c -> {
             Tensor dst = c.out(c.act(3, 9, 5));

@@ -234,6 +234,28 @@ public final class CudaBackend implements Backend, FusedOps {
                 throw new IllegalArgumentException("CUDA " + op + " supports F32 only, got " + t.describe());
     }
 
+    /**
+     * The operand dtype mask of a kernel that reads and writes float32 or bfloat16 (common.cuh's
+     * ld/st): bit k set when operands[k] is BF16. Each must be F32 or BF16 (a null one counts as F32).
+     */
+    static int dtypes(String op, Tensor... operands) {
+        int mask = 0;
+        for (int k = 0; k < operands.length; k++) {
+            Tensor t = operands[k];
+            if (t == null || t.dtype() == DType.F32) continue;
+            if (t.dtype() != DType.BF16)
+                throw new IllegalArgumentException("CUDA " + op + " supports F32 and BF16, got " + t.describe());
+            mask |= 1 << k;
+        }
+        return mask;
+    }
+
+    /** Whether every (non-null) tensor is F32. */
+    static boolean allF32(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && t.dtype() != DType.F32) return false;
+        return true;
+    }
+
     static void i32(String op, Tensor t) {
         if (t.dtype() != DType.I32)
             throw new IllegalArgumentException("CUDA " + op + " needs an I32 index tensor, got " + t.describe());
@@ -282,17 +304,26 @@ public final class CudaBackend implements Backend, FusedOps {
         }
     }
 
-    /** Runs {@code work} with its BF16 tensors staged through float32 ({@link Bf16Staging}). */
-    private void staged(java.util.function.Consumer<Bf16Staging> work) {
+    /** Runs a primitive with its BF16 tensors staged through float32 ({@link Bf16Staging}), counting it in {@link #stagedOps}. */
+    private void staged(java.util.function.Consumer<Bf16Staging> work) { viaFloat32(work, true); }
+
+    private void viaFloat32(java.util.function.Consumer<Bf16Staging> work, boolean count) {
         enter();
         Bf16Staging s = new Bf16Staging();
         try {
             work.accept(s);
             s.narrow();
         } finally {
+            if (count && !s.scratch.isEmpty()) stagedOps.incrementAndGet();
             s.release();
         }
     }
+
+    private final java.util.concurrent.atomic.AtomicLong stagedOps = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Primitive calls so far that went through float32 copies of BF16 tensors (transfers not counted):
+     *  what a kernel reading bfloat16 itself would save. */
+    long stagedOps() { return stagedOps.get(); }
 
     // ---------------------------------------------------------------- Backend
     @Override public Device device() { return device; }
@@ -346,7 +377,7 @@ public final class CudaBackend implements Backend, FusedOps {
 
     @Override public void write(Tensor dst, float[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));
+        if (dst.dtype() == DType.BF16) viaFloat32(s -> write(s.out(dst), src), false);
         else if (dst.dtype() == DType.F32) upload(dst, src, n);
         else if (dst.dtype() == DType.I32) {
             int[] v = new int[n];
@@ -357,7 +388,7 @@ public final class CudaBackend implements Backend, FusedOps {
 
     @Override public void write(Tensor dst, double[] src) {
         int n = count(dst, src.length, "write");
-        if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));   // double → float → bfloat16, as on the CPU
+        if (dst.dtype() == DType.BF16) viaFloat32(s -> write(s.out(dst), src), false);   // double → float → bfloat16, as on the CPU
         else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = (float) src[i];
@@ -372,7 +403,7 @@ public final class CudaBackend implements Backend, FusedOps {
     @Override public void write(Tensor dst, int[] src) {
         int n = count(dst, src.length, "write");
         if (dst.dtype() == DType.I32) upload(dst, src, n);
-        else if (dst.dtype() == DType.BF16) staged(s -> write(s.out(dst), src));
+        else if (dst.dtype() == DType.BF16) viaFloat32(s -> write(s.out(dst), src), false);
         else if (dst.dtype() == DType.F32) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = src[i];
@@ -389,7 +420,7 @@ public final class CudaBackend implements Backend, FusedOps {
         }
         if (src.dtype() == DType.BF16) {
             float[][] v = new float[1][];
-            staged(s -> v[0] = readFloats(s.in(src)));
+            viaFloat32(s -> v[0] = readFloats(s.in(src)), false);
             return v[0];
         }
         int[] iv = readInts(src);
@@ -435,7 +466,7 @@ public final class CudaBackend implements Backend, FusedOps {
         else if (src.dtype() == DType.F32 || dst.dtype() == DType.F32)
             elementwise.cast(src, dst);
         else   // I32 ↔ BF16: through float32
-            staged(s -> elementwise.cast(s.in(src), s.out(dst)));
+            viaFloat32(s -> elementwise.cast(s.in(src), s.out(dst)), false);
     }
 
     @Override public void fill(Tensor dst, double value) {
@@ -452,46 +483,44 @@ public final class CudaBackend implements Backend, FusedOps {
         driver.memsetD32(address(dst), bits, dst.numel(), dst::describe);
     }
 
-    @Override public void unary(Ops.Unary op, Tensor x, Tensor out) {
-        staged(s -> elementwise.unary(op, s.in(x), s.out(out)));
-    }
+    // the elementwise, layout and upsampling kernels read and write F32 and BF16 in any mix
+    @Override public void unary(Ops.Unary op, Tensor x, Tensor out) { enter(); elementwise.unary(op, x, out); }
 
     @Override public void unaryBackward(Ops.Unary op, Tensor x, Tensor y, Tensor gy, Tensor gx) {
-        staged(s -> elementwise.unaryBackward(op, s.in(x), s.in(y), s.in(gy), s.out(gx)));
+        enter();
+        elementwise.unaryBackward(op, x, y, gy, gx);
     }
 
-    @Override public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
-        staged(s -> elementwise.binary(op, s.in(a), s.in(b), s.out(out)));
-    }
+    @Override public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) { enter(); elementwise.binary(op, a, b, out); }
 
     @Override public void affine(Tensor x, double scale, double shift, Tensor out) {
-        staged(s -> elementwise.affine(s.in(x), scale, shift, s.out(out)));
+        enter();
+        elementwise.affine(x, scale, shift, out);
     }
 
-    @Override public void powScalar(Tensor x, double p, Tensor out) {
-        staged(s -> elementwise.powScalar(s.in(x), p, s.out(out)));
-    }
+    @Override public void powScalar(Tensor x, double p, Tensor out) { enter(); elementwise.powScalar(x, p, out); }
 
-    @Override public void clamp(Tensor x, double lo, double hi, Tensor out) {
-        staged(s -> elementwise.clamp(s.in(x), lo, hi, s.out(out)));
-    }
+    @Override public void clamp(Tensor x, double lo, double hi, Tensor out) { enter(); elementwise.clamp(x, lo, hi, out); }
 
     @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
-        staged(s -> elementwise.where(s.in(cond), s.in(a), s.in(b), s.out(out)));
+        staged(s -> elementwise.where(cond.dtype() == DType.BF16 ? s.in(cond) : cond, a, b, out));
     }
 
     @Override public void reduce(Ops.Reduce op, Tensor x, int outer, int n, int inner, Tensor out) {
-        staged(s -> reduce.reduce(op, s.in(x), outer, n, inner, s.out(out)));
+        enter();
+        reduce.reduce(op, x, outer, n, inner, out);
     }
 
-    @Override public void permute(Tensor x, int[] perm, Tensor out) { staged(s -> layout.permute(s.in(x), perm, s.out(out))); }
+    @Override public void permute(Tensor x, int[] perm, Tensor out) { enter(); layout.permute(x, perm, out); }
 
     @Override public void writeSlice(Tensor src, Tensor dst, int axis, int start) {
-        staged(s -> layout.writeSlice(s.in(src), s.inOut(dst), axis, start));
+        enter();
+        layout.writeSlice(src, dst, axis, start);
     }
 
     @Override public void readSlice(Tensor src, Tensor dst, int axis, int start) {
-        staged(s -> layout.readSlice(s.in(src), s.out(dst), axis, start));
+        enter();
+        layout.readSlice(src, dst, axis, start);
     }
 
     @Override public void matmul(Tensor a, Tensor b, Tensor out, boolean transA, boolean transB, double alpha, double beta) {
@@ -551,15 +580,16 @@ public final class CudaBackend implements Backend, FusedOps {
         staged(s -> conv.backwardWeight(s.in(x), s.in(gy), s.out(gw), stride, pad));
     }
 
+    // group norm reads and writes its activations (x, out, gy, gx) as F32 or BF16; parameters and statistics F32
     @Override public void groupNorm(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                                     Tensor out, Tensor mean, Tensor rstd) {
-        staged(s -> groupNorm.forward(s.in(x), s.in(gamma), s.in(beta), groups, eps, silu, s.out(out), s.out(mean), s.out(rstd)));
+        staged(s -> groupNorm.forward(x, s.in(gamma), s.in(beta), groups, eps, silu, out, s.out(mean), s.out(rstd)));
     }
 
     @Override public void groupNormBackward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups,
                                             boolean silu, Tensor gy, Tensor gx, Tensor ggamma, Tensor gbeta) {
-        staged(s -> groupNorm.backward(s.in(x), s.in(gamma), s.in(beta), s.in(mean), s.in(rstd), groups, silu, s.in(gy),
-                s.out(gx), s.out(ggamma), s.out(gbeta)));
+        staged(s -> groupNorm.backward(x, s.in(gamma), s.in(beta), s.in(mean), s.in(rstd), groups, silu, gy,
+                gx, s.out(ggamma), s.out(gbeta)));
     }
 
     @Override public void softmax(Tensor x, Tensor out) { staged(s -> softmax.forward(s.in(x), s.out(out))); }
@@ -578,9 +608,9 @@ public final class CudaBackend implements Backend, FusedOps {
                 s.out(gq), s.out(gk), s.out(gv)));
     }
 
-    @Override public void upsampleNearest2x(Tensor x, Tensor out) { staged(s -> upsample.forward(s.in(x), s.out(out))); }
+    @Override public void upsampleNearest2x(Tensor x, Tensor out) { enter(); upsample.forward(x, out); }
 
-    @Override public void upsampleNearest2xBackward(Tensor gy, Tensor gx) { staged(s -> upsample.backward(s.in(gy), s.out(gx))); }
+    @Override public void upsampleNearest2xBackward(Tensor gy, Tensor gx) { enter(); upsample.backward(gy, gx); }
 
     @Override public void gather(Tensor table, Tensor index, Tensor out) {
         staged(s -> gather.gather(s.in(table), index, s.out(out)));

@@ -8,9 +8,12 @@ import ddpm.engine.Tensor;
 import java.util.function.Supplier;
 
 /**
- * Launchers for elementwise.cu. All 1-D grid-stride, 256 threads, ≤ 16 blocks per SM.
- * Bytes moved: unary 8n, unaryBackward 16n, binary 12n (flat; broadcast operands are re-read from
- * cache), affine/pow/clamp 8n, where 12n + cond; flops ≈ n (transcendentals count as one).
+ * Launchers for elementwise.cu. All 1-D grid-stride, 256 threads, ≤ 16 blocks per SM. Every
+ * arithmetic kernel reads and writes F32 or BF16 operands in any mix (a dtype mask, {@link
+ * CudaBackend#dtypes}), computing in float32.
+ * Bytes moved at F32 (BF16 operands move half): unary 8n, unaryBackward 16n, binary 12n (flat;
+ * broadcast operands are re-read from cache), affine/pow/clamp 8n, where 12n + cond; flops ≈ n
+ * (transcendentals count as one).
  */
 public final class ElementwiseKernel {
     private final CudaBackend be;
@@ -22,78 +25,78 @@ public final class ElementwiseKernel {
     }
 
     void unary(Ops.Unary op, Tensor x, Tensor out) {
-        CudaBackend.f32("unary " + op, x, out);
-        mod.launch1d("unary_fwd", out.numel(), new Args().i(op.ordinal()).ptr(x).ptr(out).i((int) out.numel()),
+        int dt = CudaBackend.dtypes("unary " + op, x, out);
+        mod.launch1d("unary_fwd", out.numel(), new Args().i(op.ordinal()).ptr(x).ptr(out).i((int) out.numel()).i(dt),
                 () -> "unary " + op + " " + x.describe());
     }
 
     void unaryBackward(Ops.Unary op, Tensor x, Tensor y, Tensor gy, Tensor gx) {
-        CudaBackend.f32("unaryBackward " + op, x, gy, gx);
-        if (y != null) CudaBackend.f32("unaryBackward " + op, y);
+        int dt = CudaBackend.dtypes("unaryBackward " + op, x, y, gy, gx);
         int n = (int) gx.numel();
         Supplier<String> what = () -> "unaryBackward " + op + " " + x.describe();
         CudaAllocator.Block tmp = null;
         long yAddr;
         if (y != null) {
             yAddr = ((CudaStorage) y.storage()).address(y.offset());
-        } else {   // the derivative of some ops is written in y: recompute it
+        } else {   // the derivative of some ops is written in y: recompute it, in float32 (bit 1 clear)
             tmp = be.scratch(n);
             yAddr = tmp.address();
-            mod.launch1d("unary_fwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).i(n), what);
+            mod.launch1d("unary_fwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).i(n).i(dt & 1), what);
         }
         try {
-            mod.launch1d("unary_bwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).ptr(gy).ptr(gx).i(n), what);
+            mod.launch1d("unary_bwd", n, new Args().i(op.ordinal()).ptr(x).addr(yAddr).ptr(gy).ptr(gx).i(n).i(dt), what);
         } finally {
             if (tmp != null) be.allocator().release(tmp);
         }
     }
 
     void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
-        CudaBackend.f32("binary " + op, a, b, out);
+        int dt = CudaBackend.dtypes("binary " + op, a, b, out);
         long n = out.numel();
         int ni = (int) n;
         if (a.numel() == n && b.numel() == n) {
-            mod.launch1d("binary_flat", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni),
+            mod.launch1d("binary_flat", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(dt),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe());
         } else if (b.numel() == 1 && a.numel() == n) {
-            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(0),
+            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(0).i(dt),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe());
         } else if (a.numel() == 1 && b.numel() == n) {
-            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(1),
+            mod.launch1d("binary_scalar", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(1).i(dt),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe());
         } else {
             Broadcast p = Bcast.plan(out.shape(), a.shape(), b.shape());
             mod.launch1d("binary_bcast", n, new Args().i(op.ordinal()).ptr(a).ptr(b).ptr(out).i(ni).i(p.rank)
-                            .dims(p.dims).dims(p.strides[0]).dims(p.strides[1]),
+                            .dims(p.dims).dims(p.strides[0]).dims(p.strides[1]).i(dt),
                     () -> "binary " + op + " " + a.describe() + ", " + b.describe() + " -> " + out.describe());
         }
     }
 
+    /** cond is F32 or I32 (a BF16 condition is widened by the backend). */
     void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
-        CudaBackend.f32("where", a, b, out);
+        int dt = CudaBackend.dtypes("where", a, b, out);
         boolean condInt = cond.dtype() == DType.I32;
         if (!condInt) CudaBackend.f32("where (cond)", cond);
         Broadcast p = Bcast.plan(out.shape(), cond.shape(), a.shape(), b.shape());
         mod.launch1d("where_bcast", out.numel(), new Args().ptr(cond).i(condInt ? 1 : 0).ptr(a).ptr(b).ptr(out)
-                        .i((int) out.numel()).i(p.rank).dims(p.dims).dims(p.strides[0]).dims(p.strides[1]).dims(p.strides[2]),
+                        .i((int) out.numel()).i(p.rank).dims(p.dims).dims(p.strides[0]).dims(p.strides[1]).dims(p.strides[2]).i(dt),
                 () -> "where " + cond.describe() + ", " + a.describe() + ", " + b.describe());
     }
 
     void affine(Tensor x, double scale, double shift, Tensor out) {
-        CudaBackend.f32("affine", x, out);
-        mod.launch1d("affine", out.numel(), new Args().ptr(x).f(scale).f(shift).ptr(out).i((int) out.numel()),
+        int dt = CudaBackend.dtypes("affine", x, out);
+        mod.launch1d("affine", out.numel(), new Args().ptr(x).f(scale).f(shift).ptr(out).i((int) out.numel()).i(dt),
                 () -> "affine " + x.describe());
     }
 
     void powScalar(Tensor x, double p, Tensor out) {
-        CudaBackend.f32("powScalar", x, out);
-        mod.launch1d("pow_scalar", out.numel(), new Args().ptr(x).f(p).ptr(out).i((int) out.numel()),
+        int dt = CudaBackend.dtypes("powScalar", x, out);
+        mod.launch1d("pow_scalar", out.numel(), new Args().ptr(x).f(p).ptr(out).i((int) out.numel()).i(dt),
                 () -> "powScalar " + x.describe() + " ^ " + p);
     }
 
     void clamp(Tensor x, double lo, double hi, Tensor out) {
-        CudaBackend.f32("clamp", x, out);
-        mod.launch1d("clamp_k", out.numel(), new Args().ptr(x).f(lo).f(hi).ptr(out).i((int) out.numel()),
+        int dt = CudaBackend.dtypes("clamp", x, out);
+        mod.launch1d("clamp_k", out.numel(), new Args().ptr(x).f(lo).f(hi).ptr(out).i((int) out.numel()).i(dt),
                 () -> "clamp " + x.describe());
     }
 

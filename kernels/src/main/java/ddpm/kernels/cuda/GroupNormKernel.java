@@ -3,7 +3,8 @@ package ddpm.kernels.cuda;
 import ddpm.engine.Tensor;
 
 /**
- * Launchers for group_norm.cu. x is [N, C, *] with HW = numel/(N·C).
+ * Launchers for group_norm.cu. x is [N, C, *] with HW = numel/(N·C). The activations (x, out, gy,
+ * gx) are F32 or BF16 in any mix; γ, β, the statistics and the parameter gradients F32.
  * forward: group_norm_fwd, a 256-thread block per (n, g) (grid N·G); two-pass float32 stats.
  * backward: group_norm_bwd, a 256-thread block per (n, g), writing per-(n, c) partial sums to a
  * [2, N, C] scratch, then group_norm_param_grad (a thread per channel) sums them over n.
@@ -22,7 +23,7 @@ public final class GroupNormKernel {
 
     void forward(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                  Tensor out, Tensor mean, Tensor rstd) {
-        CudaBackend.f32("groupNorm", x, gamma, beta, out);
+        CudaBackend.f32("groupNorm", gamma, beta);
         launchForward("groupNorm", x, gamma, beta, groups, eps, silu, out, mean, rstd);
     }
 
@@ -34,20 +35,22 @@ public final class GroupNormKernel {
     /** group_norm_fwd, a block per (n, g); gamma, beta and out null for the statistics alone. */
     private void launchForward(String op, Tensor x, Tensor gamma, Tensor beta, int groups, double eps, boolean silu,
                                Tensor out, Tensor mean, Tensor rstd) {
-        CudaBackend.f32(op, x, mean, rstd);
+        CudaBackend.f32(op, mean, rstd);
+        int dt = CudaBackend.dtypes(op, x, out);
         int n = x.dim(0), c = x.dim(1);
         int hw = (int) (x.numel() / ((long) n * c));
         check(c, groups, x);
         CudaBackend.checkIndexable(x.numel(), op, x::describe);
         if (x.numel() == 0) return;
         mod.launch("group_norm_fwd", n * groups, 1, 1, 256, 1, 1, 0,
-                new Args().ptr(x).ptr(gamma).ptr(beta).ptr(out).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(silu ? 1 : 0),
+                new Args().ptr(x).ptr(gamma).ptr(beta).ptr(out).ptr(mean).ptr(rstd).i(c).i(hw).i(groups).f(eps).i(silu ? 1 : 0).i(dt),
                 () -> op + " " + x.describe() + " groups " + groups);
     }
 
     void backward(Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor rstd, int groups, boolean silu,
                   Tensor gy, Tensor gx, Tensor ggamma, Tensor gbeta) {
-        CudaBackend.f32("groupNormBackward", x, gamma, beta, mean, rstd, gy, gx, ggamma, gbeta);
+        CudaBackend.f32("groupNormBackward", gamma, beta, mean, rstd, ggamma, gbeta);
+        int dt = CudaBackend.dtypes("groupNormBackward", x, gy, gx);
         int n = x.dim(0), c = x.dim(1);
         int hw = (int) (x.numel() / ((long) n * c));
         check(c, groups, x);
@@ -62,7 +65,7 @@ public final class GroupNormKernel {
             long p1 = partial.address(), p2 = p1 + 4L * n * c;
             mod.launch("group_norm_bwd", n * groups, 1, 1, 256, 1, 1, 0,
                     new Args().ptr(x).ptr(gamma).ptr(beta).ptr(mean).ptr(rstd).ptr(gy).ptr(gx).addr(p1).addr(p2)
-                            .i(c).i(hw).i(groups).i(silu ? 1 : 0),
+                            .i(c).i(hw).i(groups).i(silu ? 1 : 0).i(dt),
                     () -> "groupNormBackward " + x.describe() + " groups " + groups);
             mod.launch("group_norm_param_grad", mod.blocksFor(c, 256), 1, 1, 256, 1, 1, 0,
                     new Args().addr(p1).addr(p2).ptr(ggamma).ptr(gbeta).i(n).i(c),

@@ -76,6 +76,15 @@ public final class KernelTimings {
                             () -> be.groupNorm(x, g, b, 32, 1e-5, true, y, mean, rstd));
                     time("groupNorm+SiLU bwd " + tag, 12 * e, 20 * e,
                             () -> be.groupNormBackward(x, g, b, mean, rstd, 32, true, gy, gx, gg, gb));
+                    // the same with bfloat16 activations (x, y, gy, gx): half the activation bytes
+                    Tensor xh = x.to(DType.BF16), yh = Tensor.empty(DType.BF16, be.device(), sh), gyh = gy.to(DType.BF16),
+                            gxh = Tensor.empty(DType.BF16, be.device(), sh);
+                    time("groupNorm+SiLU fwd bf16 " + tag, 4 * e, 10 * e,
+                            () -> be.groupNorm(xh, g, b, 32, 1e-5, true, yh, mean, rstd));
+                    time("groupNorm+SiLU bwd bf16 " + tag, 6 * e, 20 * e,
+                            () -> be.groupNormBackward(xh, g, b, mean, rstd, 32, true, gyh, gxh, gg, gb));
+                    time("add (residual) " + tag, 12 * e, e, () -> be.binary(Ops.Binary.ADD, x, gy, y));
+                    time("add (residual) bf16 " + tag, 6 * e, e, () -> be.binary(Ops.Binary.ADD, xh, gyh, yh));
                 }
             }
             // attention

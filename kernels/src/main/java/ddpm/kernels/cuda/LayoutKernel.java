@@ -5,8 +5,9 @@ import ddpm.engine.Tensor;
 import java.util.Arrays;
 
 /**
- * Launchers for layout.cu: permute (rank ≤ 8) and slice copies. 1-D grid-stride, 256 threads.
- * Bytes: 8·numel(out) for permute (reads are strided), 8·numel(slice) for slices; no flops.
+ * Launchers for layout.cu: permute (rank ≤ 8) and slice copies, of F32 and BF16 tensors in any mix
+ * (converting where they differ). 1-D grid-stride, 256 threads.
+ * Bytes at F32: 8·numel(out) for permute (reads are strided), 8·numel(slice) for slices; no flops.
  */
 public final class LayoutKernel {
     private final KernelModule mod;
@@ -14,7 +15,7 @@ public final class LayoutKernel {
     LayoutKernel(CudaBackend be) { this.mod = new KernelModule(be, "layout"); }
 
     void permute(Tensor x, int[] perm, Tensor out) {
-        CudaBackend.f32("permute", x, out);
+        int dt = CudaBackend.dtypes("permute", x, out);
         int r = x.rank();
         if (r > 8) throw new IllegalArgumentException("CUDA permute supports rank <= 8, got " + x.describe());
         int[] xs = x.shape();
@@ -24,23 +25,23 @@ public final class LayoutKernel {
         int[] inStrides = new int[r];
         for (int d = 0; d < r; d++) inStrides[d] = (int) stride[perm[d]];
         mod.launch1d("permute_k", out.numel(), new Args().ptr(x).ptr(out).i((int) out.numel()).i(r)
-                        .dims(out.shape()).dims(inStrides),
+                        .dims(out.shape()).dims(inStrides).i(dt),
                 () -> "permute " + x.describe() + " by " + Arrays.toString(perm));
     }
 
     /** dst[..., start + a, ...] = src[..., a, ...] along axis. */
     void writeSlice(Tensor src, Tensor dst, int axis, int start) {
-        CudaBackend.f32("writeSlice", src, dst);
+        int dt = CudaBackend.dtypes("writeSlice", src, dst);
         int ax = axis < 0 ? axis + dst.rank() : axis;
-        slice(src, dst, inner(dst, ax), src.dim(ax), dst.dim(ax), start, 0, src.numel(),
+        slice(src, dst, inner(dst, ax), src.dim(ax), dst.dim(ax), start, 0, src.numel(), dt,
                 "writeSlice " + src.describe() + " into " + dst.describe() + " axis " + axis + " at " + start);
     }
 
     /** dst = src[..., start : start + dst.shape[axis], ...]. */
     void readSlice(Tensor src, Tensor dst, int axis, int start) {
-        CudaBackend.f32("readSlice", src, dst);
+        int dt = CudaBackend.dtypes("readSlice", src, dst);
         int ax = axis < 0 ? axis + src.rank() : axis;
-        slice(src, dst, inner(src, ax), dst.dim(ax), src.dim(ax), start, 1, dst.numel(),
+        slice(src, dst, inner(src, ax), dst.dim(ax), src.dim(ax), start, 1, dst.numel(), dt,
                 "readSlice " + src.describe() + " into " + dst.describe() + " axis " + axis + " at " + start);
     }
 
@@ -50,10 +51,10 @@ public final class LayoutKernel {
         return (int) in;
     }
 
-    private void slice(Tensor src, Tensor dst, int inner, int sliceLen, int bigLen, int start, int dir, long count, String what) {
+    private void slice(Tensor src, Tensor dst, int inner, int sliceLen, int bigLen, int start, int dir, long count, int dt, String what) {
         if (count == 0) return;
         CudaBackend.checkIndexable(Math.max(src.numel(), dst.numel()), "slice", () -> what);
         mod.launch1d("slice_copy", count, new Args().ptr(src).ptr(dst).i((int) count).i(sliceLen).i(bigLen)
-                .i(inner).i(start).i(dir), () -> what);
+                .i(inner).i(start).i(dir).i(dt), () -> what);
     }
 }

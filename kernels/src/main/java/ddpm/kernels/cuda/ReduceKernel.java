@@ -14,7 +14,8 @@ import java.util.function.Supplier;
  * Too few (fewer than 4 blocks per SM: the global gradient norm is one row of 36M): the n axis is
  * split into chunks reduced by reduce_rows_chunks / reduce_cols_chunks into partials
  * [outer, chunks, inner], which the path above then reduces (SUMSQ partials are summed).
- * Bytes: 4·outer·n·inner read + 4·outer·inner written (+ the partials: 8·outer·chunks·inner);
+ * x and out are F32 or BF16 in any mix (partials F32).
+ * Bytes at F32: 4·outer·n·inner read + 4·outer·inner written (+ the partials: 8·outer·chunks·inner);
  * flops ≈ outer·n·inner (2× for SUMSQ).
  */
 public final class ReduceKernel {
@@ -37,7 +38,7 @@ public final class ReduceKernel {
     }
 
     void reduce(Ops.Reduce op, Tensor x, int outer, int n, int inner, Tensor out) {
-        CudaBackend.f32("reduce " + op, x, out);
+        int dt = CudaBackend.dtypes("reduce " + op, x, out);
         CudaBackend.checkIndexable((long) outer * n * inner, "reduce", x::describe);
         if ((long) outer * inner == 0) return;
         Supplier<String> sh = () -> "reduce " + op + " [" + outer + ", " + n + ", " + inner + "] of " + x.describe();
@@ -49,27 +50,29 @@ public final class ReduceKernel {
             try {
                 if (inner == 1)
                     mod.launch("reduce_rows_chunks", c, outer, 1, 256, 1, 1, 0,
-                            new Args().i(op.ordinal()).ptr(x).addr(partial.address()).i(n).i(chunk), sh);
+                            new Args().i(op.ordinal()).ptr(x).addr(partial.address()).i(n).i(chunk).i(dt & 1), sh);
                 else
                     mod.launch("reduce_cols_chunks", (inner + 31) / 32, c, outer, 32, 8, 1, 0,
-                            new Args().i(op.ordinal()).ptr(x).addr(partial.address()).i(n).i(inner).i(chunk), sh);
+                            new Args().i(op.ordinal()).ptr(x).addr(partial.address()).i(n).i(inner).i(chunk).i(dt & 1), sh);
                 Ops.Reduce combine = op == Ops.Reduce.SUMSQ ? Ops.Reduce.SUM : op;
-                direct(combine, new Args().i(combine.ordinal()).addr(partial.address()).ptr(out).i(outer).i(c), outer, c, inner, sh);
+                direct(combine, new Args().i(combine.ordinal()).addr(partial.address()).ptr(out).i(outer).i(c), outer, c, inner,
+                        dt & 2, sh);   // float32 partials in
             } finally {
                 be.allocator().release(partial);
             }
             return;
         }
-        direct(op, new Args().i(op.ordinal()).ptr(x).ptr(out).i(outer).i(n), outer, n, inner, sh);
+        direct(op, new Args().i(op.ordinal()).ptr(x).ptr(out).i(outer).i(n), outer, n, inner, dt, sh);
     }
 
-    /** One pass: a warp or block per row, or column tiles; {@code a} holds (op, x, out, outer, n). */
-    private void direct(Ops.Reduce op, Args a, int outer, int n, int inner, Supplier<String> sh) {
+    /** One pass: a warp or block per row, or column tiles; {@code a} holds (op, x, out, outer, n); dt the dtype mask. */
+    private void direct(Ops.Reduce op, Args a, int outer, int n, int inner, int dt, Supplier<String> sh) {
         if (inner == 1) {
+            a.i(dt);
             if (n <= 1024) mod.launch("reduce_rows_warp", mod.blocksFor((long) outer * 32, 256), 1, 1, 256, 1, 1, 0, a, sh);
             else mod.launch("reduce_rows", Math.min(outer, 65535 * 16), 1, 1, 256, 1, 1, 0, a, sh);
         } else {
-            a.i(inner);
+            a.i(inner).i(dt);
             mod.launch("reduce_cols", (inner + 31) / 32, Math.min(outer, 65535), 1, 32, 8, 1, 0, a, sh);
         }
     }

@@ -20,11 +20,18 @@ import static org.junit.jupiter.api.Assertions.*;
  * bit (ties, overflow, NaN, subnormals), 16-bit fills, transfers; then every primitive of
  * {@link Bf16Calls} with BF16 activations beside F32 parameters, at an odd offset into storage, its
  * BF16 outputs within one bfloat16 step of the CPU's (the two float32 results may straddle a
- * rounding boundary) and its F32 outputs within float32 error; and a BF16 step recorded into a
- * CUDA graph and replayed.
+ * rounding boundary) and its F32 outputs within float32 error, the {@link #NATIVE} ones without
+ * float32 staging copies; and a BF16 step recorded into a CUDA graph and replayed.
  */
 class Bf16CudaParityTest extends CudaTestBase {
     static List<Bf16Calls.Call> calls() { return Bf16Calls.all(); }
+
+    /** The calls whose kernels read and write bfloat16 themselves: no float32 staging. */
+    static final java.util.Set<String> NATIVE = java.util.Set.of("unary SILU", "unary EXP in place", "unaryBackward TANH",
+            "binary MUL broadcast", "binary ADD of a float32 parameter", "binary DIV flat", "affine", "powScalar", "clamp", "where",
+            "permute", "writeSlice", "readSlice", "reduce SUM", "reduce SUMSQ to float32", "reduce MAX",
+            "reduce SUM of a long row", "reduce SUMSQ of long columns", "groupNorm + SiLU", "groupNormBackward", "upsampleNearest2x",
+            "upsampleNearest2xBackward");
 
     @Test void castsRoundAsTheCpuBitForBit() {
         int n = 4099;
@@ -79,7 +86,12 @@ class Bf16CudaParityTest extends CudaTestBase {
     @MethodSource("calls")
     void everyPrimitiveMatchesTheCpu(Bf16Calls.Call call) {
         try (Scope ignored = Scope.open()) {
-            List<Tensor> want = call.run(Device.CPU, DType.BF16, 0), got = call.run(GPU, DType.BF16, OFFSET);
+            List<Tensor> want = call.run(Device.CPU, DType.BF16, 0);
+            long staged = ((CudaBackend) gpu).stagedOps();
+            List<Tensor> got = call.run(GPU, DType.BF16, OFFSET);
+            staged = ((CudaBackend) gpu).stagedOps() - staged;
+            if (NATIVE.contains(call.name())) assertEquals(0, staged, call + ": went through float32 copies");
+            else assertTrue(staged > 0, call + ": no longer staged; add it to NATIVE");
             assertEquals(want.size(), got.size());
             for (int o = 0; o < want.size(); o++) {
                 assertEquals(want.get(o).dtype(), got.get(o).dtype());

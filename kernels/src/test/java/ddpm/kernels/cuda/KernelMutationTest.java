@@ -215,6 +215,13 @@ class KernelMutationTest {
         return y.toFloats();
     }, 0);
 
+    /** float32 + float32 stored as bfloat16 (an exact sum, then the store's rounding), 1001 values. */
+    static final Scenario BF16_STORE = new Scenario("binary ADD of F32 operands into BF16, 1001 values", be -> {
+        Tensor a = upload(be, random(12, 1001), 1001), b = upload(be, random(13, 1001), 1001), o = Tensor.empty(be, DType.BF16, 1001);
+        be.binary(Ops.Binary.ADD, a, b, o);
+        return o.toFloats();
+    }, 0);
+
     /** A mutation: in {@code file}, the one occurrence of {@code from} becomes {@code to}. */
     record Mutant(String name, String family, String file, String from, String to, Scenario scenario, boolean barrier) {}
 
@@ -222,6 +229,9 @@ class KernelMutationTest {
             new Mutant("cast_f32_bf16 truncating instead of rounding to nearest even", "elementwise", "elementwise.cu",
                     "out[i] = __float2bfloat16_rn(x[i]);", "out[i] = __float2bfloat16_rn(__int_as_float(__float_as_int(x[i]) & 0xffff0000));",
                     BF16_ROUND_TRIP, false),
+            new Mutant("bfloat16 stores (st in common.cuh) truncating instead of rounding", "elementwise", "common.cuh",
+                    "((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(v);",
+                    "((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(__int_as_float(__float_as_int(v) & 0xffff0000));", BF16_STORE, false),
             new Mutant("block_sum without its first __syncthreads", "group_norm", "common.cuh",
                     "    if (lane == 0) scratch[warp] = v;\n    __syncthreads();\n", "    if (lane == 0) scratch[warp] = v;\n",
                     GROUP_NORM, true),
@@ -234,7 +244,7 @@ class KernelMutationTest {
             new Mutant("reduce_rows_warp reading one element past its row (k <= n)", "reduce", "reduce.cu",
                     "for (int k = lane; k < n; k += 32)", "for (int k = lane; k <= n; k += 32)", reduce(9, 37, 1), false),
             new Mutant("upsample2x_bwd summing a wrong neighbour (2W - 1 for 2W + 1)", "upsample", "upsample.cu",
-                    "(g[2 * W] + g[2 * W + 1])", "(g[2 * W] + g[2 * W - 1])", UPSAMPLE_BACKWARD, false),
+                    "ld(gy, dt, 1, g + 2 * W + 1))", "ld(gy, dt, 1, g + 2 * W - 1))", UPSAMPLE_BACKWARD, false),
             new Mutant("attention tile_dot dropping the feature chunk's offset", "attention", "attention.cu",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + d0 + dd], kv, acc[i]);",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false),
