@@ -125,14 +125,15 @@ template <> struct Prec<float> {
     __device__ static float round(float v) { return tf32_rne(v); }
 };
 
-// x[c, ih0 + kh, iw0 + kw] of xi (one image, C × H × W) for index t = (c·KS + kh)·KS + kw of the
-// K = C·KS² axis; 0 outside the image (the padding) or when !ok.
+// x[c, ih0 + kh, iw0 + kw] of the image at element xi of x (C × H × W; float32 or bfloat16 as bit 0
+// of dt says) for index t = (c·KS + kh)·KS + kw of the K = C·KS² axis; 0 outside the image (the
+// padding) or when !ok.
 template <int KS>
-__device__ __forceinline__ float x_tap(const float* xi, int t, int ih0, int iw0, int H, int W, bool ok) {
+__device__ __forceinline__ float x_tap(const void* x, int dt, size_t xi, int t, int ih0, int iw0, int H, int W, bool ok) {
     constexpr int KK = KS * KS;
     int c = t / KK, r = t - c * KK, kh = r / KS, kw = r - kh * KS;
     int ih = ih0 + kh, iw = iw0 + kw;
-    return ok && ih >= 0 && ih < H && iw >= 0 && iw < W ? xi[(size_t)c * H * W + ih * W + iw] : 0.f;
+    return ok && ih >= 0 && ih < H && iw >= 0 && iw < W ? ld(x, dt, 0, xi + (size_t)c * H * W + ih * W + iw) : 0.f;
 }
 
 // The shared-memory layout: A [BM][LDA], B [BK][LDB] (or [BN][LDB] when column-major), then the
@@ -177,13 +178,13 @@ __device__ __forceinline__ void warp_mma(WarpAcc<T>& acc, const T* sA, int lda, 
 // The block's output tile, each fragment through the warp's staging tile: lane l writes column
 // l % 16 of rows l / 16, l / 16 + 2, ... (16 consecutive pixels per half-warp). Forward: out[n, o, p]
 // plus bias[o], nadd[n, o], res[n, o, p] (each optional); data grad: out[n, c, h, w]; weight grad:
-// blockIdx.z's split-K partial [M, Ng].
+// blockIdx.z's split-K partial [M, Ng]. dt: out = bit 2, res = bit 3, nadd = bit 4 (bias is float32).
 template <int PASS, typename Acc>
 __device__ __forceinline__ void epilogue(Acc (&acc)[4][2], float* sC, int m0, int n0, int M, int Ng, int P, int HW,
-                                         int C, int O, float* out, const float* __restrict__ bias,
-                                         const float* __restrict__ nadd, const float* res) {
+                                         int C, int O, void* out, const float* __restrict__ bias,
+                                         const void* __restrict__ nadd, const void* res, int dt) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wm = warp >> 2, wn = warp & 3;
-    float* st = sC + warp * 16 * LDC;
+    float* stage = sC + warp * 16 * LDC;
     const int col = lane & 15;
 #pragma unroll
     for (int j = 0; j < 2; j++) {
@@ -193,22 +194,22 @@ __device__ __forceinline__ void epilogue(Acc (&acc)[4][2], float* sC, int m0, in
         if (PASS == DGRAD) { img = gj / HW; q = gj - img * HW; }
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
+            wmma::store_matrix_sync(stage, acc[i][j], LDC, wmma::mem_row_major);
             __syncwarp();
             for (int r = lane >> 4; r < 16; r += 2) {
                 int gm = m0 + wm * 64 + i * 16 + r;
                 if (gm >= M || gj >= Ng) continue;
-                float v = st[r * LDC + col];
+                float v = stage[r * LDC + col];
                 if (PASS == FWD) {
                     size_t at = ((size_t)img * O + gm) * P + q;
                     if (bias) v += bias[gm];
-                    if (nadd) v += nadd[(size_t)img * O + gm];
-                    if (res) v += res[at];
-                    out[at] = v;
+                    if (nadd) v += ld(nadd, dt, 4, (size_t)img * O + gm);
+                    if (res) v += ld(res, dt, 3, at);
+                    st(out, dt, 2, at, v);
                 } else if (PASS == DGRAD) {
-                    out[((size_t)img * C + gm) * HW + q] = v;
+                    st(out, dt, 2, ((size_t)img * C + gm) * HW + q, v);
                 } else {
-                    out[(size_t)blockIdx.z * M * Ng + (size_t)gm * Ng + gj] = v;
+                    st(out, dt, 2, (size_t)blockIdx.z * M * Ng + (size_t)gm * Ng + gj, v);
                 }
             }
             __syncwarp();
@@ -217,10 +218,10 @@ __device__ __forceinline__ void epilogue(Acc (&acc)[4][2], float* sC, int m0, in
 }
 
 template <typename T, int PASS, int KS>
-__device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __restrict__ src0, const float* __restrict__ src1,
-                                           float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
-                                           const float* res, int N, int C, int H, int W, int O, int Ho, int Wo,
-                                           int stride, int pad, int kPerSplit) {
+__device__ __forceinline__ void conv_igemm(unsigned char* smem, const void* __restrict__ src0, const void* __restrict__ src1,
+                                           void* out, const float* __restrict__ bias, const void* __restrict__ nadd,
+                                           const void* res, int N, int C, int H, int W, int O, int Ho, int Wo,
+                                           int stride, int pad, int kPerSplit, int dt) {
     using L = Layout<T, PASS>;
     constexpr int KK = KS * KS, KSTEP = Prec<T>::KSTEP;
     constexpr bool BCOL = L::BCOL;
@@ -255,29 +256,29 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
 
     float ra[16], rb[16];
     const int aRows = min(16, (M - m0 - am0 + 7) / 8);   // this thread's A rows inside the matrix
-    // ra[i] = a[i · step] for the valid rows (one running pointer: no per-row addresses to keep)
-    auto loadA = [&](const float* a, int step, bool ok) {
+    // ra[i] = src1[a + i · step] for the valid rows (one running index: no per-row addresses to keep)
+    auto loadA = [&](size_t a, size_t step, bool ok) {
 #pragma unroll
         for (int i = 0; i < 16; i++) {
-            ra[i] = ok && i < aRows ? *a : 0.f;
+            ra[i] = ok && i < aRows ? ld(src1, dt, 1, a) : 0.f;
             a += step;
         }
     };
     auto load = [&](int k0) {
         if (PASS == FWD) {
             int k = k0 + ak;
-            loadA(src1 + (size_t)(m0 + am0) * Kg + k, 8 * Kg, k < kEnd);
-            const float* xi = src0 + (size_t)colImg * C * HW;
+            loadA((size_t)(m0 + am0) * Kg + k, (size_t)8 * Kg, k < kEnd);
+            const size_t xi = (size_t)colImg * C * HW;
             int ih0 = colY * stride - pad, iw0 = colX * stride - pad;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
                 int kr = k0 + bk0 + 2 * i;
-                rb[i] = x_tap<KS>(xi, kr, ih0, iw0, H, W, colOk && kr < kEnd);
+                rb[i] = x_tap<KS>(src0, dt, xi, kr, ih0, iw0, H, W, colOk && kr < kEnd);
             }
         } else if (PASS == DGRAD) {
             int k = k0 + ak, o = k / KK, r = k - o * KK;
-            loadA(src1 + ((size_t)o * C + m0 + am0) * KK + r, 8 * KK, k < kEnd);
-            const float* gi = src0 + (size_t)colImg * O * P;
+            loadA(((size_t)o * C + m0 + am0) * KK + r, (size_t)8 * KK, k < kEnd);
+            const size_t gi = (size_t)colImg * O * P;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
                 int kr = k0 + bk0 + 2 * i, oo = kr / KK, rr = kr - oo * KK, kh = rr / KS, kw = rr - kh * KS;
@@ -290,19 +291,19 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
                     ow = wn2 / stride;
                 }
                 ok = ok && oh < Ho && ow < Wo;
-                rb[i] = ok ? gi[((size_t)oo * Ho + oh) * Wo + ow] : 0.f;
+                rb[i] = ok ? ld(src0, dt, 0, gi + ((size_t)oo * Ho + oh) * Wo + ow) : 0.f;
             }
         } else {
             int k = k0 + ak;
             bool kOk = k < kEnd;
             int img = kOk ? k / P : 0, p = k - img * P, oh = p / Wo, ow = p - oh * Wo;
-            loadA(src1 + ((size_t)img * O + m0 + am0) * P + p, 8 * P, kOk);
-            const float* xi = src0 + (size_t)img * C * HW;
+            loadA(((size_t)img * O + m0 + am0) * P + p, (size_t)8 * P, kOk);
+            const size_t xi = (size_t)img * C * HW;
             int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
                 int j = n0 + am0 + 8 * i;
-                rb[i] = x_tap<KS>(xi, j, ih0, iw0, H, W, kOk && j < Ng);
+                rb[i] = x_tap<KS>(src0, dt, xi, j, ih0, iw0, H, W, kOk && j < Ng);
             }
         }
     };
@@ -333,7 +334,7 @@ __device__ __forceinline__ void conv_igemm(unsigned char* smem, const float* __r
         __syncthreads();
     }
 
-    epilogue<PASS>(acc, sC, m0, n0, M, Ng, P, HW, C, O, out, bias, nadd, res);
+    epilogue<PASS>(acc, sC, m0, n0, M, Ng, P, HW, C, O, out, bias, nadd, res, dt);
 }
 
 // ---------------------------------------------------------------- halo tiles: 3×3, stride 1, pad 1
@@ -363,10 +364,11 @@ template <typename T> struct HaloLayout {
 
 // The halo of one image's 32-channel slice from c0 into sH as [pixel][channel]: rows row0 − 1 ..
 // row0 + rows, columns −1 .. W, 0 outside the image and for channels ≥ C; one warp per (channel,
-// halo row), lanes along the row. NORM applies SiLU((x − μ)·rstd·γ + β), group_norm_fwd's own
-// expression, with the statistics of group ng0 + c / Cg (ng0 = image · groups).
+// halo row), lanes along the row. The image starts at element xi of x (float32 or bfloat16: bit 0
+// of dt). NORM applies SiLU((x − μ)·rstd·γ + β), group_norm_fwd's own expression, with the
+// statistics of group ng0 + c / Cg (ng0 = image · groups).
 template <typename T, bool NORM>
-__device__ __forceinline__ void load_halo(T* sH, const float* __restrict__ xi, int c0, int C, int row0, int rows, int H,
+__device__ __forceinline__ void load_halo(T* sH, const void* __restrict__ x, size_t xi, int dt, int c0, int C, int row0, int rows, int H,
                                           int W, const float* __restrict__ mean, const float* __restrict__ rstd,
                                           const float* __restrict__ gamma, const float* __restrict__ beta, int ng0, int Cg) {
     constexpr int CH = HaloLayout<T>::CH, LDH = HaloLayout<T>::LDH;
@@ -386,7 +388,7 @@ __device__ __forceinline__ void load_halo(T* sH, const float* __restrict__ xi, i
             const int iw = hc - 1;
             float v = 0.f;
             if (rowOk && iw >= 0 && iw < W) {
-                v = xi[(size_t)c * H * W + (size_t)ih * W + iw];
+                v = ld(x, dt, 0, xi + (size_t)c * H * W + (size_t)ih * W + iw);
                 if (NORM) {
                     v = (v - mu) * rs * ga + bt;
                     v = v * sigmoid_acc(v);
@@ -398,11 +400,11 @@ __device__ __forceinline__ void load_halo(T* sH, const float* __restrict__ xi, i
 }
 
 template <typename T, bool DG, bool NORM>
-__device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __restrict__ src, const float* __restrict__ w,
-                                          float* out, const float* __restrict__ bias, const float* __restrict__ nadd,
-                                          const float* res, const float* __restrict__ mean, const float* __restrict__ rstd,
+__device__ __forceinline__ void conv_halo(unsigned char* smem, const void* __restrict__ src, const float* __restrict__ w,
+                                          void* out, const float* __restrict__ bias, const void* __restrict__ nadd,
+                                          const void* res, const float* __restrict__ mean, const float* __restrict__ rstd,
                                           const float* __restrict__ gamma, const float* __restrict__ beta, int G,
-                                          int N, int Cin, int M, int H, int W) {
+                                          int N, int Cin, int M, int H, int W, int dt) {
     using HL = HaloLayout<T>;
     constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH, CH = HL::CH;
     T* sA = reinterpret_cast<T*>(smem);
@@ -411,7 +413,7 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int img = n0 / HW, row0 = (n0 - img * HW) / W;
     const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
-    const float* si = src + (size_t)img * Cin * HW;
+    const size_t si = (size_t)img * Cin * HW;
 
     // A for (slice c0, tap): forward, lanes along the slice's 32 channels; data grad, lanes along m
     // (consecutive lanes then read weights 9 floats apart in both)
@@ -456,7 +458,7 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
     loadA(0, 0);
     for (int c0 = 0; c0 < Cin; c0 += CH) {
         // the previous slice's MMAs ended at a barrier
-        load_halo<T, NORM>(sH, si, c0, Cin, row0, rows, H, W, mean, rstd, gamma, beta, img * G, NORM ? Cin / G : 1);
+        load_halo<T, NORM>(sH, src, si, dt, c0, Cin, row0, rows, H, W, mean, rstd, gamma, beta, img * G, NORM ? Cin / G : 1);
         for (int tap = 0; tap < 9; tap++) {
             storeA();
             __syncthreads();   // A, and at tap 0 the halo, complete
@@ -474,7 +476,7 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
             __syncthreads();   // before A (and after the last tap, the halo) is overwritten
         }
     }
-    epilogue<DG ? DGRAD : FWD>(acc, reinterpret_cast<float*>(smem), m0, n0, M, N * HW, HW, HW, M, M, out, bias, nadd, res);
+    epilogue<DG ? DGRAD : FWD>(acc, reinterpret_cast<float*>(smem), m0, n0, M, N * HW, HW, HW, M, M, out, bias, nadd, res, dt);
 }
 
 // The weight gradient on the halo tile: gw[o, c, tap] = Σ_(n, p) gy[n, o, p] · x[n, c, p + off(tap)]
@@ -487,8 +489,8 @@ __device__ __forceinline__ void conv_halo(unsigned char* smem, const float* __re
 // [128 o][32 pixels] tile; B fragments are row-major windows of the halo (16 pixels of one row ×
 // 16 channels, ldm = the pixel stride). Needs C a multiple of 16.
 template <typename T>
-__device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float* __restrict__ x, const float* __restrict__ gy,
-                                                float* out, int N, int C, int O, int H, int W, int chunksPerSplit) {
+__device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const void* __restrict__ x, const void* __restrict__ gy,
+                                                float* out, int N, int C, int O, int H, int W, int chunksPerSplit, int dt) {
     using HL = HaloLayout<T>;
     constexpr int KSTEP = Prec<T>::KSTEP, LDA = HL::LDA, LDH = HL::LDH;
     T* sA = reinterpret_cast<T*>(smem);
@@ -504,9 +506,9 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
     float ra[16];
     auto loadA = [&](int chunk, int kstep) {
         const int n = chunk / tilesPerImage, p0 = (chunk - n * tilesPerImage) * BN + kstep * BK;
-        const float* a = gy + ((size_t)n * O + m0 + am0) * HW + p0 + ak;
+        const size_t a = ((size_t)n * O + m0 + am0) * HW + p0 + ak;
 #pragma unroll
-        for (int i = 0; i < 16; i++) ra[i] = m0 + am0 + 8 * i < O ? a[(size_t)8 * i * HW] : 0.f;
+        for (int i = 0; i < 16; i++) ra[i] = m0 + am0 + 8 * i < O ? ld(gy, dt, 1, a + (size_t)8 * i * HW) : 0.f;
     };
     using FragB = wmma::fragment<wmma::matrix_b, 16, 16, KSTEP, typename Prec<T>::Frag, wmma::row_major>;
     WarpAcc<T> acc;
@@ -523,7 +525,7 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
     if (chunkBegin < chunkEnd) loadA(chunkBegin, 0);
     for (int chunk = chunkBegin; chunk < chunkEnd; chunk++) {
         const int n = chunk / tilesPerImage;   // the previous chunk's MMAs ended at a barrier
-        load_halo<T, false>(sH, x + (size_t)n * C * HW, cgLo * 16, C, (chunk - n * tilesPerImage) * rows, rows, H, W,
+        load_halo<T, false>(sH, x, (size_t)n * C * HW, dt, cgLo * 16, C, (chunk - n * tilesPerImage) * rows, rows, H, W,
                             nullptr, nullptr, nullptr, nullptr, 0, 1);
         for (int kstep = 0; kstep < BN / BK; kstep++) {
 #pragma unroll
@@ -545,7 +547,7 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
     }
 
     // epilogue: element (row gm, fragment f's channel cc) → out[z][gm][(cg·16 + cc)·9 + tap]
-    float* st = reinterpret_cast<float*>(smem) + warp * 16 * LDC;
+    float* stage = reinterpret_cast<float*>(smem) + warp * 16 * LDC;
     const int cc = lane & 15;
     float* oz = out + (size_t)blockIdx.z * O * C * 9;
 #pragma unroll
@@ -553,11 +555,11 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
         const int f = f0 + wn * 2 + j, tap = f % 9, c = (f / 9) * 16 + cc;
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            wmma::store_matrix_sync(st, acc[i][j], LDC, wmma::mem_row_major);
+            wmma::store_matrix_sync(stage, acc[i][j], LDC, wmma::mem_row_major);
             __syncwarp();
             for (int r = lane >> 4; r < 16; r += 2) {
                 const int gm = m0 + wm * 64 + i * 16 + r;
-                if (gm < O && f < frags && c < C) oz[((size_t)gm * C + c) * 9 + tap] = st[r * LDC + cc];
+                if (gm < O && f < frags && c < C) oz[((size_t)gm * C + c) * 9 + tap] = stage[r * LDC + cc];
             }
             __syncwarp();
         }
@@ -567,18 +569,19 @@ __device__ __forceinline__ void conv_wgrad_halo(unsigned char* smem, const float
 
 // The entry points: conv_<pass>_<precision>_k<KS>, one signature for all (src0, src1: x and w
 // forward; gy and w data grad; x and gy weight grad. bias / nadd / res: forward only, each may be
-// null; kPerSplit: weight grad's reduction slice per blockIdx.z, a multiple of 32).
+// null; kPerSplit: weight grad's reduction slice per blockIdx.z, a multiple of 32; dt: which of
+// src0 (bit 0), src1 (1), out (2), res (3), nadd (4) are bfloat16 rather than float32).
 #define IGEMM_PARAMS                                                                                        \
-    const float *__restrict__ src0, const float *__restrict__ src1, float *out, const float *__restrict__ bias, \
-        const float *__restrict__ nadd, const float *res, int N, int C, int H, int W, int O, int Ho, int Wo,     \
-        int stride, int pad, int kPerSplit
+    const void *__restrict__ src0, const void *__restrict__ src1, void *out, const float *__restrict__ bias, \
+        const void *__restrict__ nadd, const void *res, int N, int C, int H, int W, int O, int Ho, int Wo,       \
+        int stride, int pad, int kPerSplit, int dt
 // Two resident blocks per SM: ptxas then keeps to 128 registers and spills 200-500 bytes per thread
 // (to L1); 1 gives no spills but one block (8 warps) per SM. Which is faster is for a GPU to say.
 #define IGEMM_MIN_BLOCKS 2
 #define IGEMM_BODY(T, PASS, KS)                                                                             \
     __shared__ igemm::Smem<igemm::Layout<T, PASS>::BYTES> smem;                                                 \
     igemm::conv_igemm<T, PASS, KS>(smem.bytes, src0, src1, out, bias, nadd, res, N, C, H, W, O, Ho, Wo, stride, pad, \
-                                   kPerSplit)
+                                   kPerSplit, dt)
 using bf16 = __nv_bfloat16;
 using igemm::FWD;
 using igemm::DGRAD;
@@ -599,16 +602,17 @@ extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_t
 // The halo entry points (HaloLayout's dynamic shared memory; host-checked shapes, see conv_halo):
 // conv_{fwd|fwd_gnsilu|dgrad}_halo_<precision>. src: x (forward) or gy (data grad); Cin: src's
 // channels, M: out's; mean, rstd [N, G], gamma, beta [Cin]: the group norm applied on load
-// (fwd_gnsilu only, else null); bias, nadd, res: as conv_fwd (forward only).
+// (fwd_gnsilu only, else null); bias, nadd, res: as conv_fwd (forward only); dt: which of src (bit 0),
+// out (2), res (3), nadd (4) are bfloat16 (w is float32).
 #define HALO_PARAMS                                                                                          \
-    const float *__restrict__ src, const float *__restrict__ w, float *out, const float *__restrict__ bias,     \
-        const float *__restrict__ nadd, const float *res, const float *__restrict__ mean,                       \
+    const void *__restrict__ src, const float *__restrict__ w, void *out, const float *__restrict__ bias,       \
+        const void *__restrict__ nadd, const void *res, const float *__restrict__ mean,                         \
         const float *__restrict__ rstd, const float *__restrict__ gamma, const float *__restrict__ beta, int G,  \
-        int N, int Cin, int M, int H, int W
+        int N, int Cin, int M, int H, int W, int dt
 #define HALO_BODY(T, DG, NORM)                                                                                \
     DYNAMIC_SHARED(igemm::Smem<128>, smem);                                                                   \
     igemm::conv_halo<T, DG, NORM>(smem[0].bytes, src, w, out, bias, nadd, res, mean, rstd, gamma, beta, G, N, Cin, M, \
-                                  H, W)
+                                  H, W, dt)
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, false, false); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_halo_tf32(HALO_PARAMS) { HALO_BODY(float, false, false); }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_fwd_gnsilu_halo_bf16(HALO_PARAMS) { HALO_BODY(bf16, false, true); }
@@ -618,16 +622,16 @@ extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_dgrad_h
 
 // conv_wgrad_halo_<precision>: x [N, C, H, W], gy [N, O, H, W] → out: gw [O, C, 3, 3], or with
 // gridDim.z > 1 the split-K partials [z][O, C, 3, 3] (conv_splitk_sum adds them); chunksPerSplit of
-// the N·H·W/128 pixel chunks per blockIdx.z.
+// the N·H·W/128 pixel chunks per blockIdx.z; dt: whether x (bit 0) and gy (bit 1) are bfloat16.
 #define WGRAD_HALO_PARAMS \
-    const float *__restrict__ x, const float *__restrict__ gy, float *out, int N, int C, int O, int H, int W, int chunksPerSplit
+    const void *__restrict__ x, const void *__restrict__ gy, float *out, int N, int C, int O, int H, int W, int chunksPerSplit, int dt
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_halo_bf16(WGRAD_HALO_PARAMS) {
     DYNAMIC_SHARED(igemm::Smem<128>, smem);
-    igemm::conv_wgrad_halo<bf16>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit);
+    igemm::conv_wgrad_halo<bf16>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit, dt);
 }
 extern "C" __global__ void __launch_bounds__(256, IGEMM_MIN_BLOCKS) conv_wgrad_halo_tf32(WGRAD_HALO_PARAMS) {
     DYNAMIC_SHARED(igemm::Smem<128>, smem);
-    igemm::conv_wgrad_halo<float>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit);
+    igemm::conv_wgrad_halo<float>(smem[0].bytes, x, gy, out, N, C, O, H, W, chunksPerSplit, dt);
 }
 
 // gw = Σ_z part[z] over the weight gradient's split-K partials (a fixed order: deterministic).

@@ -155,7 +155,11 @@ class UNetCudaTest {
             Backends.get(GPU).setPrecision(MathPrecision.BF16);
             try {
                 long narrowed = launches("elementwise.cast_f32_bf16");
+                ddpm.kernels.cuda.CudaBackend cb = (ddpm.kernels.cuda.CudaBackend) Backends.get(GPU);
+                long staged = cb.stagedOps(), launched = kernelCount();
                 float[] got = step(g, GPU, x, eps, t, y);
+                System.out.printf(java.util.Locale.ROOT, "tiny U-Net bf16 train step on CUDA: %d kernel launches, %d primitive calls staged through float32%n",
+                        kernelCount() - launched, cb.stagedOps() - staged);
                 float[] gotGrads = g.flatGrads().toFloats();
                 assertTrue(launches("elementwise.cast_f32_bf16") - narrowed >= 2, "the CUDA step cast neither its input nor its embedding to BF16");
                 assertClose("CUDA bf16: loss", new float[]{ref[0]}, got, 1e-3);
@@ -167,6 +171,10 @@ class UNetCudaTest {
                 Backends.get(GPU).setPrecision(MathPrecision.FP32);
             }
         }
+    }
+
+    private static long kernelCount() {
+        return ddpm.kernels.cuda.CudaBackend.kernelLaunches().values().stream().mapToLong(Long::longValue).sum();
     }
 
     private static long launches(String kernel) { return ddpm.kernels.cuda.CudaBackend.kernelLaunches().getOrDefault(kernel, 0L); }

@@ -1,5 +1,6 @@
 package ddpm.kernels.cuda;
 
+import ddpm.engine.DType;
 import ddpm.engine.MathPrecision;
 import ddpm.engine.Shapes;
 import ddpm.engine.Tensor;
@@ -226,13 +227,35 @@ public final class ConvKernel {
         }
     }
 
-    /** One launch of conv.cu's conv_{pass}_{bf16|tf32}_k{k}: C[m, ng] over blocks of 128 × 128. */
+    /** One launch of conv.cu's conv_{pass}_{bf16|tf32}_k{k}: C[m, ng] over blocks of 128 × 128; dt: which
+     *  of src0, src1, out, res, nadd (bits 0 to 4) are BF16. */
     private void igemm(String pass, Geo g, MathPrecision p, long src0, long src1, long out, long bias, long nadd, long res,
-                       int m, long ng, int splits, int kPerSplit, Supplier<String> what) {
+                       int m, long ng, int splits, int kPerSplit, int dt, Supplier<String> what) {
         mod.launch("conv_" + pass + "_" + p + "_k" + g.k(), cdiv(ng, TILE), cdiv(m, TILE), splits, THREADS, 1, 1, 0,
                 new Args().addr(src0).addr(src1).addr(out).addr(bias).addr(nadd).addr(res).i(g.n()).i(g.c()).i(g.h()).i(g.w())
-                        .i(g.o()).i(g.ho()).i(g.wo()).i(g.stride()).i(g.pad()).i(kPerSplit),
+                        .i(g.o()).i(g.ho()).i(g.wo()).i(g.stride()).i(g.pad()).i(kPerSplit).i(dt),
                 () -> "igemm " + p + " " + what.get());
+    }
+
+    /**
+     * Whether the kernels take these tensors as they are: every activation F32 (any algorithm), or
+     * BF16 activations on a tensor-core path (TF32/BF16 precision, gemm not forced, a 1×1 or 3×3
+     * kernel) with the parameters (weight, bias, a weight gradient; also a fused norm's statistics
+     * and affine) F32. Otherwise the backend stages the BF16 tensors through float32.
+     */
+    boolean takes(Tensor w, Tensor[] params, Tensor... activations) {
+        boolean bf16 = false;
+        for (Tensor a : activations) bf16 |= a != null && a.dtype() == DType.BF16;
+        if (!CudaBackend.allF32(w) || !CudaBackend.allF32(params)) return false;
+        if (!bf16) return true;
+        int k = w.rank() == 4 ? w.dim(2) : 0;
+        return be.precision() != MathPrecision.FP32 && algorithm != Algorithm.GEMM && (k == 1 || k == 3) && w.numel() > 0;
+    }
+
+    /** BF16 operands (dt ≠ 0) have only the tensor-core kernels ({@link #takes} said so to the backend). */
+    private static void tensorCoresFor(int dt, Geo g, MathPrecision p, String op) {
+        if (dt != 0 && (p == MathPrecision.FP32 || (g.k() != 1 && g.k() != 3)))
+            throw new IllegalStateException("CUDA " + op + " " + g + " at " + p + ": BF16 operands need the tensor-core kernels (see takes)");
     }
 
     // ---------------------------------------------------------------- forward
@@ -247,9 +270,11 @@ public final class ConvKernel {
         forward("conv2dAdd", x, w, bias, nAdd, residual, out, stride, pad);
     }
 
+    /** x, out, residual and nAdd F32 or BF16 (BF16 on the tensor-core kernels only: {@link #takes}); w and bias F32. */
     private void forward(String op, Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
-        CudaBackend.f32(op, x, w, out);
-        for (Tensor t : new Tensor[]{bias, nAdd, residual}) if (t != null) CudaBackend.f32(op, t);
+        int dt = CudaBackend.dtypes(op, x, w, out, residual, nAdd);
+        CudaBackend.f32(op, w);
+        if (bias != null) CudaBackend.f32(op, bias);
         Geo g = geo(x, w, out, stride, pad);
         Supplier<String> what = () -> op + " " + g;
         CudaBackend.checkIndexable(out.numel(), op, what);
@@ -257,17 +282,18 @@ public final class ConvKernel {
         if (out.numel() == 0) return;
         MathPrecision p = be.precision();
         long xa = addr(x), wa = addr(w);
-        if (useIgemm(Pass.FORWARD, g, p, out.numel(), o -> igemmForward(g, p, xa, wa, 0, 0, 0, o, what),
+        tensorCoresFor(dt, g, p, op);
+        if (dt != 0 || useIgemm(Pass.FORWARD, g, p, out.numel(), o -> igemmForward(g, p, xa, wa, 0, 0, 0, o, 0, what),
                 o -> gemmForward(g, xa, wa, 0, 0, 0, o, what)))
-            igemmForward(g, p, xa, wa, addr(bias), addr(nAdd), addr(residual), addr(out), what);
+            igemmForward(g, p, xa, wa, addr(bias), addr(nAdd), addr(residual), addr(out), dt, what);
         else
             gemmForward(g, xa, wa, addr(bias), addr(nAdd), addr(residual), addr(out), what);
     }
 
-    private void igemmForward(Geo g, MathPrecision p, long x, long w, long bias, long nadd, long res, long out,
+    private void igemmForward(Geo g, MathPrecision p, long x, long w, long bias, long nadd, long res, long out, int dt,
                               Supplier<String> what) {
-        if (useHalo(Pass.FORWARD, g, p)) halo("conv_fwd", g, p, x, w, out, bias, nadd, res, null, g.c(), g.o(), what);
-        else igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, what);
+        if (useHalo(Pass.FORWARD, g, p)) halo("conv_fwd", g, p, x, w, out, bias, nadd, res, null, g.c(), g.o(), dt, what);
+        else igemm("fwd", g, p, x, w, out, bias, nadd, res, g.o(), (long) g.n() * g.p(), 1, 0, dt, what);
     }
 
     // ---------------------------------------------------------------- halo tiles
@@ -299,16 +325,17 @@ public final class ConvKernel {
     /**
      * One launch of conv_{fwd|fwd_gnsilu|dgrad}_halo_{bf16|tf32}: out [N, m, H, W] over blocks of 128
      * channels × 128 pixels, reading src [N, cin, H, W]; norm = {mean, rstd, gamma, beta, groups} for
-     * the group norm + SiLU applied on load (fwd_gnsilu), else null.
+     * the group norm + SiLU applied on load (fwd_gnsilu), else null; dt: which of src, out, res, nadd
+     * (bits 0, 2, 3, 4) are BF16.
      */
     private void halo(String entry, Geo g, MathPrecision p, long src, long w, long out, long bias, long nadd, long res,
-                      long[] norm, int cin, int m, Supplier<String> what) {
+                      long[] norm, int cin, int m, int dt, Supplier<String> what) {
         String name = entry + "_halo_" + p;
         int bytes = haloSharedBytes(p, g.w());
         long[] nm = norm == null ? new long[5] : norm;
         mod.launch(name, cdiv((long) g.n() * g.h() * g.w(), TILE), cdiv(m, TILE), 1, THREADS, 1, 1, bytes,
                 new Args().addr(src).addr(w).addr(out).addr(bias).addr(nadd).addr(res).addr(nm[0]).addr(nm[1]).addr(nm[2])
-                        .addr(nm[3]).i((int) nm[4]).i(g.n()).i(cin).i(m).i(g.h()).i(g.w()),
+                        .addr(nm[3]).i((int) nm[4]).i(g.n()).i(cin).i(m).i(g.h()).i(g.w()).i(dt),
                 () -> "halo " + p + " " + what.get());
     }
 
@@ -328,8 +355,9 @@ public final class ConvKernel {
                        Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
         String op = "groupNormSiluConv2dAdd";
         checkAddShapes(op, x, w, bias, nAdd, residual, out, stride, pad);
-        CudaBackend.f32(op, x, w, out, mean, rstd, gamma, beta);
-        for (Tensor t : new Tensor[]{bias, nAdd, residual}) if (t != null) CudaBackend.f32(op, t);
+        int dt = CudaBackend.dtypes(op, x, w, out, residual, nAdd);
+        CudaBackend.f32(op, w, mean, rstd, gamma, beta);
+        if (bias != null) CudaBackend.f32(op, bias);
         Geo g = geo(x, w, out, stride, pad);
         MathPrecision p = be.precision();
         if (!normedFits(x, w, out, stride, pad))
@@ -343,7 +371,7 @@ public final class ConvKernel {
         CudaBackend.checkIndexable(out.numel(), op, what);
         CudaBackend.checkIndexable(x.numel(), op, what);
         halo("conv_fwd_gnsilu", g, p, addr(x), addr(w), addr(out), addr(bias), addr(nAdd), addr(residual),
-                new long[]{addr(mean), addr(rstd), addr(gamma), addr(beta), groups}, g.c(), g.o(), what);
+                new long[]{addr(mean), addr(rstd), addr(gamma), addr(beta), groups}, g.c(), g.o(), dt, what);
     }
 
     private void gemmForward(Geo g, long x, long w, long bias, long nadd, long res, long out, Supplier<String> what) {
@@ -400,8 +428,9 @@ public final class ConvKernel {
     }
 
     // ---------------------------------------------------------------- backward input
+    /** gy and gx F32 or BF16 (BF16 on the tensor-core kernels only: {@link #takes}); w F32. */
     void backwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
-        CudaBackend.f32("conv2dBackwardInput", gy, w, gx);
+        int dt = CudaBackend.dtypes("conv2dBackwardInput", gy, w, gx);
         Geo g = geo(gx, w, gy, stride, pad);
         Supplier<String> what = () -> "conv2dBackwardInput " + g;
         CudaBackend.checkIndexable(gx.numel(), "conv2dBackwardInput", what);
@@ -410,12 +439,14 @@ public final class ConvKernel {
         if (gy.numel() == 0) { be.fill(gx, 0); return; }
         MathPrecision p = be.precision();
         long gya = addr(gy), wa = addr(w);
-        run(Pass.BACKWARD_INPUT, g, p, gx, o -> igemmBackwardInput(g, p, gya, wa, o, what), o -> gemmBackwardInput(g, gya, wa, o, what));
+        tensorCoresFor(dt, g, p, "conv2dBackwardInput");
+        if (dt != 0) igemmBackwardInput(g, p, gya, wa, addr(gx), dt, what);
+        else run(Pass.BACKWARD_INPUT, g, p, gx, o -> igemmBackwardInput(g, p, gya, wa, o, 0, what), o -> gemmBackwardInput(g, gya, wa, o, what));
     }
 
-    private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, Supplier<String> what) {
-        if (useHalo(Pass.BACKWARD_INPUT, g, p)) halo("conv_dgrad", g, p, gy, w, gx, 0, 0, 0, null, g.o(), g.c(), what);
-        else igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, what);
+    private void igemmBackwardInput(Geo g, MathPrecision p, long gy, long w, long gx, int dt, Supplier<String> what) {
+        if (useHalo(Pass.BACKWARD_INPUT, g, p)) halo("conv_dgrad", g, p, gy, w, gx, 0, 0, 0, null, g.o(), g.c(), dt, what);
+        else igemm("dgrad", g, p, gy, w, gx, 0, 0, 0, g.c(), (long) g.n() * g.h() * g.w(), 1, 0, dt, what);
     }
 
     private void gemmBackwardInput(Geo g, long gy, long w, long gx, Supplier<String> what) {
@@ -441,8 +472,10 @@ public final class ConvKernel {
     }
 
     // ---------------------------------------------------------------- backward weight
+    /** x and gy F32 or BF16 (BF16 on the tensor-core kernels only: {@link #takes}); gw F32. */
     void backwardWeight(Tensor x, Tensor gy, Tensor gw, int stride, int pad) {
-        CudaBackend.f32("conv2dBackwardWeight", x, gy, gw);
+        int dt = CudaBackend.dtypes("conv2dBackwardWeight", x, gy);
+        CudaBackend.f32("conv2dBackwardWeight", gw);
         Geo g = geo(x, gw, gy, stride, pad);
         Supplier<String> what = () -> "conv2dBackwardWeight " + g;
         CudaBackend.checkIndexable(x.numel(), "conv2dBackwardWeight", what);
@@ -451,13 +484,15 @@ public final class ConvKernel {
         if (gy.numel() == 0) { be.fill(gw, 0); return; }
         MathPrecision p = be.precision();
         long xa = addr(x), gya = addr(gy);
-        run(Pass.BACKWARD_WEIGHT, g, p, gw, o -> igemmBackwardWeight(g, p, xa, gya, o, what), o -> gemmBackwardWeight(g, xa, gya, o, what));
+        tensorCoresFor(dt, g, p, "conv2dBackwardWeight");
+        if (dt != 0) igemmBackwardWeight(g, p, xa, gya, addr(gw), dt, what);
+        else run(Pass.BACKWARD_WEIGHT, g, p, gw, o -> igemmBackwardWeight(g, p, xa, gya, o, 0, what), o -> gemmBackwardWeight(g, xa, gya, o, what));
     }
 
-    /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. */
-    private void igemmBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
+    /** Split-K over the N·P reduction: about two blocks per SM in all, each with ≥ 4 k-steps of 32. dt: x, gy BF16 (bits 0, 1). */
+    private void igemmBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, int dt, Supplier<String> what) {
         if (useHalo(Pass.BACKWARD_WEIGHT, g, p)) {
-            haloBackwardWeight(g, p, x, gy, gw, what);
+            haloBackwardWeight(g, p, x, gy, gw, dt, what);
             return;
         }
         int m = g.o(), ng = g.kk();
@@ -465,7 +500,7 @@ public final class ConvKernel {
         int tiles = cdiv(ng, TILE) * cdiv(m, TILE), steps = cdiv(kg, BK);
         int splits = Math.max(1, Math.min(MAX_SPLITS, Math.min(2 * be.smCount() / tiles, steps / 4)));
         int kPerSplit = cdiv(steps, splits) * BK, s = cdiv(kg, kPerSplit);
-        splitK(s, (long) m * ng, gw, what, out -> igemm("wgrad", g, p, x, gy, out, 0, 0, 0, m, ng, s, kPerSplit, what));
+        splitK(s, (long) m * ng, gw, what, out -> igemm("wgrad", g, p, x, gy, out, 0, 0, 0, m, ng, s, kPerSplit, dt, what));
     }
 
     /**
@@ -493,7 +528,7 @@ public final class ConvKernel {
      * N·H·W/128 pixel chunks split over blockIdx.z (about two blocks per SM in all) into fp32
      * partials that conv_splitk_sum adds in a fixed order.
      */
-    private void haloBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, Supplier<String> what) {
+    private void haloBackwardWeight(Geo g, MathPrecision p, long x, long gy, long gw, int dt, Supplier<String> what) {
         String name = "conv_wgrad_halo_" + p;
         int bytes = haloSharedBytes(p, g.w());
         int nx = cdiv((long) (g.c() / 16) * 9, 8), ny = cdiv(g.o(), TILE);
@@ -502,7 +537,7 @@ public final class ConvKernel {
         int perSplit = cdiv(chunks, splits);
         int s = cdiv(chunks, perSplit);
         splitK(s, (long) g.o() * g.kk(), gw, what, out -> mod.launch(name, nx, ny, s, THREADS, 1, 1, bytes,
-                new Args().addr(x).addr(gy).addr(out).i(g.n()).i(g.c()).i(g.o()).i(g.h()).i(g.w()).i(perSplit),
+                new Args().addr(x).addr(gy).addr(out).i(g.n()).i(g.c()).i(g.o()).i(g.h()).i(g.w()).i(perSplit).i(dt),
                 () -> "halo " + p + " " + what.get()));
     }
 

@@ -323,7 +323,7 @@ public final class CudaBackend implements Backend, FusedOps {
 
     /** Primitive calls so far that went through float32 copies of BF16 tensors (transfers not counted):
      *  what a kernel reading bfloat16 itself would save. */
-    long stagedOps() { return stagedOps.get(); }
+    public long stagedOps() { return stagedOps.get(); }
 
     // ---------------------------------------------------------------- Backend
     @Override public Device device() { return device; }
@@ -527,8 +527,14 @@ public final class CudaBackend implements Backend, FusedOps {
         staged(s -> gemm.matmul(s.in(a), s.in(b), beta == 0 ? s.out(out) : s.inOut(out), transA, transB, alpha, beta));
     }
 
+    // convolutions: BF16 activations straight into the tensor-core kernels where ConvKernel.takes them
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Tensor out, int stride, int pad) {
-        staged(s -> conv.forward(s.in(x), s.in(w), s.in(bias), s.out(out), stride, pad));
+        if (conv.takes(w, new Tensor[]{bias}, x, out)) {
+            enter();
+            conv.forward(x, w, bias, out, stride, pad);
+        } else {
+            staged(s -> conv.forward(s.in(x), s.in(w), s.in(bias), s.out(out), stride, pad));
+        }
     }
 
     /**
@@ -539,7 +545,12 @@ public final class CudaBackend implements Backend, FusedOps {
      * each be null; residual may be out itself.
      */
     @Override public void conv2dAdd(Tensor x, Tensor w, Tensor bias, Tensor nAdd, Tensor residual, Tensor out, int stride, int pad) {
-        staged(s -> conv.forwardAdd(s.in(x), s.in(w), s.in(bias), s.in(nAdd), s.in(residual), s.out(out), stride, pad));
+        if (conv.takes(w, new Tensor[]{bias}, x, nAdd, residual, out)) {
+            enter();
+            conv.forwardAdd(x, w, bias, nAdd, residual, out, stride, pad);
+        } else {
+            staged(s -> conv.forwardAdd(s.in(x), s.in(w), s.in(bias), s.in(nAdd), s.in(residual), s.out(out), stride, pad));
+        }
     }
 
     /**
@@ -551,8 +562,13 @@ public final class CudaBackend implements Backend, FusedOps {
     @Override public void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w,
                                                  Tensor bias, Tensor nAdd, Tensor residual, Tensor out, Tensor mean,
                                                  Tensor rstd, int stride, int pad) {
-        staged(s -> normedConv(s.in(x), s.in(gamma), s.in(beta), groups, eps, s.in(w), s.in(bias), s.in(nAdd), s.in(residual),
-                s.out(out), s.out(mean), s.out(rstd), stride, pad));
+        if (conv.takes(w, new Tensor[]{gamma, beta, bias, mean, rstd}, x, nAdd, residual, out) && conv.normedFits(x, w, out, stride, pad)) {
+            enter();
+            normedConv(x, gamma, beta, groups, eps, w, bias, nAdd, residual, out, mean, rstd, stride, pad);
+        } else {
+            staged(s -> normedConv(s.in(x), s.in(gamma), s.in(beta), groups, eps, s.in(w), s.in(bias), s.in(nAdd), s.in(residual),
+                    s.out(out), s.out(mean), s.out(rstd), stride, pad));
+        }
     }
 
     private void normedConv(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w, Tensor bias, Tensor nAdd,
@@ -573,11 +589,21 @@ public final class CudaBackend implements Backend, FusedOps {
     public ConvKernel conv() { return conv; }
 
     @Override public void conv2dBackwardInput(Tensor gy, Tensor w, Tensor gx, int stride, int pad) {
-        staged(s -> conv.backwardInput(s.in(gy), s.in(w), s.out(gx), stride, pad));
+        if (conv.takes(w, new Tensor[0], gy, gx)) {
+            enter();
+            conv.backwardInput(gy, w, gx, stride, pad);
+        } else {
+            staged(s -> conv.backwardInput(s.in(gy), s.in(w), s.out(gx), stride, pad));
+        }
     }
 
     @Override public void conv2dBackwardWeight(Tensor x, Tensor gy, Tensor gw, int stride, int pad) {
-        staged(s -> conv.backwardWeight(s.in(x), s.in(gy), s.out(gw), stride, pad));
+        if (conv.takes(gw, new Tensor[0], x, gy)) {
+            enter();
+            conv.backwardWeight(x, gy, gw, stride, pad);
+        } else {
+            staged(s -> conv.backwardWeight(s.in(x), s.in(gy), s.out(gw), stride, pad));
+        }
     }
 
     // group norm reads and writes its activations (x, out, gy, gx) as F32 or BF16; parameters and statistics F32

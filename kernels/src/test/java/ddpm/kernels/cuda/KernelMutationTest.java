@@ -172,6 +172,21 @@ class KernelMutationTest {
         });
     });
 
+    /** The halo forward with a BF16 input and output (read and written as bfloat16 by the kernel, no staging). */
+    static final Scenario CONV_HALO_BF16_IO = new Scenario("conv2d forward, halo kernel bf16, BF16 x [1, 32, 4, 32] and out", be -> {
+        Tensor x = Tensor.empty(be, DType.BF16, 1, 32, 4, 32), w = upload(be, bf16Exact(14, 40 * 32 * 9), 40, 32, 3, 3);
+        be.write(x, bf16Exact(13, 32 * 4 * 32));
+        Tensor y = Tensor.empty(be, DType.BF16, 1, 40, 4, 32);
+        if (!(be instanceof CudaBackend cb)) {
+            be.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        }
+        return atPrecision(cb, MathPrecision.BF16, c -> {
+            c.conv2d(x, w, null, y, 1, 1);
+            return y.toFloats();
+        });
+    }, 1e-2);
+
     /** The weight gradient on the halo kernel (W = 32; 18 fragments of (16 channels, tap) in 3 blocks), bf16-exact inputs. */
     static final Scenario CONV_HALO_WGRAD = new Scenario("conv2d weight gradient, halo kernel bf16, x [2, 32, 4, 32] gy [2, 40, 4, 32]", be -> {
         Tensor x = upload(be, bf16Exact(17, 2 * 32 * 4 * 32), 2, 32, 4, 32), gy = upload(be, bf16Exact(18, 2 * 40 * 4 * 32), 2, 40, 4, 32);
@@ -266,6 +281,8 @@ class KernelMutationTest {
                     "            storeA();\n            __syncthreads();", "            storeA();\n", CONV_HALO, true),
             new Mutant("conv halo reading the tap's row offset for its column offset", "conv", "conv.cu",
                     "fc[j] + tw) * LDH + ks", "fc[j] + th) * LDH + ks", CONV_HALO, false),
+            new Mutant("conv halo reading its input as float32 whatever its dtype", "conv", "conv.cu",
+                    "v = ld(x, dt, 0, xi + (size_t)c * H * W", "v = ld(x, 0, 0, xi + (size_t)c * H * W", CONV_HALO_BF16_IO, false),
             new Mutant("conv halo applying the group norm without its SiLU", "conv", "conv.cu",
                     "                    v = v * sigmoid_acc(v);\n", "", CONV_HALO_NORM, false),
             new Mutant("conv halo weight gradient taking the tap's row for its column", "conv", "conv.cu",
@@ -306,7 +323,9 @@ class KernelMutationTest {
             assertEquals(null, verdict(original, m.scenario()), "the unmutated kernels pass " + m.scenario().what());
             Path src = HostBuilds.MODULE.resolve("target/host-test/mutants/" + m.family() + "-" + MUTANTS.indexOf(m) + "/src");
             Files.createDirectories(src);
-            for (String f : new String[]{m.family() + ".cu", "common.cuh"})
+            List<String> files = new ArrayList<>(List.of(m.family() + ".cu", "common.cuh"));
+            if (m.scenario() == CONV_HALO_BF16_IO) files.add("elementwise.cu");   // its BF16 transfers cast on the device
+            for (String f : files)
                 Files.copy(HostBuilds.CUDA.resolve(f), src.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             String text = Files.readString(src.resolve(m.file()));
             int at = text.indexOf(m.from());
