@@ -136,14 +136,15 @@ extern "C" __global__ void __launch_bounds__(NT) attn_fwd(const float* __restric
         lse[(size_t)b * L + i0 + threadIdx.x] = mrow[threadIdx.x] + logf(lrow[threadIdx.x]);
 }
 
-// Dvec[b, i] = Σ_c gout[b, i, c]·out[b, i, c]; a warp per row.
-extern "C" __global__ void attn_bwd_pre(const float* __restrict__ out, const float* __restrict__ gout,
-                                        float* __restrict__ dvec, int rows, int Dv) {
+// Dvec[b, i] = Σ_c gout[b, i, c]·out[b, i, c]; a warp per row. out and gout float32 or bfloat16
+// (bits 3 and 4 of dt, the attention call's mask: see the tensor-core entry points).
+extern "C" __global__ void attn_bwd_pre(const void* __restrict__ out, const void* __restrict__ gout,
+                                        float* __restrict__ dvec, int rows, int Dv, int dt) {
     int lane = threadIdx.x & 31;
     int warps = (gridDim.x * blockDim.x) >> 5;
     for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += warps) {
         float s = 0.f;
-        for (int c = lane; c < Dv; c += 32) s += gout[(size_t)r * Dv + c] * out[(size_t)r * Dv + c];
+        for (int c = lane; c < Dv; c += 32) s += ld(gout, dt, 4, (size_t)r * Dv + c) * ld(out, dt, 3, (size_t)r * Dv + c);
         s = warp_sum(s);
         if (lane == 0) dvec[r] = s;
     }
@@ -343,15 +344,16 @@ template <class M> struct Tc {
     // float `stage` (16 × 16) carries it where E is not float.
     static __device__ __forceinline__ void store_operand(E* dst, int ld, C& f, float* stage);
 
-    // Rows [row0, row0 + R) of a [rows, cols] float32 matrix into shared memory (row stride ld),
-    // rounded; rows past `rows` and columns in [cols, cols16) are zeros. A warp per row, coalesced.
-    static __device__ __forceinline__ void load_rows(E* dst, int ld, const float* __restrict__ src, int row0,
-                                                     int rows, int cols, int cols16, int R) {
+    // Rows [row0, row0 + R) of the [rows, cols] matrix at element base of src (float32 or bfloat16:
+    // bit `bit` of dt) into shared memory (row stride ldd), rounded; rows past `rows` and columns in
+    // [cols, cols16) are zeros. A warp per row, coalesced.
+    static __device__ __forceinline__ void load_rows(E* dst, int ldd, const void* __restrict__ src, int dt, int bit, size_t base,
+                                                     int row0, int rows, int cols, int cols16, int R) {
         int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
         for (int r = threadIdx.x >> 5; r < R; r += nw) {
             bool in = row0 + r < rows;
-            const float* s = src + (size_t)(row0 + r) * cols;
-            for (int c = lane; c < cols16; c += 32) dst[r * ld + c] = M::cvt(in && c < cols ? s[c] : 0.f);
+            size_t s = base + (size_t)(row0 + r) * cols;
+            for (int c = lane; c < cols16; c += 32) dst[r * ldd + c] = M::cvt(in && c < cols ? ld(src, dt, bit, s + c) : 0.f);
         }
     }
 };
@@ -387,12 +389,12 @@ __device__ __forceinline__ void fill_index_table(float* idx) {
 }
 
 // The warp's 16 × 16·nf accumulators (scaled per row by rowScale[r] when given) into rows
-// [row0, row0 + 16) ∩ [0, rows) and columns < cols of a [rows, cols] float32 matrix, through `stage`
-// (16 × 16 floats, row stride lds).
+// [row0, row0 + 16) ∩ [0, rows) and columns < cols of the [rows, cols] matrix at element base of dst
+// (float32 or bfloat16: bit `bit` of dt), through `stage` (16 × 16 floats, row stride lds).
 template <class M>
 __device__ __forceinline__ void store_rows(typename Tc<M>::C (&acc)[TC_NF], int nf, const typename Tc<M>::C& rowId,
-                                           const float* rowScale, float* stage, int lds, float* __restrict__ dst,
-                                           int row0, int rows, int cols) {
+                                           const float* rowScale, float* stage, int lds, void* __restrict__ dst,
+                                           int dt, int bit, size_t base, int row0, int rows, int cols) {
     int lane = threadIdx.x & 31;
 #pragma unroll
     for (int f = 0; f < TC_NF; f++)
@@ -403,7 +405,7 @@ __device__ __forceinline__ void store_rows(typename Tc<M>::C (&acc)[TC_NF], int 
             __syncwarp();
             for (int e = lane; e < 256; e += 32) {
                 int r = row0 + (e >> 4), c = f * 16 + (e & 15);
-                if (r < rows && c < cols) dst[(size_t)r * cols + c] = stage[(e >> 4) * lds + (e & 15)];
+                if (r < rows && c < cols) st(dst, dt, bit, base + (size_t)r * cols + c, stage[(e >> 4) * lds + (e & 15)]);
             }
             __syncwarp();
         }
@@ -412,9 +414,9 @@ __device__ __forceinline__ void store_rows(typename Tc<M>::C (&acc)[TC_NF], int 
 // Shared: Q[BM][ldq] K[BN][ldq] V[BN][ldv] (operands), S[4][16][BN+4] (float scores, then the output
 // stage), P[4][16][BN+PAD] (operands), alpha[4·16], idx[256].
 template <class M>
-__device__ __forceinline__ void attn_fwd_tc(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse,
-        int L, int S, int D, int Dv, float scale) {
+__device__ __forceinline__ void attn_fwd_tc(const void* __restrict__ q, const void* __restrict__ k,
+        const void* __restrict__ v, void* __restrict__ out, float* __restrict__ lse,
+        int L, int S, int D, int Dv, float scale, int dt) {
     typedef Tc<M> T;
     typedef typename M::E E;
     DYNAMIC_SHARED(TcSmem, smem);
@@ -430,10 +432,9 @@ __device__ __forceinline__ void attn_fwd_tc(const float* __restrict__ q, const f
     float* idx = cv.take<float>(256);
 
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, b = blockIdx.y, i0 = blockIdx.x * TC_BM;
-    const float* kb = k + (size_t)b * S * D;
-    const float* vb = v + (size_t)b * S * Dv;
+    const size_t kb = (size_t)b * S * D, vb = (size_t)b * S * Dv;
     fill_index_table(idx);
-    T::load_rows(Qs, ldq, q + (size_t)b * L * D, i0, L, D, D16, TC_BM);
+    T::load_rows(Qs, ldq, q, dt, 0, (size_t)b * L * D, i0, L, D, D16, TC_BM);
     __syncthreads();
     typename T::C rowId, o[TC_NF];
     wmma::load_matrix_sync(rowId, idx, 16, wmma::mem_row_major);
@@ -449,8 +450,8 @@ __device__ __forceinline__ void attn_fwd_tc(const float* __restrict__ q, const f
     for (int j0 = 0; j0 < S; j0 += TC_BN) {
         int nc = min(TC_BN, S - j0);
         __syncthreads();   // every warp is done with the previous K, V tiles
-        T::load_rows(Ks, ldq, kb, j0, S, D, D16, TC_BN);
-        T::load_rows(Vs, ldv, vb, j0, S, Dv, V16, TC_BN);
+        T::load_rows(Ks, ldq, k, dt, 1, kb, j0, S, D, D16, TC_BN);
+        T::load_rows(Vs, ldv, v, dt, 2, vb, j0, S, Dv, V16, TC_BN);
         __syncthreads();
         typename T::C s[2];
         T::abt(s, Qs + w * 16 * ldq, ldq, Ks, ldq, D16);
@@ -486,16 +487,16 @@ __device__ __forceinline__ void attn_fwd_tc(const float* __restrict__ q, const f
         if (i0 + w * 16 + r < L) lse[(size_t)b * L + i0 + w * 16 + r] = mRun + logf(lRun);
     }
     __syncwarp();
-    store_rows<M>(o, nf, rowId, aw, Sw, lds, out + (size_t)b * L * Dv, i0 + w * 16, L, Dv);
+    store_rows<M>(o, nf, rowId, aw, Sw, lds, out, dt, 3, (size_t)b * L * Dv, i0 + w * 16, L, Dv);
 }
 
 // dQ for TC_BM queries, streaming keys: P = exp(s·scale − lse), dP = dO·vᵀ, dS = P ⊙ (dP − Dvec)·scale
 // (all in registers), dQ += dS·k. Shared: Q[BM][ldq] dO[BM][ldv] K[BN][ldq] V[BN][ldv] dS[4][16][BN+PAD]
 // (operands), stage[4][16·16], lse and Dvec of the block's rows, idx[256].
 template <class M>
-__device__ __forceinline__ void attn_bwd_dq_tc(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gq, int L, int S, int D, int Dv, float scale) {
+__device__ __forceinline__ void attn_bwd_dq_tc(const void* __restrict__ q, const void* __restrict__ k,
+        const void* __restrict__ v, const void* __restrict__ gout, const float* __restrict__ lse,
+        const float* __restrict__ dvec, void* __restrict__ gq, int L, int S, int D, int Dv, float scale, int dt) {
     typedef Tc<M> T;
     typedef typename M::E E;
     DYNAMIC_SHARED(TcSmem, smem);
@@ -513,11 +514,10 @@ __device__ __forceinline__ void attn_bwd_dq_tc(const float* __restrict__ q, cons
     float* idx = cv.take<float>(256);
 
     const int w = threadIdx.x >> 5, b = blockIdx.y, i0 = blockIdx.x * TC_BM;
-    const float* kb = k + (size_t)b * S * D;
-    const float* vb = v + (size_t)b * S * Dv;
+    const size_t kb = (size_t)b * S * D, vb = (size_t)b * S * Dv;
     fill_index_table(idx);
-    T::load_rows(Qs, ldq, q + (size_t)b * L * D, i0, L, D, D16, TC_BM);
-    T::load_rows(dOs, ldv, gout + (size_t)b * L * Dv, i0, L, Dv, V16, TC_BM);
+    T::load_rows(Qs, ldq, q, dt, 0, (size_t)b * L * D, i0, L, D, D16, TC_BM);
+    T::load_rows(dOs, ldv, gout, dt, 4, (size_t)b * L * Dv, i0, L, Dv, V16, TC_BM);
     for (int e = threadIdx.x; e < TC_BM; e += blockDim.x) {
         bool in = i0 + e < L;
         lrow[e] = in ? lse[(size_t)b * L + i0 + e] : 0.f;
@@ -536,8 +536,8 @@ __device__ __forceinline__ void attn_bwd_dq_tc(const float* __restrict__ q, cons
     float* stw = stage + w * 256;
     for (int j0 = 0; j0 < S; j0 += TC_BN) {
         __syncthreads();
-        T::load_rows(Ks, ldq, kb, j0, S, D, D16, TC_BN);
-        T::load_rows(Vs, ldv, vb, j0, S, Dv, V16, TC_BN);
+        T::load_rows(Ks, ldq, k, dt, 1, kb, j0, S, D, D16, TC_BN);
+        T::load_rows(Vs, ldv, v, dt, 2, vb, j0, S, Dv, V16, TC_BN);
         __syncthreads();
         typename T::C s[2], dp[2];
         T::abt(s, Qs + w * 16 * ldq, ldq, Ks, ldq, D16);
@@ -559,7 +559,7 @@ __device__ __forceinline__ void attn_bwd_dq_tc(const float* __restrict__ q, cons
         T::ab(dq, nf, dSw, ldp, Ks, ldq);
     }
     __syncwarp();
-    store_rows<M>(dq, nf, rowId, nullptr, stw, 16, gq + (size_t)b * L * D, i0 + w * 16, L, D);
+    store_rows<M>(dq, nf, rowId, nullptr, stw, 16, gq, dt, 5, (size_t)b * L * D, i0 + w * 16, L, D);
 }
 
 // dK, dV for TC_BM keys, streaming queries: Pᵀ = exp(k·qᵀ·scale − lse), dPᵀ = v·dOᵀ,
@@ -569,10 +569,10 @@ __device__ __forceinline__ void attn_bwd_dq_tc(const float* __restrict__ q, cons
 // Q[BN][ldq] dO[BN][ldv] (operands), X[4][16][BN+4] (dPᵀ as float, then Pᵀ as operands),
 // dSᵀ[4][16][BN+PAD], stage[8][16·16], lse and Dvec of the step's queries, idx[256].
 template <class M>
-__device__ __forceinline__ void attn_bwd_dkv_tc(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gk, float* __restrict__ gv,
-        int L, int S, int D, int Dv, float scale) {
+__device__ __forceinline__ void attn_bwd_dkv_tc(const void* __restrict__ q, const void* __restrict__ k,
+        const void* __restrict__ v, const void* __restrict__ gout, const float* __restrict__ lse,
+        const float* __restrict__ dvec, void* __restrict__ gk, void* __restrict__ gv,
+        int L, int S, int D, int Dv, float scale, int dt) {
     typedef Tc<M> T;
     typedef typename M::E E;
     DYNAMIC_SHARED(TcSmem, smem);
@@ -591,11 +591,10 @@ __device__ __forceinline__ void attn_bwd_dkv_tc(const float* __restrict__ q, con
     float* idx = cv.take<float>(256);
 
     const int w = threadIdx.x >> 5, g = w & 3, second = w >> 2, b = blockIdx.y, j0 = blockIdx.x * TC_BM;
-    const float* qb = q + (size_t)b * L * D;
-    const float* gb = gout + (size_t)b * L * Dv;
+    const size_t qb = (size_t)b * L * D, gb = (size_t)b * L * Dv;
     fill_index_table(idx);
-    T::load_rows(Ks, ldq, k + (size_t)b * S * D, j0, S, D, D16, TC_BM);
-    T::load_rows(Vs, ldv, v + (size_t)b * S * Dv, j0, S, Dv, V16, TC_BM);
+    T::load_rows(Ks, ldq, k, dt, 1, (size_t)b * S * D, j0, S, D, D16, TC_BM);
+    T::load_rows(Vs, ldv, v, dt, 2, (size_t)b * S * Dv, j0, S, Dv, V16, TC_BM);
     __syncthreads();
     typename T::C rowId, colId, acc[TC_NF];
     wmma::load_matrix_sync(rowId, idx, 16, wmma::mem_row_major);
@@ -609,8 +608,8 @@ __device__ __forceinline__ void attn_bwd_dkv_tc(const float* __restrict__ q, con
     float* stw = stage + w * 256;
     for (int i0 = 0; i0 < L; i0 += TC_BN) {
         __syncthreads();
-        T::load_rows(Qs, ldq, qb, i0, L, D, D16, TC_BN);
-        T::load_rows(dOs, ldv, gb, i0, L, Dv, V16, TC_BN);
+        T::load_rows(Qs, ldq, q, dt, 0, qb, i0, L, D, D16, TC_BN);
+        T::load_rows(dOs, ldv, gout, dt, 4, gb, i0, L, Dv, V16, TC_BN);
         for (int e = threadIdx.x; e < TC_BN; e += blockDim.x) {
             bool in = i0 + e < L;
             lcol[e] = in ? lse[(size_t)b * L + i0 + e] : 0.f;
@@ -652,41 +651,41 @@ __device__ __forceinline__ void attn_bwd_dkv_tc(const float* __restrict__ q, con
         else T::ab(acc, nf, dSg, ldp, Qs, ldq);           // dK += dSᵀ·Q
     }
     __syncwarp();
-    if (!second) store_rows<M>(acc, nf, rowId, nullptr, stw, 16, gv + (size_t)b * S * Dv, j0 + g * 16, S, Dv);
-    else store_rows<M>(acc, nf, rowId, nullptr, stw, 16, gk + (size_t)b * S * D, j0 + g * 16, S, D);
+    if (!second) store_rows<M>(acc, nf, rowId, nullptr, stw, 16, gv, dt, 7, (size_t)b * S * Dv, j0 + g * 16, S, Dv);
+    else store_rows<M>(acc, nf, rowId, nullptr, stw, 16, gk, dt, 6, (size_t)b * S * D, j0 + g * 16, S, D);
 }
 
-// Entry points: grid (⌈L/TC_BM⌉, B) for the forward and dQ, (⌈S/TC_BM⌉, B) for dK/dV.
-extern "C" __global__ void __launch_bounds__(TC_NT) attn_fwd_tc_bf16(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse, int L, int S, int D, int Dv, float scale) {
-    attn_fwd_tc<TcBf16>(q, k, v, out, lse, L, S, D, Dv, scale);
+// Entry points: grid (⌈L/TC_BM⌉, B) for the forward and dQ, (⌈S/TC_BM⌉, B) for dK/dV. dt: the
+// attention call's mask of bfloat16 operands (else float32): q 0, k 1, v 2, out 3, gout 4, gq 5,
+// gk 6, gv 7; lse and Dvec are float32.
+#define ATTN_FWD_PARAMS const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, \
+        void* __restrict__ out, float* __restrict__ lse, int L, int S, int D, int Dv, float scale, int dt
+#define ATTN_DQ_PARAMS const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, \
+        const void* __restrict__ gout, const float* __restrict__ lse, const float* __restrict__ dvec, void* __restrict__ gq, \
+        int L, int S, int D, int Dv, float scale, int dt
+#define ATTN_DKV_PARAMS const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, \
+        const void* __restrict__ gout, const float* __restrict__ lse, const float* __restrict__ dvec, void* __restrict__ gk, \
+        void* __restrict__ gv, int L, int S, int D, int Dv, float scale, int dt
+extern "C" __global__ void __launch_bounds__(TC_NT) attn_fwd_tc_bf16(ATTN_FWD_PARAMS) {
+    attn_fwd_tc<TcBf16>(q, k, v, out, lse, L, S, D, Dv, scale, dt);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_NT) attn_fwd_tc_tf32(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, float* __restrict__ out, float* __restrict__ lse, int L, int S, int D, int Dv, float scale) {
-    attn_fwd_tc<TcTf32>(q, k, v, out, lse, L, S, D, Dv, scale);
+extern "C" __global__ void __launch_bounds__(TC_NT) attn_fwd_tc_tf32(ATTN_FWD_PARAMS) {
+    attn_fwd_tc<TcTf32>(q, k, v, out, lse, L, S, D, Dv, scale, dt);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_NT) attn_bwd_dq_tc_bf16(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gq, int L, int S, int D, int Dv, float scale) {
-    attn_bwd_dq_tc<TcBf16>(q, k, v, gout, lse, dvec, gq, L, S, D, Dv, scale);
+extern "C" __global__ void __launch_bounds__(TC_NT) attn_bwd_dq_tc_bf16(ATTN_DQ_PARAMS) {
+    attn_bwd_dq_tc<TcBf16>(q, k, v, gout, lse, dvec, gq, L, S, D, Dv, scale, dt);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_NT) attn_bwd_dq_tc_tf32(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gq, int L, int S, int D, int Dv, float scale) {
-    attn_bwd_dq_tc<TcTf32>(q, k, v, gout, lse, dvec, gq, L, S, D, Dv, scale);
+extern "C" __global__ void __launch_bounds__(TC_NT) attn_bwd_dq_tc_tf32(ATTN_DQ_PARAMS) {
+    attn_bwd_dq_tc<TcTf32>(q, k, v, gout, lse, dvec, gq, L, S, D, Dv, scale, dt);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_NT_KV) attn_bwd_dkv_tc_bf16(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gk, float* __restrict__ gv, int L, int S, int D, int Dv, float scale) {
-    attn_bwd_dkv_tc<TcBf16>(q, k, v, gout, lse, dvec, gk, gv, L, S, D, Dv, scale);
+extern "C" __global__ void __launch_bounds__(TC_NT_KV) attn_bwd_dkv_tc_bf16(ATTN_DKV_PARAMS) {
+    attn_bwd_dkv_tc<TcBf16>(q, k, v, gout, lse, dvec, gk, gv, L, S, D, Dv, scale, dt);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_NT_KV) attn_bwd_dkv_tc_tf32(const float* __restrict__ q, const float* __restrict__ k,
-        const float* __restrict__ v, const float* __restrict__ gout, const float* __restrict__ lse,
-        const float* __restrict__ dvec, float* __restrict__ gk, float* __restrict__ gv, int L, int S, int D, int Dv, float scale) {
-    attn_bwd_dkv_tc<TcTf32>(q, k, v, gout, lse, dvec, gk, gv, L, S, D, Dv, scale);
+extern "C" __global__ void __launch_bounds__(TC_NT_KV) attn_bwd_dkv_tc_tf32(ATTN_DKV_PARAMS) {
+    attn_bwd_dkv_tc<TcTf32>(q, k, v, gout, lse, dvec, gk, gv, L, S, D, Dv, scale, dt);
 }

@@ -100,8 +100,24 @@ public final class AttentionKernel {
 
     private static String tcName(String kernel, MathPrecision p) { return kernel + "_tc_" + p; }
 
+    /**
+     * Whether the kernels take these tensors as they are: the activations (q, k, v, out and, for
+     * the backward, gout, gq, gk, gv) all F32, or some BF16 on the tensor-core kernels, which read
+     * and write bfloat16 themselves; the statistics (lse) F32. Otherwise the backend stages the BF16
+     * tensors through float32 (the SIMT kernels are float32 only).
+     */
+    boolean takes(Tensor q, Tensor k, Tensor v, Tensor lse, Tensor... activations) {
+        if (!CudaBackend.allF32(lse)) return false;
+        boolean bf16 = false;
+        for (Tensor t : new Tensor[]{q, k, v}) bf16 |= t.dtype() == ddpm.engine.DType.BF16;
+        for (Tensor t : activations) bf16 |= t != null && t.dtype() == ddpm.engine.DType.BF16;
+        if (!bf16 || q.rank() < 2 || k.rank() < 2 || v.rank() < 2) return !bf16;
+        return tensorCores(be.precision(), q.dim(-2), k.dim(-2), q.dim(-1), v.dim(-1), be.maxSharedOptin());
+    }
+
     void forward(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
-        CudaBackend.f32("attention", q, k, v, out, lse);
+        int dt = CudaBackend.dtypes("attention", q, k, v, out);
+        CudaBackend.f32("attention", lse);
         int l = q.dim(-2), d = q.dim(-1), s = k.dim(-2), dv = v.dim(-1);
         int b = (int) (q.numel() / Math.max(1, (long) l * d));
         Supplier<String> what = () -> "attention q " + q.describe() + " k " + k.describe() + " v " + v.describe();
@@ -113,9 +129,10 @@ public final class AttentionKernel {
             String name = tcName("attn_fwd", p);
             int sh = tcShared(Tc.FWD, d, dv, p);
             ensureShared(name, sh, what);
-            mod.launch(name, (l + TC_BM - 1) / TC_BM, b, 1, TC_THREADS, 1, 1, sh, args, what);
+            mod.launch(name, (l + TC_BM - 1) / TC_BM, b, 1, TC_THREADS, 1, 1, sh, args.i(dt), what);
             return;
         }
+        if (dt != 0) throw new IllegalStateException("CUDA attention: BF16 operands need the tensor-core kernels (see takes): " + what.get());
         int sh = fwdShared(d, dv);
         ensureShared("attn_fwd", sh, what);
         mod.launch("attn_fwd", (l + BR - 1) / BR, b, 1, THREADS, 1, 1, sh, args, what);
@@ -123,7 +140,8 @@ public final class AttentionKernel {
 
     void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor gout, double scale,
                   Tensor gq, Tensor gk, Tensor gv) {
-        CudaBackend.f32("attentionBackward", q, k, v, out, lse, gout, gq, gk, gv);
+        int dt = CudaBackend.dtypes("attentionBackward", q, k, v, out, gout, gq, gk, gv);
+        CudaBackend.f32("attentionBackward", lse);
         int l = q.dim(-2), d = q.dim(-1), s = k.dim(-2), dv = v.dim(-1);
         int b = (int) (q.numel() / Math.max(1, (long) l * d));
         Supplier<String> what = () -> "attentionBackward q " + q.describe() + " k " + k.describe() + " v " + v.describe();
@@ -132,6 +150,8 @@ public final class AttentionKernel {
         checkBatch(b, what);
         MathPrecision p = be.precision();
         boolean tc = tensorCores(p, l, s, d, dv, be.maxSharedOptin());
+        if (dt != 0 && !tc)
+            throw new IllegalStateException("CUDA attentionBackward: BF16 operands need the tensor-core kernels (see takes): " + what.get());
         String dqName = tc ? tcName("attn_bwd_dq", p) : "attn_bwd_dq", dkvName = tc ? tcName("attn_bwd_dkv", p) : "attn_bwd_dkv";
         int shq = tc ? tcShared(Tc.DQ, d, dv, p) : dqShared(d, dv), shkv = tc ? tcShared(Tc.DKV, d, dv, p) : dkvShared(d, dv);
         ensureShared(dqName, shq, what);
@@ -140,14 +160,16 @@ public final class AttentionKernel {
         try {
             int rows = b * l;
             mod.launch("attn_bwd_pre", mod.blocksFor((long) rows * 32, 256), 1, 1, 256, 1, 1, 0,
-                    new Args().ptr(out).ptr(gout).addr(dvec.address()).i(rows).i(dv), what);
+                    new Args().ptr(out).ptr(gout).addr(dvec.address()).i(rows).i(dv).i(dt), what);
             int rowBlock = tc ? TC_BM : BR;
-            mod.launch(dqName, (l + rowBlock - 1) / rowBlock, b, 1, tc ? TC_THREADS : THREADS, 1, 1, shq,
-                    new Args().ptr(q).ptr(k).ptr(v).ptr(gout).ptr(lse).addr(dvec.address()).ptr(gq).i(l).i(s).i(d).i(dv).f(scale), what);
-            if (s > 0)
+            Args dq = new Args().ptr(q).ptr(k).ptr(v).ptr(gout).ptr(lse).addr(dvec.address()).ptr(gq).i(l).i(s).i(d).i(dv).f(scale);
+            mod.launch(dqName, (l + rowBlock - 1) / rowBlock, b, 1, tc ? TC_THREADS : THREADS, 1, 1, shq, tc ? dq.i(dt) : dq, what);
+            if (s > 0) {
+                Args dkv = new Args().ptr(q).ptr(k).ptr(v).ptr(gout).ptr(lse).addr(dvec.address()).ptr(gk).ptr(gv)
+                        .i(l).i(s).i(d).i(dv).f(scale);
                 mod.launch(dkvName, (s + rowBlock - 1) / rowBlock, b, 1, tc ? TC_THREADS_KV : THREADS, 1, 1, shkv,
-                        new Args().ptr(q).ptr(k).ptr(v).ptr(gout).ptr(lse).addr(dvec.address()).ptr(gk).ptr(gv)
-                                .i(l).i(s).i(d).i(dv).f(scale), what);
+                        tc ? dkv.i(dt) : dkv, what);
+            }
         } finally {
             be.allocator().release(dvec);
         }

@@ -624,14 +624,25 @@ public final class CudaBackend implements Backend, FusedOps {
         staged(s -> softmax.backward(s.in(y), s.in(gy), s.out(gx)));
     }
 
+    // attention: BF16 activations straight into the tensor-core kernels where AttentionKernel.takes them
     @Override public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
-        staged(s -> attention.forward(s.in(q), s.in(k), s.in(v), scale, s.out(out), s.out(lse)));
+        if (attention.takes(q, k, v, lse, out)) {
+            enter();
+            attention.forward(q, k, v, scale, out, lse);
+        } else {
+            staged(s -> attention.forward(s.in(q), s.in(k), s.in(v), scale, s.out(out), s.out(lse)));
+        }
     }
 
     @Override public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor gout,
                                             double scale, Tensor gq, Tensor gk, Tensor gv) {
-        staged(s -> attention.backward(s.in(q), s.in(k), s.in(v), s.in(out), s.in(lse), s.in(gout), scale,
-                s.out(gq), s.out(gk), s.out(gv)));
+        if (attention.takes(q, k, v, lse, out, gout, gq, gk, gv)) {
+            enter();
+            attention.backward(q, k, v, out, lse, gout, scale, gq, gk, gv);
+        } else {
+            staged(s -> attention.backward(s.in(q), s.in(k), s.in(v), s.in(out), s.in(lse), s.in(gout), scale,
+                    s.out(gq), s.out(gk), s.out(gv)));
+        }
     }
 
     @Override public void upsampleNearest2x(Tensor x, Tensor out) { enter(); upsample.forward(x, out); }

@@ -114,6 +114,20 @@ class KernelMutationTest {
                 return o.toFloats();
             }), 3e-2);
 
+    /** The tensor-core forward with BF16 q, k, v and out (read and written as bfloat16 by the kernel). */
+    static final Scenario ATTENTION_TC_BF16_IO = new Scenario("attention forward, BF16 tensor cores, BF16 operands, B=2 L=37 S=45 D=40 Dv=24",
+            be -> atPrecision(be, MathPrecision.BF16, x -> {
+                Tensor[] in = attentionInputs(x, 2, 37, 45, 40, 24);
+                Tensor[] h = new Tensor[3];
+                for (int i = 0; i < 3; i++) {
+                    h[i] = Tensor.empty(x, DType.BF16, in[i].shape());
+                    x.copy(in[i], h[i]);
+                }
+                Tensor o = Tensor.empty(x, DType.BF16, 2, 37, 24), lse = Tensor.empty(x, DType.F32, 2, 37);
+                x.attention(h[0], h[1], h[2], 1 / Math.sqrt(40), o, lse);
+                return o.toFloats();
+            }), 3e-2);
+
     /** The tensor-core backward (BF16): gq, gk, gv one after the other. */
     static final Scenario ATTENTION_TC_BACKWARD = new Scenario("attention backward, BF16 tensor cores, B=2 L=37 S=45 D=40 Dv=24",
             be -> atPrecision(be, MathPrecision.BF16, x -> {
@@ -260,6 +274,8 @@ class KernelMutationTest {
                     "for (int k = lane; k < n; k += 32)", "for (int k = lane; k <= n; k += 32)", reduce(9, 37, 1), false),
             new Mutant("upsample2x_bwd summing a wrong neighbour (2W - 1 for 2W + 1)", "upsample", "upsample.cu",
                     "ld(gy, dt, 1, g + 2 * W + 1))", "ld(gy, dt, 1, g + 2 * W - 1))", UPSAMPLE_BACKWARD, false),
+            new Mutant("attention tensor-core store writing float32 whatever the output's dtype", "attention", "attention.cu",
+                    "st(dst, dt, bit, base + (size_t)r * cols + c,", "st(dst, 0, bit, base + (size_t)r * cols + c,", ATTENTION_TC_BF16_IO, false),
             new Mutant("attention tile_dot dropping the feature chunk's offset", "attention", "attention.cu",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + d0 + dd], kv, acc[i]);",
                     "acc[i] = fmaf(R[(r0 + 4 * i) * Dr + dd], kv, acc[i]);", ATTENTION, false),
@@ -324,7 +340,8 @@ class KernelMutationTest {
             Path src = HostBuilds.MODULE.resolve("target/host-test/mutants/" + m.family() + "-" + MUTANTS.indexOf(m) + "/src");
             Files.createDirectories(src);
             List<String> files = new ArrayList<>(List.of(m.family() + ".cu", "common.cuh"));
-            if (m.scenario() == CONV_HALO_BF16_IO) files.add("elementwise.cu");   // its BF16 transfers cast on the device
+            if (m.scenario() == CONV_HALO_BF16_IO || m.scenario() == ATTENTION_TC_BF16_IO)
+                files.add("elementwise.cu");   // their BF16 operands are cast on the device
             for (String f : files)
                 Files.copy(HostBuilds.CUDA.resolve(f), src.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             String text = Files.readString(src.resolve(m.file()));
