@@ -44,9 +44,11 @@ def layers():
     return out
 
 
-def costs(B, precision, train, halo=False, norms=False):
+def costs(B, precision, train, halo=False, norms=False, bf16_storage=False):
     """Seconds by category, and the kernel count, for one step; halo: the halo kernels where they fit;
-    norms: the group norms + SiLU applied as their convolutions load (where no gradient is recorded)."""
+    norms: the group norms + SiLU applied as their convolutions load (where no gradient is recorded);
+    bf16_storage: activations stored as bfloat16 (--activations bf16: the memory-bound passes move 2 bytes
+    an element instead of 4; the dropout mask, statistics and the optimizer stay float32)."""
     t = {"conv": 0.0, "attention": 0.0, "memory-bound": 0.0, "optimizer": 0.0}
     kernels = 0
     passes = 3 if train else 1                          # fwd; + data and weight gradients
@@ -72,9 +74,11 @@ def costs(B, precision, train, halo=False, norms=False):
     def norm(n, cin, w):               # GN+SiLU before a conv: two-pass stats and the write, or the stats alone
         elementwise(n, 1, 0) if fused(cin, w) else elementwise(n, 2, 1)
 
+    A = 2 if bf16_storage else F       # bytes of a stored activation
+
     def elementwise(n, reads, writes, count=1):
         nonlocal kernels
-        t["memory-bound"] += count * mem(n * F * (reads + writes))
+        t["memory-bound"] += count * mem(n * A * (reads + writes))
         kernels += count
 
     for kind, cin, cout, h, w in layers():
@@ -153,7 +157,10 @@ def variants():
     for train, B in ((True, 128), (False, 256)):
         for p in ("bf16", "tf32"):
             base = None
-            for name, kw in (("gather", {}), ("halo", {"halo": True}), ("halo + norms on load", {"halo": True, "norms": True})):
+            for name, kw in (("gather", {}), ("halo", {"halo": True}), ("halo + norms on load", {"halo": True, "norms": True}),
+                             ("halo + bf16 activations", {"halo": True, "bf16_storage": True}),
+                             ("halo + norms on load + bf16 activations", {"halo": True, "norms": True, "bf16_storage": True})):
+                if "bf16_storage" in kw and p != "bf16": continue
                 if train and "norms" in kw: continue   # a training step composes the norms
                 t, k = costs(B, p, train, **kw)
                 gpu = sum(t.values())

@@ -227,7 +227,13 @@ public final class F {
         if (!training || p == 0) return x;
         Tensor mask = wideFor(x, x.shape());   // 1/(1−p) exactly, not rounded to bfloat16
         x.backend().dropoutMask(mask, p, rng.seed(), rng.next(x.numel()));
-        return x.mul(mask).to(x.dtype());
+        Tensor out = x.emptyLike(x.shape());   // x's dtype: the float32 product rounded once, in one pass
+        x.backend().binary(Ops.Binary.MUL, x, mask, out);
+        return Tensor.record("dropout", out, g -> {
+            Tensor gx = g.emptyLike(g.shape());
+            g.backend().binary(Ops.Binary.MUL, g, mask, gx);
+            return new Tensor[]{gx};
+        }, x);
     }
 
     /** Rows of {@code table} [T, *] picked by I32 {@code index} [B]: [B, *]. Differentiable in table. */
