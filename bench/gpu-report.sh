@@ -50,6 +50,8 @@ steps="-p backend=cuda -p config=cifar10 -f 1 -wi 2 -i 3 -w 1s -r 1s"
 tq train-bf16 75 train --batch 128 --precision bf16
 tq sample-bf16 45 sample --batch 256 --precision bf16
 jb StepBench-bf16 150 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p fusion=on,off
+# bf16 activation storage (the default at bf16) against float32 activations, same math
+jb StepBench-bf16-f32act 75 'ddpm\.bench\.StepBench\.' $steps -p precision=bf16 -p activations=f32
 # the halo-tile convolutions against the gathering kernel, and the norm applied on load, at the
 # two U-Net shapes they take (3×3 128→128 at 32², 256→256 at 16²)
 jb ConvBench-halo 150 'ddpm\.bench\.ConvBench\.(forward|backwardInput|backwardWeight|normFused|normUnfused)$' -p backend=cuda \

@@ -65,6 +65,11 @@ public class StepBench extends DeviceState {
     @Param({"off"})
     public String graph;
 
+    /** The activations' dtype ({@code UNet.activations}): auto (bf16 at bf16 precision, else f32, as the
+     *  commands default), f32 or bf16. */
+    @Param({"auto"})
+    public String activations;
+
     public static UNetConfig unetConfig(String config) {
         return switch (config) {
             case "cifar10" -> UNetConfig.cifar10();
@@ -121,6 +126,13 @@ public class StepBench extends DeviceState {
         trainB = batch(backend, config, true);
         sampleB = batch(backend, config, false);
         model = new UNet(c, dev, 0);
+        boolean bf16 = switch (activations) {
+            case "bf16" -> true;
+            case "f32" -> false;
+            case "auto" -> p == ddpm.engine.MathPrecision.BF16;
+            default -> throw new IllegalArgumentException("activations must be auto, f32 or bf16, got " + activations);
+        };
+        if (bf16) model.activations(ddpm.engine.DType.BF16);
         adam = new Adam(model);
         ema = new Ema(model);
         for (int i = 0; i < SETS; i++) {

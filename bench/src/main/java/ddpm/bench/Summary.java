@@ -69,7 +69,8 @@ public final class Summary {
         for (Report.Row r : rows) {
             Map<String, String> p = r.result().params();
             if (r.skipped() || !r.result().simpleName().equals(bench) || !r.backend().startsWith("cuda")
-                    || !"cifar10".equals(p.getOrDefault("config", "cifar10")) || !"on".equals(p.getOrDefault("fusion", "on"))) continue;   // the default fusions only
+                    || !"cifar10".equals(p.getOrDefault("config", "cifar10")) || !"on".equals(p.getOrDefault("fusion", "on"))
+                    || !"auto".equals(p.getOrDefault("activations", "auto"))) continue;   // the commands' defaults only
             String prec = p.getOrDefault("precision", "fp32");
             // the faster of step by step and graph replay (the samplers replay where they can)
             if ((prec.equals("bf16") || prec.equals("tf32"))

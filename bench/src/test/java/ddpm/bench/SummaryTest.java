@@ -30,6 +30,8 @@ class SummaryTest {
         rs.add(step("sample", "bf16", 80, "off", "off"));   // unfused: shown in the report, not the summary's figure
         rs.add(step("sample", "tf32", 200, "on", "off"));   // 1280 img/s step by step
         rs.add(step("sample", "tf32", 160, "on", "on"));    // 1600 img/s replayed: the faster is the figure
+        rs.add(new Report.Result("ddpm.bench.StepBench.train", Map.of("backend", "cuda", "config", "cifar10", "precision", "bf16",
+                "fusion", "on", "graph", "off", "activations", "f32"), 32e-3, 0, Map.of()));   // f32 activations: not the default
         Report.Torch torch = Report.parseTorch(List.of("""
                 {"torch": "2.11", "device": "NVIDIA H200", "results": [
                  {"what": "train_step", "batch": 128, "precision": "bf16", "compile": false, "fused_attn": true, "img_per_s": 1600.0},

@@ -45,16 +45,26 @@ public final class Devices {
             + "(auto: bf16 on a GPU with tensor cores, else fp32; weights, group-norm statistics, softmax,\n"
             + "loss and optimiser state stay fp32)";
 
-    public static final String ACTIVATIONS_HELP = "f32 | bf16: the dtype the U-Net stores its activations in (bf16: half the\n"
-            + "bytes, every stored value rounded; weights, gradients, statistics and the loss stay f32.\n"
-            + "On CUDA most kernels still read and write bf16 through f32 copies: correct, not yet faster)";
+    public static final String ACTIVATIONS_HELP = "auto | f32 | bf16: the dtype the U-Net stores its activations in (auto: bf16\n"
+            + "with bf16 math, else f32; bf16: half the bytes, every stored value rounded; weights, gradients,\n"
+            + "statistics and the loss stay f32)";
 
-    /** Whether a --activations value asks for BF16 (UsageException for anything but f32 and bf16). */
-    public static boolean bf16Activations(String v) {
-        return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
-            case "f32", "fp32" -> false;
+    /** Validates a --activations value without opening anything: "auto", "f32" or "bf16". */
+    public static String checkActivations(String v) {
+        String s = v.trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (s) {
+            case "auto", "bf16" -> s;
+            case "f32", "fp32" -> "f32";
+            default -> throw new UsageException("--activations: expected auto, f32 or bf16, got '" + v + "'");
+        };
+    }
+
+    /** Whether a --activations value stores BF16 activations on {@code device} (auto: when its math precision is bf16). */
+    public static boolean bf16Activations(String v, Device device) {
+        return switch (checkActivations(v)) {
             case "bf16" -> true;
-            default -> throw new UsageException("--activations: expected f32 or bf16, got '" + v + "'");
+            case "f32" -> false;
+            default -> ddpm.engine.Backends.get(device).precision() == MathPrecision.BF16;
         };
     }
 

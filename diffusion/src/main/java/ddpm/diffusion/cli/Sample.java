@@ -93,7 +93,7 @@ public final class Sample {
                 .flag("raw-weights", "use the raw (non-EMA) weights")
                 .option("device", "DEV", "auto", Devices.HELP)
                 .option("precision", "P", "auto", Devices.PRECISION_HELP)
-                .option("activations", "D", "f32", Devices.ACTIVATIONS_HELP)
+                .option("activations", "D", "auto", Devices.ACTIVATIONS_HELP)
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/cifar10-paper --n 64 --out grid.png\"")
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/cifar10-paper --sampler ddim --steps 50 --npy samples.npy --npy-dtype u8\"")
                 .example("mvn exec:java -Dmain=Sample -Dexec.args=\"--ckpt runs/mnist-cpu --label 3 --guidance 2\"")
@@ -133,7 +133,7 @@ public final class Sample {
             a.getInt("ref-n", 0, Integer.MAX_VALUE);
             Devices.check(a.get("device"));
             Devices.checkPrecision(a.get("precision"));
-            boolean bf16 = Devices.bf16Activations(a.get("activations"));
+            Devices.checkActivations(a.get("activations"));
             if (!interpolate && (a.given("frames") || a.flag("encode"))) throw new UsageException("--frames and --encode apply to --interpolate");
             if (interpolate && (a.given("eval") || a.given("inception") || a.given("classifier")))
                 throw new UsageException("--interpolate writes a strip; it does not combine with --eval, --inception or --classifier");
@@ -150,7 +150,7 @@ public final class Sample {
             Device device = Devices.open(a.get("device"), err);
             Devices.applyPrecision(a.get("precision"), device, err);
             TrainedModel m = TrainedModel.load(ckpt, device, !a.flag("raw-weights"), hint, out);
-            if (bf16) m.net().activations(ddpm.engine.DType.BF16);
+            if (Devices.bf16Activations(a.get("activations"), device)) m.net().activations(ddpm.engine.DType.BF16);
             Classifier guide = null;
             try (UNet net = m.net()) {
                 int classes = net.config.numClasses, c = net.config.inChannels, r = net.config.resolution, T = m.diffusion().steps();

@@ -39,7 +39,7 @@ public final class TrainCifar {
                         + "fashion-mnist, else cpu)")
                 .option("device", "DEV", "auto", Devices.HELP)
                 .option("precision", "P", "auto", Devices.PRECISION_HELP)
-                .option("activations", "D", "f32", Devices.ACTIVATIONS_HELP)
+                .option("activations", "D", "auto", Devices.ACTIVATIONS_HELP)
                 .option("steps", "N", null, "training steps (paper 800k, cpu 20k)")
                 .option("batch", "N", null, "batch size (paper 128, cpu 16)")
                 .option("lr", "X", null, "peak learning rate (2e-4)")
@@ -92,6 +92,7 @@ public final class TrainCifar {
             String presetArg = a.given("preset") ? a.getChoice("preset", "paper", "cpu", "fashion") : null;
             Devices.check(a.get("device"));
             Devices.checkPrecision(a.get("precision"));
+            Devices.checkActivations(a.get("activations"));
             TrainConfig probe = TrainConfig.paper();
             apply(a, probe);   // throws UsageException for bad values
             Device device = Devices.open(a.get("device"), err);
@@ -108,6 +109,7 @@ public final class TrainCifar {
             }
             TrainConfig cfg = TrainConfig.preset(preset);
             apply(a, cfg);
+            cfg.bf16Activations = Devices.bf16Activations(a.get("activations"), device);
             int imageSize = a.given("image-size") ? a.getInt("image-size", 4, 4096) : preset.equals("cpu") ? 16 : 0;
             if (dataset.equals("synthetic") && !a.given("image-size") && preset.equals("paper")) imageSize = 32;
             Path runDir = Path.of(a.given("run-dir") ? a.get("run-dir")
@@ -132,7 +134,6 @@ public final class TrainCifar {
     /** Applies the options that were given on top of a preset. */
     static void apply(Args a, TrainConfig c) {
         if (a.given("steps")) c.steps = a.getLong("steps", 0, Long.MAX_VALUE);
-        if (a.given("activations")) c.bf16Activations = Devices.bf16Activations(a.get("activations"));
         if (a.given("batch")) c.batch = a.getInt("batch", 1, 1 << 16);
         if (a.given("lr")) c.lr = a.getDouble("lr", 1e-12, 10);
         if (a.given("warmup")) c.warmup = a.getLong("warmup", 0, Long.MAX_VALUE);

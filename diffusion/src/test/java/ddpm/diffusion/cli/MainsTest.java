@@ -78,7 +78,7 @@ class MainsTest {
         assertTrue(r.err.contains("--precision: expected auto | fp32 | tf32 | bf16, got 'fp16'"), r.err);
         r = run(Sample::run, "--ckpt", "x", "--activations", "fp16");
         assertEquals(2, r.code);
-        assertTrue(r.err.contains("--activations: expected f32 or bf16, got 'fp16'"), r.err);
+        assertTrue(r.err.contains("--activations: expected auto, f32 or bf16, got 'fp16'"), r.err);
         r = run(Sample::run);
         assertEquals(2, r.code);
         assertTrue(r.err.contains("--ckpt is required"), r.err);
