@@ -53,22 +53,14 @@ class UNetCudaTest {
      * the fp32 sums average much of it out. The error must also be above zero: the reduced-precision
      * kernels ran.
      */
-    @Test void reducedPrecisionTrainingStepStaysNearFp32() throws Exception {
-        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
-        try (UNet c = new UNet(cfg, Device.CPU, 1); UNet g = new UNet(cfg, GPU, 1)) {
-            Fd.randomize(c, 3, 0.05);
-            try (Scope s = Scope.open()) {
-                g.flatParams().copyFrom(c.flatParams().to(GPU));
-            }
-            Rng data = new Rng(2);
-            float[] x = Tensor.randn(data, 4, 3, 16, 16).toFloats(), eps = Tensor.randn(data, 4, 3, 16, 16).toFloats();
-            int[] t = {0, 10, 500, 999}, y = {0, 2, UNet.NULL_LABEL, 1};
-            float[] ref = step(c, Device.CPU, x, eps, t, y);
-            float[] refGrads = c.flatGrads().toFloats();
+    @Test void reducedPrecisionTrainingStepStaysNearFp32() {
+        try (TinyPair tp = new TinyPair()) {
+            UNet g = tp.g;
+            float[] ref = tp.ref, refGrads = tp.refGrads;
             for (MathPrecision p : new MathPrecision[]{MathPrecision.BF16, MathPrecision.TF32}) {
                 Backends.get(GPU).setPrecision(p);
                 try {
-                    float[] got = step(g, GPU, x, eps, t, y);
+                    float[] got = tp.step(g, GPU);
                     boolean bf16 = p == MathPrecision.BF16;
                     assertClose(p + " loss", new float[]{ref[0]}, new float[]{got[0]}, bf16 ? 2e-3 : 5e-4);
                     assertClose(p + " gradients", refGrads, g.flatGrads().toFloats(), bf16 ? 1e-2 : 2e-3);
@@ -124,7 +116,6 @@ class UNetCudaTest {
         }
     }
 
-    /** Loss of one forward and backward (dropout off: eval mode), gradients left in the net. */
     /**
      * bf16 autocast ({@link UNet#activations}): the train step with BF16 activations against the
      * float32 one, on the CPU (the specification) and on CUDA with BF16 tensor-core math. Stated
@@ -133,20 +124,12 @@ class UNetCudaTest {
      * the CPU and 2.3e-3 on CUDA). The BF16 gradients must differ from float32's, and the CUDA step
      * must have cast its input and embedding to bfloat16 (the casts are counted).
      */
-    @Test void bf16ActivationsTrainingStepStaysNearFp32() throws Exception {
-        UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
-        try (UNet c = new UNet(cfg, Device.CPU, 1); UNet g = new UNet(cfg, GPU, 1)) {
-            Fd.randomize(c, 3, 0.05);
-            try (Scope s = Scope.open()) {
-                g.flatParams().copyFrom(c.flatParams().to(GPU));
-            }
-            Rng data = new Rng(2);
-            float[] x = Tensor.randn(data, 4, 3, 16, 16).toFloats(), eps = Tensor.randn(data, 4, 3, 16, 16).toFloats();
-            int[] t = {0, 10, 500, 999}, y = {0, 2, UNet.NULL_LABEL, 1};
-            float[] ref = step(c, Device.CPU, x, eps, t, y);
-            float[] refGrads = c.flatGrads().toFloats();
+    @Test void bf16ActivationsTrainingStepStaysNearFp32() {
+        try (TinyPair tp = new TinyPair()) {
+            UNet c = tp.c, g = tp.g;
+            float[] ref = tp.ref, refGrads = tp.refGrads;
             c.activations(ddpm.engine.DType.BF16);
-            float[] cpuBf16 = step(c, Device.CPU, x, eps, t, y);
+            float[] cpuBf16 = tp.step(c, Device.CPU);
             float[] cpuBf16Grads = c.flatGrads().toFloats();
             assertClose("CPU bf16 activations: loss", new float[]{ref[0]}, cpuBf16, 1e-3);
             assertClose("CPU bf16 activations: gradients", refGrads, cpuBf16Grads, 1.5e-2);
@@ -157,7 +140,7 @@ class UNetCudaTest {
                 long narrowed = launches("elementwise.cast_f32_bf16");
                 ddpm.kernels.cuda.CudaBackend cb = (ddpm.kernels.cuda.CudaBackend) Backends.get(GPU);
                 long staged = cb.stagedOps(), launched = kernelCount();
-                float[] got = step(g, GPU, x, eps, t, y);
+                float[] got = tp.step(g, GPU);
                 System.out.printf(java.util.Locale.ROOT, "tiny U-Net bf16 train step on CUDA: %d kernel launches, %d primitive calls staged through float32%n",
                         kernelCount() - launched, cb.stagedOps() - staged);
                 float[] gotGrads = g.flatGrads().toFloats();
@@ -179,6 +162,37 @@ class UNetCudaTest {
 
     private static long launches(String kernel) { return ddpm.kernels.cuda.CudaBackend.kernelLaunches().getOrDefault(kernel, 0L); }
 
+    /** The tiny class-conditional U-Net on the CPU and, with the same randomised weights, on the GPU;
+     *  one batch, and the CPU's float32 train step on it (loss, gradients). */
+    private static final class TinyPair implements AutoCloseable {
+        final UNet c, g;
+        final float[] x, eps, ref, refGrads;
+        final int[] t = {0, 10, 500, 999}, y = {0, 2, UNet.NULL_LABEL, 1};
+
+        TinyPair() {
+            UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
+            c = new UNet(cfg, Device.CPU, 1);
+            g = new UNet(cfg, GPU, 1);
+            Fd.randomize(c, 3, 0.05);
+            try (Scope s = Scope.open()) {
+                g.flatParams().copyFrom(c.flatParams().to(GPU));
+            }
+            Rng data = new Rng(2);
+            x = Tensor.randn(data, 4, 3, 16, 16).toFloats();
+            eps = Tensor.randn(data, 4, 3, 16, 16).toFloats();
+            ref = step(c, Device.CPU);
+            refGrads = c.flatGrads().toFloats();
+        }
+
+        float[] step(UNet net, Device d) { return UNetCudaTest.step(net, d, x, eps, t, y); }
+
+        @Override public void close() {
+            c.close();
+            g.close();
+        }
+    }
+
+    /** Loss of one forward and backward (dropout off: eval mode), gradients left in the net. */
     private static float[] step(UNet net, Device d, float[] x, float[] eps, int[] t, int[] y) {
         net.eval();
         try (Scope s = Scope.open()) {

@@ -128,8 +128,10 @@ class SamplingCudaTest {
         }
     }
     /**
-     * At BF16 the sampling forward runs the fused norm + convolution kernels (the tiny U-Net's 16²
-     * level): recorded into the graph and replayed, they give the step-by-step values bit for bit.
+     * At BF16, with bfloat16 activations (the commands' default there), the sampling forward runs the
+     * fused norm + convolution kernels on BF16 inputs (the tiny U-Net's 16² level) and the linear
+     * layers through float32 copies: recorded into the graph and replayed, they give the step-by-step
+     * values bit for bit.
      */
     @Test void bf16SamplingWithTheNormsOnLoadReplaysBitForBit() {
         UNetConfig cfg = UNetConfig.tiny().withNumClasses(3);
@@ -141,6 +143,7 @@ class SamplingCudaTest {
                 SameWeights.perturbAndCopy(c, g, 3, 0.02);
             }
             g.eval();
+            g.activations(ddpm.engine.DType.BF16);
             be.setPrecision(MathPrecision.BF16);
             float[][] out = new float[2][];
             for (int k = 0; k < 2; k++) {

@@ -67,12 +67,15 @@ class TrainerCudaTest {
      * The step recorded once and replayed (class-conditional with label dropout, dropout 0.1 in the
      * ResBlocks, clipping that bites, warmup) gives the direct steps' values bit for bit: weights,
      * EMA, Adam's moments and count, the losses and norms, and both Philox streams' state; and a
-     * replayed step reads nothing back.
+     * replayed step reads nothing back. At BF16 math with bfloat16 activations, the commands'
+     * default on a GPU (the linear layers' matmuls staged through float32 copies inside the graph).
      */
     @Test void recordedStepsEqualDirectSteps() {
         boolean was = ddpm.diffusion.CudaGraphs.enabled;
         Backend cuda = Backends.get(CudaTests.GPU);
+        cuda.setPrecision(ddpm.engine.MathPrecision.BF16);
         TrainConfig c = config();
+        c.bf16Activations = true;
         c.model = c.model.withDropout(0.1);
         c.classConditional = true;
         c.labelDropout = 0.3;
@@ -98,6 +101,7 @@ class TrainerCudaTest {
             }
         } finally {
             ddpm.diffusion.CudaGraphs.enabled = was;
+            cuda.setPrecision(ddpm.engine.MathPrecision.FP32);
         }
         assertArrayEquals(state[1], state[0], "step, Adam's count, the noise and dropout streams' offsets");
         for (int i = 0; i < 5; i++) assertArrayEquals(drained.get(1).get(i), drained.get(0).get(i), "loss and norm of step " + (i + 1));

@@ -173,24 +173,18 @@ class KernelMutationTest {
     });
 
     /** The halo kernel (3×3, W = 32: four rows a tile, one 32-channel slice), bf16-exact inputs. */
-    static final Scenario CONV_HALO = new Scenario("conv2d forward, halo kernel bf16, x [1, 32, 4, 32] w [40, 32, 3, 3]", be -> {
-        Tensor x = upload(be, bf16Exact(11, 32 * 4 * 32), 1, 32, 4, 32), w = upload(be, bf16Exact(12, 40 * 32 * 9), 40, 32, 3, 3);
-        Tensor y = Tensor.empty(be, DType.F32, 1, 40, 4, 32);
-        if (!(be instanceof CudaBackend cb)) {
-            be.conv2d(x, w, null, y, 1, 1);
-            return y.toFloats();
-        }
-        return atPrecision(cb, MathPrecision.BF16, c -> {
-            c.conv2d(x, w, null, y, 1, 1);
-            return y.toFloats();
-        });
-    });
+    static final Scenario CONV_HALO = new Scenario("conv2d forward, halo kernel bf16, x [1, 32, 4, 32] w [40, 32, 3, 3]",
+            be -> haloForward(be, DType.F32));
 
-    /** The halo forward with a BF16 input and output (read and written as bfloat16 by the kernel, no staging). */
-    static final Scenario CONV_HALO_BF16_IO = new Scenario("conv2d forward, halo kernel bf16, BF16 x [1, 32, 4, 32] and out", be -> {
-        Tensor x = Tensor.empty(be, DType.BF16, 1, 32, 4, 32), w = upload(be, bf16Exact(14, 40 * 32 * 9), 40, 32, 3, 3);
-        be.write(x, bf16Exact(13, 32 * 4 * 32));
-        Tensor y = Tensor.empty(be, DType.BF16, 1, 40, 4, 32);
+    /** The same with a BF16 input and output (read and written as bfloat16 by the kernel, no staging). */
+    static final Scenario CONV_HALO_BF16_IO = new Scenario("conv2d forward, halo kernel bf16, BF16 x [1, 32, 4, 32] and out",
+            be -> haloForward(be, DType.BF16), 1e-2);
+
+    /** conv2d of x [1, 32, 4, 32] (of dtype io, as is the output) by w [40, 32, 3, 3] F32; at BF16 precision on CUDA. */
+    static float[] haloForward(Backend be, DType io) {
+        Tensor x = Tensor.empty(be, io, 1, 32, 4, 32), w = upload(be, bf16Exact(12, 40 * 32 * 9), 40, 32, 3, 3);
+        be.write(x, bf16Exact(11, 32 * 4 * 32));
+        Tensor y = Tensor.empty(be, io, 1, 40, 4, 32);
         if (!(be instanceof CudaBackend cb)) {
             be.conv2d(x, w, null, y, 1, 1);
             return y.toFloats();
@@ -199,7 +193,7 @@ class KernelMutationTest {
             c.conv2d(x, w, null, y, 1, 1);
             return y.toFloats();
         });
-    }, 1e-2);
+    }
 
     /** The weight gradient on the halo kernel (W = 32; 18 fragments of (16 channels, tap) in 3 blocks), bf16-exact inputs. */
     static final Scenario CONV_HALO_WGRAD = new Scenario("conv2d weight gradient, halo kernel bf16, x [2, 32, 4, 32] gy [2, 40, 4, 32]", be -> {
