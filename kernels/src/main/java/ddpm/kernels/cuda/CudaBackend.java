@@ -274,19 +274,22 @@ public final class CudaBackend implements Backend, FusedOps {
      * tensors pass through. One tensor staged twice (an in-place op) gets the same scratch.
      */
     final class Bf16Staging {
-        private final java.util.IdentityHashMap<Tensor, Tensor> scratch = new java.util.IdentityHashMap<>();
-        private final java.util.List<Tensor> narrowInto = new java.util.ArrayList<>();
+        /** {a BF16 tensor, its float32 scratch, the tensor again when the scratch is narrowed back into it};
+         *  null until the first BF16 tensor (an all-F32 call allocates nothing). */
+        private java.util.List<Tensor[]> staged;
 
         private Tensor stage(Tensor t, boolean read, boolean write) {
             if (t == null || t.dtype() != DType.BF16) return t;
-            Tensor w = scratch.get(t);
-            if (w == null) {
-                w = Tensor.empty(CudaBackend.this, DType.F32, t.shape());
-                scratch.put(t, w);
-                if (read) elementwise.cast(t, w);
+            if (staged == null) staged = new java.util.ArrayList<>(4);
+            Tensor[] p = null;
+            for (Tensor[] q : staged) if (q[0] == t) p = q;
+            if (p == null) {
+                p = new Tensor[]{t, Tensor.empty(CudaBackend.this, DType.F32, t.shape()), null};
+                staged.add(p);
+                if (read) elementwise.cast(t, p[1]);
             }
-            if (write && !narrowInto.contains(t)) narrowInto.add(t);
-            return w;
+            if (write) p[2] = t;
+            return p[1];
         }
 
         Tensor in(Tensor t) { return stage(t, true, false); }
@@ -295,12 +298,14 @@ public final class CudaBackend implements Backend, FusedOps {
 
         Tensor inOut(Tensor t) { return stage(t, true, true); }
 
+        private boolean any() { return staged != null; }
+
         private void narrow() {
-            for (Tensor t : narrowInto) elementwise.cast(scratch.get(t), t);
+            if (staged != null) for (Tensor[] p : staged) if (p[2] != null) elementwise.cast(p[1], p[0]);
         }
 
         private void release() {
-            for (Tensor w : scratch.values()) w.release();
+            if (staged != null) for (Tensor[] p : staged) p[1].release();
         }
     }
 
@@ -314,7 +319,7 @@ public final class CudaBackend implements Backend, FusedOps {
             work.accept(s);
             s.narrow();
         } finally {
-            if (count && !s.scratch.isEmpty()) stagedOps.incrementAndGet();
+            if (count && s.any()) stagedOps.incrementAndGet();
             s.release();
         }
     }
