@@ -15,4 +15,8 @@ public enum DType {
 
     /** Computed in float32 arithmetic: F32, and BF16 (stored rounded). One call may mix the two. */
     public boolean isFloat32Math() { return this == F32 || this == BF16; }
+
+    /** What this dtype's values are held in while computed on (and what statistics beside them keep):
+     *  F32 for BF16, itself otherwise. */
+    public DType widened() { return this == BF16 ? F32 : this; }
 }

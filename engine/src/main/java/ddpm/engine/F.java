@@ -47,7 +47,7 @@ public final class F {
 
     /** An uninitialised tensor beside x kept at float32 or better (statistics, a dropout mask): float32 for a BF16 x, else x's dtype. */
     private static Tensor wideFor(Tensor x, int... shape) {
-        return Tensor.empty(x.backend(), x.dtype() == DType.BF16 ? DType.F32 : x.dtype(), shape);
+        return Tensor.empty(x.backend(), x.dtype().widened(), shape);
     }
 
     /** 2-D convolution: x [N,C,H,W], w [O,C,k,k], b [O] or null; square kernel, stride, zero padding. */

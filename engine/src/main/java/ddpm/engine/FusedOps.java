@@ -68,7 +68,7 @@ public interface FusedOps {
     default void groupNormSiluConv2dAdd(Tensor x, Tensor gamma, Tensor beta, int groups, double eps, Tensor w, Tensor bias,
                                         Tensor nAdd, Tensor residual, Tensor out, Tensor mean, Tensor rstd, int stride, int pad) {
         try (Grad.Guard ng = Grad.noGrad(); Scope scope = Scope.open()) {
-            Tensor h = Tensor.empty(x.backend(), x.dtype() == DType.BF16 ? DType.F32 : x.dtype(), x.shape());
+            Tensor h = Tensor.empty(x.backend(), x.dtype().widened(), x.shape());
             x.backend().groupNorm(x, gamma, beta, groups, eps, true, h, mean, rstd);
             conv2dAdd(h, w, bias, nAdd, residual, out, stride, pad);
         }

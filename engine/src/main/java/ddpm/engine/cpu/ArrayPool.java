@@ -40,12 +40,9 @@ final class ArrayPool {
 
     private static long key(DType dtype, int length) { return (long) length << 3 | dtype.ordinal(); }
 
-    /** The dtype whose arrays hold dtype's values: BF16 tensors are float[] of bfloat16 values. */
-    private static DType arrayType(DType dtype) { return dtype == DType.BF16 ? DType.F32 : dtype; }
-
     /** An array of dtype's element type with at least n elements. */
     Object take(DType dtype, int n) {
-        dtype = arrayType(dtype);
+        dtype = dtype.widened();   // BF16 tensors are float[] of bfloat16 values
         int length = sizeClass(n);
         Object a = null;
         if (ENABLED && n >= MIN_POOLED) {
@@ -89,7 +86,7 @@ final class ArrayPool {
 
     /** Takes back the array of a released storage (or lets it go when it is small or the cache is full). */
     synchronized void give(DType dtype, Object array, int length) {
-        dtype = arrayType(dtype);
+        dtype = dtype.widened();
         if (!ENABLED || length < MIN_POOLED || length != sizeClass(length)) return;
         long bytes = (long) length * dtype.bytes;
         if (cachedBytes + bytes > capacity) return;

@@ -92,7 +92,7 @@ public final class CpuBackend implements Backend, FusedOps {
         DType seen = null;
         for (Tensor t : ts) {
             if (t == null || (t.dtype() == DType.I32 && !withInts)) continue;
-            DType d = t.dtype() == DType.BF16 ? DType.F32 : t.dtype();
+            DType d = t.dtype().widened();
             if (seen == null) seen = d;
             else if (d != seen)
                 throw new IllegalArgumentException("CPU backend: the tensors of one call must be all F64, all I32, or F32 and BF16:" + list(ts));
