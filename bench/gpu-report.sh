@@ -72,6 +72,7 @@ for cls in PeakBench GroupNormBench AttentionBench DiffusionBench OptimBench Sof
     AttentionBench) math="-p precision=bf16,tf32,fp32 -p shape=256x256,64x256" ;;
     Conv1x1Bench) math="-p precision=bf16 -p algo=auto" ;;
     ConvBench) math="-p precision=bf16 -p algo=igemm,gemm" ;;   # without normFused/normUnfused (ConvBench-halo has them)
+    ElementwiseBench) math="-p activations=f32,bf16" ;;
     *) math="" ;;
   esac
   pattern="ddpm\.bench\.$cls\."

@@ -209,7 +209,9 @@ public final class Work {
         // ---------------------------------------------------------------- elementwise
         Function<Map<String, String>, int[]> ew = p -> ElementwiseBench.shape(be(p), p.getOrDefault("shape", "256x16"));
         Function<Map<String, String>, String> ewS = p -> str(ew.apply(p));
-        ToDoubleFunction<Map<String, String>> ewN = p -> numel(ew.apply(p)) * F;
+        // bytes of one activation tensor (BF16 with -p activations=bf16), of one F32 tensor of that shape
+        ToDoubleFunction<Map<String, String>> ewN = p -> numel(ew.apply(p)) * ("bf16".equals(p.get("activations")) ? 2 : F);
+        ToDoubleFunction<Map<String, String>> ew32 = p -> numel(ew.apply(p)) * F;
         ToDoubleFunction<Map<String, String>> ewC = p -> ew.apply(p)[1] * F;
         mem("ElementwiseBench.silu", "SiLU fwd", "unary", null, false, p -> 2 * ewN.applyAsDouble(p), ewS, null);
         mem("ElementwiseBench.siluBwd", "SiLU bwd", "unaryBackward", null, false, p -> 3 * ewN.applyAsDouble(p), ewS, null);
@@ -218,8 +220,9 @@ public final class Work {
         mem("ElementwiseBench.mulScale", "mul [1,C,1,1] (scale)", "binary, broadcast", null, false,
                 p -> 2 * ewN.applyAsDouble(p) + ewC.applyAsDouble(p), ewS, null);
         mem("ElementwiseBench.add", "add (same shape)", "binary", null, false, p -> 3 * ewN.applyAsDouble(p), ewS, null);
-        mem("ElementwiseBench.where", "where", "-", null, false, p -> 4 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.where", "where", "-", null, false, p -> 3 * ewN.applyAsDouble(p) + ew32.applyAsDouble(p), ewS, null);
         mem("ElementwiseBench.clamp", "clamp", "-", null, false, p -> 2 * ewN.applyAsDouble(p), ewS, null);
+        mem("ElementwiseBench.castBf16", "cast F32 → BF16", "-", null, false, p -> 1.5 * ew32.applyAsDouble(p), ewS, null);
 
         // ---------------------------------------------------------------- layout
         Function<Map<String, String>, int[]> ly = p -> LayoutBench.shape(be(p), p.getOrDefault("shape", "256x16"));
